@@ -1,0 +1,5 @@
+import sys
+
+from luxnode.cli import main
+
+sys.exit(main())

@@ -1,0 +1,39 @@
+"""The ``luxnode`` console script.
+
+Each command lives in its own module, which provides ``add_parser(subparsers)``;
+the parser it adds sets ``func`` to the function that runs the command and
+returns an exit code.
+"""
+
+import argparse
+import importlib
+import sys
+
+from luxnode import __version__
+from luxnode.errors import LuxnodeError
+
+COMMAND_MODULES = (
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="luxnode",
+        description="MicroPython light nodes over MQTT: lab broker, simulator, flashing and provisioning.",
+    )
+    parser.add_argument("--version", action="version", version=f"luxnode {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except LuxnodeError as exc:
+        print(f"luxnode {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
