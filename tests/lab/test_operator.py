@@ -1,0 +1,189 @@
+"""luxnode watch / luxnode set against real mosquitto (password and TLS-PSK listeners)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from luxnode.operator.set_command import command_from_words
+from luxnode.operator.table import NodeTable
+from luxnode.errors import LuxnodeError
+from tests.support.net import free_port
+
+OPERATOR_PASSWORD = "op-secret-1"
+OPERATOR_KEY = "00112233445566778899aabbccddeeff"
+
+
+@pytest.fixture
+def broker(mosquitto, tmp_path):
+    """mosquitto with a password listener and a PSK listener, as the lab has them."""
+    passwd = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "operator", OPERATOR_PASSWORD], check=True)
+    (tmp_path / "psk").write_text(f"operator:{OPERATOR_KEY}\n")
+    psk_port = free_port()
+    m = mosquitto(
+        f"allow_anonymous false\npassword_file {passwd}\npsk_file {tmp_path / 'psk'}\n"
+        f"listener {psk_port} 127.0.0.1\npsk_hint lab\nuse_identity_as_username true\n"
+    )
+    m.psk_port = psk_port
+    return m
+
+
+def publish_retained(port, messages):
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.username_pw_set("operator", OPERATOR_PASSWORD)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    for topic, payload in messages:
+        client.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+
+
+def luxnode(*argv, home, timeout=30):
+    env = dict(os.environ, LUXNODE_HOME=str(home), COLUMNS="120")
+    return subprocess.run([sys.executable, "-m", "luxnode", *argv], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+NODES = [
+    ("luxnode/node-1/status", "online"),
+    ("luxnode/node-1/state", json.dumps({"control": "AUTO", "value": 33, "unit": "%", "duty": 0.33, "target": 60})),
+    ("luxnode/node-1/light", json.dumps({"light": 41.5, "unit": "%", "raw": 1700})),
+    ("luxnode/node-10/status", "offline"),
+    ("luxnode/node-2/status", "online"),
+    ("luxnode/node-2/state", json.dumps({"control": "PWM", "value": 75, "unit": "%", "duty": 0.75})),
+]
+
+
+def test_watch_once_shows_every_retained_node_in_order(broker, tmp_path):
+    publish_retained(broker.port, NODES)
+    result = luxnode("watch", "--once", "--port", str(broker.port), "--username", "operator",
+                     "--password", OPERATOR_PASSWORD, home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if "node-" in line]
+    assert [line.split()[1] for line in lines] == ["node-1", "node-2", "node-10"]
+    assert "41.5" in lines[0] and "33" in lines[0] and "AUTO 60%" in lines[0] and "online" in lines[0]
+    assert "75" in lines[1] and "PWM" in lines[1]
+    assert "offline" in lines[2]
+
+
+def test_watch_one_node_over_tls_psk(broker, tmp_path):
+    publish_retained(broker.port, NODES)
+    result = luxnode("watch", "node-2", "--once", "--port", str(broker.psk_port), "--psk-identity", "operator",
+                     "--psk-key", OPERATOR_KEY, home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    assert "node-2" in result.stdout and "node-1 " not in result.stdout
+
+
+def test_watch_takes_broker_and_operator_from_the_registry(broker, tmp_path):
+    publish_retained(broker.port, NODES)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "registry.json").write_text(json.dumps({
+        "broker": {"host": "127.0.0.1", "password_port": broker.port, "psk_port": broker.psk_port,
+                   "ws_port": 9001, "prefix": "luxnode"},
+        "operator": {"username": "operator", "password": OPERATOR_PASSWORD},
+        "devices": {},
+    }))
+    result = luxnode("watch", "--once", home=home)
+    assert result.returncode == 0, result.stderr
+    assert "node-10" in result.stdout
+
+
+def test_wrong_password_is_one_line_not_a_traceback(broker, tmp_path):
+    result = luxnode("watch", "--once", "--port", str(broker.port), "--username", "operator",
+                     "--password", "wrong", home=tmp_path / "home")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "refused the connection" in result.stderr and "Traceback" not in result.stderr
+    assert "wrong" not in result.stderr  # the secret is not echoed
+
+
+def test_no_broker_says_what_to_do(tmp_path):
+    result = luxnode("watch", "--once", "--port", str(free_port()), home=tmp_path / "home")
+    assert result.returncode == 2
+    assert "cannot reach the broker" in result.stderr and "luxnode lab" in result.stderr
+
+
+def subscribe_set_topic(port):
+    received = []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.username_pw_set("operator", OPERATOR_PASSWORD)
+    client.on_message = lambda c, u, m: received.append((m.topic, m.payload, m.qos))
+    client.connect("127.0.0.1", port)
+    client.subscribe("luxnode/+/set", qos=1)
+    client.loop_start()
+    return client, received
+
+
+def test_set_sends_the_spec_command_with_qos1_to_an_offline_node(broker, tmp_path):
+    publish_retained(broker.port, NODES)
+    listener, received = subscribe_set_topic(broker.port)
+    try:
+        result = luxnode("set", "node-10", "auto", "60", "--port", str(broker.port), "--username", "operator",
+                         "--password", OPERATOR_PASSWORD, home=tmp_path / "home")
+        assert result.returncode == 0, result.stderr
+        assert "offline" in result.stdout
+        from tests.support.net import wait_for
+        wait_for(lambda: received, 5, what="the command")
+        topic, payload, qos = received[0]
+        assert topic == "luxnode/node-10/set" and qos == 1
+        assert json.loads(payload) == {"control": "AUTO", "value": 60, "unit": "%"}
+    finally:
+        listener.loop_stop()
+
+
+def test_set_fails_clearly_when_an_online_node_does_not_answer(broker, tmp_path):
+    publish_retained(broker.port, NODES)
+    result = luxnode("set", "node-2", "40", "--timeout", "0.5", "--port", str(broker.port), "--username",
+                     "operator", "--password", OPERATOR_PASSWORD, home=tmp_path / "home")
+    assert result.returncode == 2
+    assert "did not report the new state within 0.5 s" in result.stderr
+
+
+@pytest.mark.parametrize("words, command", [
+    (["50"], {"control": "PWM", "value": 50, "unit": "%"}),
+    (["12.5%"], {"control": "PWM", "value": 12.5, "unit": "%"}),
+    (["auto", "60"], {"control": "AUTO", "value": 60, "unit": "%"}),
+    (["AUTO", "0"], {"control": "AUTO", "value": 0, "unit": "%"}),
+    (["on"], {"control": "ON"}),
+    (["Off"], {"control": "OFF"}),
+])
+def test_command_words(words, command):
+    assert command_from_words(words) == command
+
+
+@pytest.mark.parametrize("words, message", [
+    (["101"], "outside 0..100"),
+    (["bright"], "not a number"),
+    (["auto"], "not a number"),
+    (["auto", "x"], "not a number"),
+    (["50", "60"], "cannot read"),
+])
+def test_bad_command_words_name_the_problem(words, message):
+    with pytest.raises(LuxnodeError, match=message):
+        command_from_words(words)
+
+
+def test_fade_goes_with_a_level():
+    assert command_from_words(["30"], fade_ms=800) == {"control": "PWM", "value": 30, "unit": "%", "fade_ms": 800}
+
+
+def test_table_keeps_going_after_bad_payloads():
+    table = NodeTable("luxnode")
+    table.update("luxnode/n1/state", b"{not json")
+    table.update("luxnode/n1/light", b"[1, 2]")
+    assert "unexpected light payload" in table.nodes["n1"].error
+    table.update("luxnode/n1/light", b'{"light": 12.5, "unit": "%"}')
+    table.update("luxnode/n1/error", b'{"error": "unknown control", "payload": "{\\"control\\":\\"X\\"}"}')
+    table.update("luxnode/n1/sim/ambient", b"50")        # not a node leaf
+    table.update("other/n2/status", b"online")          # another prefix
+    table.update("luxnode/n3/status", b"")              # a cleared retained topic
+    node = table.nodes["n1"]
+    assert node.light == 12.5
+    assert node.error.startswith("unknown control")
+    assert list(table.nodes) == ["n1"]
