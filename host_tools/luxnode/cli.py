@@ -13,6 +13,8 @@ from luxnode import __version__
 from luxnode.errors import LuxnodeError
 
 COMMAND_MODULES = (
+    "luxnode.device.deploy",
+    "luxnode.device.provision",
     "luxnode.sim.command",
     "luxnode.operator.watch",
     "luxnode.operator.set_command",

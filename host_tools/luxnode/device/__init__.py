@@ -1,0 +1,1 @@
+"""Getting a real board from blank to a provisioned node: flash, deploy, provision."""

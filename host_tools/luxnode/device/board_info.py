@@ -1,0 +1,105 @@
+"""What a connected board runs and holds, asked in one raw-REPL round trip."""
+
+from luxnode.errors import LuxnodeError
+
+MANIFEST = ".luxnode-files"  # one deployed path per line, for removing stale files later
+
+# Runs on the board: small, no large strings, works on an ESP8266 and the unix port.
+_QUERY = """
+import sys, os, json
+try:
+    import hashlib, binascii
+except ImportError:
+    hashlib = None
+_buf = bytearray(256)
+def _hash(p):
+    if hashlib is None:
+        return None
+    h = hashlib.sha256()
+    mv = memoryview(_buf)
+    with open(p, 'rb') as f:
+        while True:
+            n = f.readinto(_buf)
+            if not n:
+                break
+            h.update(mv[:n])
+    return binascii.hexlify(h.digest()).decode()
+def _walk(d, out):
+    for e in os.ilistdir(d):
+        p = d + '/' + e[0]
+        if e[1] & 0x4000:
+            _walk(p, out)
+        else:
+            out[p] = _hash(p)
+_files = {}
+for _n in TOP_FILES:
+    try:
+        _files[_n] = _hash(_n)
+    except OSError:
+        pass
+for _d in TOP_DIRS:
+    try:
+        _walk(_d, _files)
+    except OSError:
+        pass
+_board = None
+try:
+    with open('board.json') as f:
+        _board = json.load(f).get('name')
+except Exception:
+    pass
+_manifest = []
+try:
+    with open(MANIFEST) as f:
+        _manifest = [l.strip() for l in f if l.strip()]
+except OSError:
+    pass
+print(json.dumps({'version': list(sys.implementation.version[:3]),
+    'mpy': getattr(sys.implementation, '_mpy', None), 'platform': sys.platform,
+    'machine': getattr(sys.implementation, '_machine', ''), 'board': _board,
+    'files': _files, 'manifest': _manifest, 'hashlib': hashlib is not None}))
+"""
+
+
+def query(link, top_files=(), top_dirs=()) -> dict:
+    code = (f"TOP_FILES = {list(top_files)!r}\nTOP_DIRS = {list(top_dirs)!r}\n"
+            f"MANIFEST = {MANIFEST!r}\n" + _QUERY)
+    return link.exec_json(code)
+
+
+def version_text(info: dict) -> str:
+    return ".".join(str(n) for n in info["version"])
+
+
+def guess_board(info: dict) -> str:
+    """The board file that fits the MicroPython port and machine the board reports."""
+    platform, machine = info["platform"], info.get("machine", "").upper().replace("-", "")
+    if platform == "esp8266":
+        return "esp8266"
+    if platform == "esp32":
+        for name in ("esp32s3", "esp32c3"):
+            if name.upper() in machine:
+                return name
+        return "esp32"
+    if platform in ("linux", "darwin"):
+        return "sim"
+    raise LuxnodeError(f"unsupported MicroPython port {platform!r} ({info.get('machine')}); luxnode supports ESP32 and ESP8266")
+
+
+def choose_board(info: dict, requested: str | None) -> str:
+    """--board if its chip is the connected one, else the board's own board.json, else a guess."""
+    from luxnode import boards
+
+    detected = guess_board(info)
+    chip = boards.load(detected)["chip"]
+    if requested:
+        if boards.load(requested)["chip"] != chip:
+            raise LuxnodeError(
+                f"board file {requested!r} is for {boards.load(requested)['chip']}, but the connected "
+                f"board is {info.get('machine') or info['platform']}: use --board {detected}"
+            )
+        return requested
+    own = info.get("board")
+    if own and own in boards.names() and boards.load(own)["chip"] == chip:
+        return own
+    return detected

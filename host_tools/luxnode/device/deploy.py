@@ -1,0 +1,168 @@
+"""``luxnode deploy``: put the firmware on a MicroPython board, compiled for its .mpy ABI.
+
+Top-level files (boot.py, main.py) are copied as source, because the board runs
+them by name; modules in packages (lux/) are compiled with the mpy-cross that
+matches the board. Only files whose SHA-256 differs are copied; files a previous
+deploy put there that are gone now are removed; config.json and whatever the
+firmware writes itself are never touched.
+"""
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from luxnode.errors import LuxnodeError
+
+
+@dataclass
+class Plan:
+    files: dict[str, bytes]                   # path on the board -> content
+    copy: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+
+    @property
+    def bytes_to_copy(self) -> int:
+        return sum(len(self.files[p]) for p in self.copy)
+
+
+def firmware_layout(source: Path) -> tuple[list[str], list[str]]:
+    """(top-level files, top-level package folders) of a firmware tree."""
+    files = sorted(p.name for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+    dirs = sorted(p.name for p in source.iterdir()
+                  if p.is_dir() and not p.name.startswith((".", "__")))
+    return files, dirs
+
+
+def build(source: Path, compiler, board_file: dict) -> dict[str, bytes]:
+    """Everything the board should hold: compiled modules, boot/main sources, board.json."""
+    if not (source / "main.py").exists() and not (source / "boot.py").exists():
+        raise LuxnodeError(f"{source} has no boot.py or main.py: is it the luxnode firmware folder?")
+    out: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="luxnode-mpy-") as tmp:
+        for path in sorted(source.rglob("*")):
+            rel = path.relative_to(source)
+            if not path.is_file() or any(part.startswith((".", "__pycache__")) for part in rel.parts):
+                continue
+            name = rel.as_posix()
+            if path.suffix == ".py" and len(rel.parts) > 1:
+                target = name[:-3] + ".mpy"
+                out[target] = compiler.compile(path, name, Path(tmp) / "out.mpy")
+            else:
+                out[name] = path.read_bytes()
+    out["board.json"] = (json.dumps(board_file, indent=2) + "\n").encode()
+    return out
+
+
+def plan(files: dict[str, bytes], info: dict, top_dirs: list[str]) -> Plan:
+    on_board: dict = info["files"]
+    result = Plan(files)
+    for path, data in files.items():
+        if on_board.get(path) == hashlib.sha256(data).hexdigest():
+            result.unchanged.append(path)
+        else:
+            result.copy.append(path)
+    # Stale: in a folder deploy owns, or listed by the last deploy, and not in this one.
+    owned = {p for p in on_board if p.split("/", 1)[0] in top_dirs} | set(info.get("manifest", []))
+    result.remove = sorted(owned - set(files))
+    result.dirs = sorted({"/".join(p.split("/")[:i]) for p in result.copy
+                          for i in range(1, p.count("/") + 1)})
+    return result
+
+
+def apply(link, result: Plan, manifest_lines: list[str], say) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from luxnode.device.board_info import MANIFEST
+
+    for folder in result.dirs:
+        link.mkdir(folder)
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description:<24}"), BarColumn(), DownloadColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("copying", total=result.bytes_to_copy or 1)
+        done = 0
+        for path in result.copy:
+            size = len(result.files[path])
+            progress.update(task, description=path)
+            link.write_file(path, result.files[path],
+                            progress=lambda n, _total, base=done: progress.update(task, completed=base + n))
+            done += size
+            say(f"  copied  {path} ({size} bytes)")
+    for path in result.remove:
+        try:
+            link.remove(path)
+            say(f"  removed {path}")
+        except LuxnodeError:
+            pass  # already gone: the manifest may name files a user deleted
+    if manifest_lines != sorted(result.files):
+        link.write_file(MANIFEST, ("\n".join(sorted(result.files)) + "\n").encode())
+
+
+def open_link(args):
+    if getattr(args, "via", "mpremote") == "ampy":
+        from luxnode.device.ampy_link import AmpyLink
+
+        return AmpyLink(args.port, timeout=args.timeout)
+    from luxnode.device.link import BoardLink
+
+    return BoardLink(args.port, timeout=args.timeout)
+
+
+def deploy(link, source: Path, requested_board: str | None, optimize: int, say) -> tuple[str, dict]:
+    """Deploy over an open link; returns (board name, board info)."""
+    from luxnode import boards
+    from luxnode.device import board_info, mpy
+
+    top_files, top_dirs = firmware_layout(source)
+    info = board_info.query(link, top_files + ["board.json"], top_dirs)
+    board = board_info.choose_board(info, requested_board)
+    abi = mpy.decode(info["mpy"])
+    say(f"{link.port}: MicroPython {board_info.version_text(info)} on {info['machine'] or info['platform']}, "
+        f".mpy {abi}, board {board}")
+    compiler = mpy.compiler_for(abi, optimize)
+    files = build(source, compiler, boards.load(board))
+    result = plan(files, info, top_dirs)
+    apply(link, result, info.get("manifest", []), say)
+    say(f"deployed: {len(result.copy)} copied, {len(result.unchanged)} up to date, "
+        f"{len(result.remove)} removed (mpy-cross {' '.join(compiler.flags())})")
+    return board, info
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "deploy", help="copy the firmware to a MicroPython board (precompiled to .mpy)",
+        description="Copy firmware/ to the board with mpremote: modules precompiled with the "
+                    "mpy-cross matching the board, only changed files, stale ones removed, "
+                    "then a soft reset.")
+    add_link_arguments(parser)
+    parser.add_argument("--board", help="board file (default: detected from the board)")
+    parser.add_argument("--source", type=Path, help="firmware folder (default: the repository's firmware/)")
+    parser.add_argument("--optimize", type=int, default=0, choices=range(4), metavar="N",
+                        help="mpy-cross -O level (1+ drops asserts; default 0)")
+    parser.add_argument("--no-reset", action="store_true", help="leave the board in the REPL")
+    parser.set_defaults(func=run)
+
+
+def add_link_arguments(parser, port_required: bool = True) -> None:
+    parser.add_argument("--port", required=port_required, help="serial port of the board, e.g. /dev/ttyUSB0")
+    parser.add_argument("--via", choices=("mpremote", "ampy"), default="mpremote",
+                        help="ampy: for USB-serial bridges that only cope with a plain raw REPL")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds to wait for the board's REPL (default 10)")
+
+
+def run(args) -> int:
+    from luxnode.paths import FIRMWARE_DIR, require
+
+    source = require(args.source or FIRMWARE_DIR)
+    with open_link(args) as link:
+        deploy(link, source, args.board, args.optimize, print)
+        if not args.no_reset:
+            link.soft_reset()
+            print("soft reset: the board starts the firmware")
+    return 0

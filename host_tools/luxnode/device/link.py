@@ -1,0 +1,135 @@
+"""A session with a MicroPython board's raw REPL, through mpremote's serial transport.
+
+The session joins a running board without a soft reset (mpremote's ``resume``),
+so it works on boards whose firmware is busy and on the unix port, whose
+process ends on a soft reset. Every failure becomes a LuxnodeError.
+"""
+
+import contextlib
+import io
+import json
+import os
+
+from luxnode.device import serial_errors
+from luxnode.errors import LuxnodeError
+
+RESET_GRACE_S = 3.0
+
+
+def _quote(path: str) -> str:
+    return repr(path)
+
+
+class BoardLink:
+    """Raw-REPL access to one board: exec, files, soft reset."""
+
+    via = "mpremote"
+
+    def __init__(self, port: str, timeout: float = 10.0):
+        from mpremote.transport import TransportError
+        import serial
+
+        self.port = port
+        self.timeout = timeout
+        self._transport_error = TransportError
+        serial_errors.check_port_exists(port)
+        device = os.path.realpath(port) if os.path.exists(port) else port
+        try:
+            from mpremote.transport_serial import SerialTransport
+
+            self.transport = SerialTransport(device, baudrate=115200)
+        except (serial.SerialException, OSError) as exc:
+            raise serial_errors.from_serial_exception(port, exc) from None
+        except TransportError as exc:
+            raise serial_errors.from_serial_exception(port, exc) from None
+        self._enter()
+
+    def _enter(self) -> None:
+        import serial
+
+        seen = io.StringIO()
+        try:
+            # The transport prints what it received when the REPL does not answer.
+            with contextlib.redirect_stdout(seen):
+                self.transport.enter_raw_repl(soft_reset=False, timeout_overall=self.timeout)
+        except self._transport_error:
+            self.close()
+            raise serial_errors.no_repl(self.port, seen.getvalue().encode(), self.timeout) from None
+        except (serial.SerialException, OSError) as exc:
+            self.close()
+            raise serial_errors.from_serial_exception(self.port, exc) from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.transport.close()
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        import serial
+        from mpremote.transport import TransportExecError
+
+        try:
+            return fn(*args, **kwargs)
+        except TransportExecError as exc:
+            last = exc.error_output.strip().splitlines()[-1:] or ["?"]
+            raise LuxnodeError(f"{what} failed on the board: {last[0]}") from None
+        except self._transport_error as exc:
+            raise LuxnodeError(f"{what}: the board stopped answering ({exc}); press RESET and retry") from None
+        except (serial.SerialException, OSError) as exc:
+            raise serial_errors.from_serial_exception(self.port, exc) from None
+
+    def exec(self, code: str) -> bytes:
+        return self._call("running code", self.transport.exec, code)
+
+    def exec_json(self, code: str):
+        """Run ``code``, which prints one JSON document, and return it decoded."""
+        out = self.exec(code)
+        try:
+            return json.loads(out)
+        except ValueError:
+            raise LuxnodeError(f"the board printed something unexpected: {out[:80]!r}") from None
+
+    def write_file(self, path: str, data: bytes, progress=None) -> None:
+        """Write via a temporary name and rename, so a cut cable never leaves half a file."""
+        tmp = path + ".part"
+        self._call(f"writing {path}", self.transport.fs_writefile, tmp, data, progress_callback=progress)
+        self.exec(
+            "import os\n"
+            f"try:\n os.rename({_quote(tmp)},{_quote(path)})\n"
+            f"except OSError:\n os.remove({_quote(path)})\n os.rename({_quote(tmp)},{_quote(path)})\n"
+        )
+
+    def read_file(self, path: str) -> bytes | None:
+        if not self._call(f"reading {path}", self.transport.fs_exists, path):
+            return None
+        return bytes(self._call(f"reading {path}", self.transport.fs_readfile, path))
+
+    def mkdir(self, path: str) -> None:
+        self.exec(f"import os\ntry:\n os.mkdir({_quote(path)})\nexcept OSError:\n pass\n")
+
+    def remove(self, path: str) -> None:
+        self.exec(f"import os\nos.remove({_quote(path)})")
+
+    def soft_reset(self) -> None:
+        """Leave the raw REPL and press Ctrl-D: the board reboots into boot.py/main.py.
+
+        A board prints "soft reboot"; the unix port ends instead, which closes
+        the pty. Either one means the reset happened.
+        """
+        import serial
+
+        try:
+            self.transport.exit_raw_repl()
+            self.transport.serial.write(b"\x04")
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.transport.read_until(1, b"soft reboot", timeout=RESET_GRACE_S,
+                                          timeout_overall=RESET_GRACE_S)
+        except (serial.SerialException, OSError):
+            pass  # the other end went away: that is the reset
+        finally:
+            self.close()

@@ -1,0 +1,90 @@
+"""The lab's device registry ($LUXNODE_HOME/registry.json, 0600).
+
+It holds the broker's address, the operator account and, per device, the
+credentials provisioning issued. The broker's auth files are derived from it
+(luxnode.device.authfiles), so it is the one place a device's secrets live on
+the host.
+"""
+
+import json
+import secrets
+from datetime import datetime, timezone
+
+from luxnode import home as lab_home
+from luxnode.errors import LuxnodeError
+from luxnode.files import write_private
+
+DEFAULT_BROKER = {
+    "host": "127.0.0.1",
+    "psk_port": 8883,
+    "password_port": 1883,
+    "ws_port": 9001,
+    "prefix": "luxnode",
+}
+OPERATOR = "operator"
+PSK_BYTES = 32
+
+
+def path():
+    return lab_home.home() / lab_home.REGISTRY
+
+
+def load() -> dict:
+    """The registry with every section present; a new lab gets an operator account."""
+    file = path()
+    data = {}
+    if file.exists():
+        try:
+            data = json.loads(file.read_text())
+        except ValueError as exc:
+            raise LuxnodeError(
+                f"{file}: not valid JSON ({exc}); fix or remove the file, then provision again"
+            ) from None
+        if not isinstance(data, dict):
+            raise LuxnodeError(f"{file}: expected a JSON object; fix or remove the file")
+    broker = data.setdefault("broker", {})
+    for key, value in DEFAULT_BROKER.items():
+        broker.setdefault(key, value)
+    data.setdefault("operator", {"username": OPERATOR, "password": secrets.token_urlsafe(18)})
+    data.setdefault("devices", {})
+    return data
+
+
+def save(registry: dict) -> None:
+    write_private(path(), json.dumps(registry, indent=2, sort_keys=True) + "\n")
+
+
+def issue_credentials(device_id: str) -> dict:
+    """Fresh secrets for one node: username = PSK identity = device id (the ACL's %u)."""
+    return {
+        "username": device_id,
+        "password": secrets.token_urlsafe(24),
+        "psk_identity": device_id,
+        "psk_key": secrets.token_bytes(PSK_BYTES).hex(),
+    }
+
+
+def record(registry: dict, device_id: str, board: str, tls: str, credentials: dict,
+           firmware: str | None) -> dict:
+    """Put a (re)provisioned device into the registry, replacing its old credentials."""
+    entry = {
+        "board": board,
+        "tls": tls,
+        **credentials,
+        "firmware": firmware,
+        "provisioned_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    registry["devices"][device_id] = entry
+    return entry
+
+
+def check_device_id(device_id: str) -> str:
+    """A device id becomes a topic level, a username and a PSK identity: keep it plain."""
+    ok = 0 < len(device_id) <= 32 and all(c.isalnum() or c in "-_" for c in device_id)
+    if not ok or not device_id.isascii():
+        raise LuxnodeError(
+            f"invalid device id {device_id!r}: use 1-32 letters, digits, '-' or '_'"
+        )
+    if device_id == OPERATOR:
+        raise LuxnodeError(f"device id {OPERATOR!r} is the operator account; choose another id")
+    return device_id
