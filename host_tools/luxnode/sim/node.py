@@ -57,7 +57,8 @@ class SimNode:
 
     ``output`` receives every line the node prints, prefixed with ``[device_id] ``:
     a callable, a path (appended to), or None for sys.stdout. ``lines`` keeps the
-    recent unprefixed lines; ``wait_line`` waits for one.
+    recent unprefixed lines (the supervisor's own start with "sim: ");
+    ``wait_line`` waits for one.
     """
 
     def __init__(self, fs: Path | str, *, ambient: float | None = None, output=None,
@@ -102,7 +103,7 @@ class SimNode:
         self._started.wait(10)
         if self._want_bridge:
             from luxnode.sim.bridge import AmbientBridge
-            self._bridge = AmbientBridge(self.config, self.set_ambient, self._emit, self.fs)
+            self._bridge = AmbientBridge(self.config, self.set_ambient, self._record, self.fs)
             self._bridge.start()
         return self
 
@@ -231,7 +232,7 @@ class SimNode:
                 if cause is None:
                     if not self._stopping.is_set():
                         self.exit_code = code
-                        self._emit(f"node exited with code {code}")
+                        self._record(f"sim: node exited with code {code}")
                     return
         finally:
             self._started.set()

@@ -1,0 +1,164 @@
+"""The node supervisor (luxnode.sim.SimNode) with small stand-in programs for the firmware."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from luxnode.sim import SimNode, start_nodes, stop_nodes
+from luxnode.sim.fsroot import node_config, write_root
+from tests.support.net import wait_for
+
+
+def root_with(tmp_path, main, name="node-1"):
+    root = write_root(tmp_path / name, node_config(name, "127.0.0.1", 1))
+    (root / "boot.py").write_text("")
+    (root / "main.py").write_text(textwrap.dedent(main))
+    (root / "lux").mkdir()
+    return root
+
+
+def process_gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie waiting for its reaper counts as gone
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(")")[1].split()[0] == "Z"
+
+
+LOOP = """
+import machine, time
+adc = machine.ADC(machine.Pin(34)); adc.atten(machine.ADC.ATTN_11DB)
+print("booted", machine.reset_cause())
+last = None
+while True:
+    raw = adc.read() // 37   # ~1 % steps
+    if raw != last:
+        print("raw", raw); last = raw
+    time.sleep_ms(20)
+"""
+
+
+def test_output_is_prefixed_and_ambient_reaches_the_board(tmp_path):
+    seen = []
+    root = root_with(tmp_path, LOOP)
+    with SimNode(root, ambient=10, output=seen.append, bridge=False,
+                 env={"LUXNODE_SIM_NOISE": "0"}) as node:
+        node.wait_line("booted 1")
+        mark = node.count
+        node.set_ambient(60)
+        node.wait_line(f"raw {(200 + 3700 * 60 // 100) // 37}", after=mark)
+        assert "[node-1] booted 1" in seen
+    assert not node.alive()
+
+
+def test_reset_boots_again_with_its_cause_and_rtc_memory_survives(tmp_path):
+    root = root_with(tmp_path, """
+        import machine
+        rtc = machine.RTC()
+        print("cause", machine.reset_cause(), rtc.memory())
+        if machine.reset_cause() == machine.PWRON_RESET:
+            rtc.memory(b"before reset")
+            machine.reset()
+        print("done")
+        while True:
+            machine.idle()
+    """)
+    with SimNode(root, output=lambda line: None, bridge=False) as node:
+        node.wait_line("done")
+        assert [line for line in node.lines if line.startswith("cause")] == [
+            "cause 1 b''", "cause 5 b'before reset'"]
+        assert node.resets == ["SOFT_RESET"]
+
+
+def test_a_watchdog_that_is_not_fed_resets_the_board(tmp_path):
+    root = root_with(tmp_path, """
+        import machine, time
+        print("cause", machine.reset_cause())
+        if machine.reset_cause() == machine.WDT_RESET:
+            while True:
+                time.sleep_ms(100)
+        wdt = machine.WDT(timeout=300)
+        for i in range(5):          # fed: no reset
+            time.sleep_ms(150); wdt.feed()
+        print("stuck")
+        while True:
+            time.sleep_ms(100)      # no longer fed
+    """)
+    with SimNode(root, output=lambda line: None, bridge=False) as node:
+        node.wait_line(f"cause 3")
+        assert node.resets == ["WDT_RESET"]
+        assert node.lines.index("stuck") < node.lines.index("machine: watchdog timeout")
+
+
+def test_a_node_that_ends_reports_its_exit_code(tmp_path):
+    root = root_with(tmp_path, "raise ValueError('broken firmware')\n")
+    node = SimNode(root, output=lambda line: None, bridge=False).start()
+    try:
+        wait_for(lambda: not node.alive(), what="the node to end")
+        assert node.exit_code == 1
+        node.wait_line("ValueError: broken firmware")
+        node.wait_line("node exited with code 1")
+    finally:
+        node.stop()
+
+
+def test_stop_ends_every_node_and_its_process_group(tmp_path):
+    roots = [root_with(tmp_path, LOOP, f"n{i}") for i in range(3)]
+    nodes = start_nodes(roots, output=lambda line: None, bridge=False)
+    for node in nodes:
+        node.wait_line("booted")
+    pids = [node.pid for node in nodes]
+    stop_nodes(nodes)
+    assert all(process_gone(pid) for pid in pids)
+    assert not any(node.alive() for node in nodes)
+
+
+def test_log_name_writes_each_nodes_output_into_its_folder(tmp_path):
+    root = root_with(tmp_path, LOOP)
+    (node,) = start_nodes([root], log_name="node.log", bridge=False)
+    try:
+        node.wait_line("booted")
+    finally:
+        stop_nodes([node])
+    assert "[node-1] booted 1" in (root / "node.log").read_text()
+
+
+PARENT = """
+import sys, time
+from luxnode.sim import start_nodes
+nodes = start_nodes(sys.argv[1:], output=lambda line: None, bridge=False)
+for node in nodes:
+    node.wait_line("booted")
+print(" ".join(str(node.pid) for node in nodes), flush=True)
+time.sleep(60)
+"""
+
+
+def test_nodes_die_with_a_parent_that_is_killed(tmp_path):
+    roots = [str(root_with(tmp_path, LOOP, f"n{i}")) for i in range(2)]
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, *roots], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 2 and not any(process_gone(pid) for pid in pids)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        wait_for(lambda: all(process_gone(pid) for pid in pids), what="the nodes to die with their parent")
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def test_missing_or_broken_config_is_a_clear_error(tmp_path):
+    from luxnode.errors import LuxnodeError
+    with pytest.raises(LuxnodeError, match="config.json not found"):
+        SimNode(tmp_path)
+    (tmp_path / "config.json").write_text("{nope")
+    with pytest.raises(LuxnodeError, match="not valid JSON"):
+        SimNode(tmp_path)
