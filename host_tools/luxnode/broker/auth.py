@@ -1,0 +1,83 @@
+"""Who may connect and what they may touch, as mosquitto 2 decides it for one listener.
+
+The broker core asks ``authenticate`` at CONNECT and ``allowed`` on every
+PUBLISH ("write"), SUBSCRIBE ("subscribe") and delivery ("read"). The files
+(password_file, acl_file, psk_file) are read at start (a bad line stops the
+broker) and again by ``reload`` on SIGHUP (a bad line keeps the old files).
+"""
+
+import logging
+
+from luxnode.mosquitto import acl as aclfile
+from luxnode.mosquitto import passwd, pskfile
+from luxnode.mosquitto.conf import ListenerConfig
+from luxnode.mosquitto.errors import FileFormatError
+
+log = logging.getLogger(__name__)
+
+# MQTT 3.1.1 CONNACK return codes, as mosquitto sends them.
+ACCEPTED = 0
+IDENTIFIER_REJECTED = 2
+BAD_USERNAME_PASSWORD = 4
+NOT_AUTHORIZED = 5
+
+
+class Auth:
+    def __init__(self, listener: ListenerConfig, clientid_prefixes: str | None = None):
+        self.listener = listener
+        self.clientid_prefixes = clientid_prefixes
+        self.last_reload_error: str | None = None
+        self.passwords, self.acl, self.psk_keys = self._read_files()
+
+    def _read_files(self):
+        listener = self.listener
+        passwords = passwd.read_file(listener.password_file) if listener.password_file else None
+        acl = aclfile.read_file(listener.acl_file) if listener.acl_file else None
+        psk_keys = pskfile.read_file(listener.psk_file) if listener.psk_file else {}
+        return passwords, acl, psk_keys
+
+    def reload(self) -> None:
+        """Re-read the files; if one of them is malformed, log why and keep all the old ones."""
+        try:
+            self.passwords, self.acl, self.psk_keys = self._read_files()
+        except FileFormatError as exc:
+            log.error("reload failed, keeping the previous password, acl and psk files: %s", exc)
+            self.last_reload_error = str(exc)
+        else:
+            self.last_reload_error = None
+
+    def authenticate(self, client_id: str, username: str | None, password: bytes | None,
+                     psk_identity: str | None = None, cert_identity: str | None = None
+                     ) -> tuple[int, str | None]:
+        """(CONNACK code, the username the client acts as)."""
+        listener = self.listener
+        if self.clientid_prefixes and not client_id.startswith(self.clientid_prefixes):
+            return NOT_AUTHORIZED, None
+        tls = bool(listener.psk_hint or listener.certfile)
+        if tls and listener.use_identity_as_username:
+            # The TLS identity replaces the MQTT credentials, which are not checked (as mosquitto).
+            identity = psk_identity if listener.psk_hint else cert_identity
+            if not identity:
+                return BAD_USERNAME_PASSWORD, None
+            return ACCEPTED, identity
+        if username is None:
+            return (ACCEPTED, None) if listener.allow_anonymous else (NOT_AUTHORIZED, None)
+        if self.passwords is None:
+            # mosquitto 2: without a password file a username proves nothing; only
+            # allow_anonymous lets the client in.
+            return (ACCEPTED, username) if listener.allow_anonymous else (NOT_AUTHORIZED, None)
+        hashed = self.passwords.get(username)
+        if hashed is None or password is None or not passwd.verify(password, hashed):
+            return NOT_AUTHORIZED, None
+        return ACCEPTED, username
+
+    def allowed(self, username: str | None, client_id: str, topic: str, access: str) -> bool:
+        """access: "read" (delivery to the client), "write" (its PUBLISH), "subscribe" (a filter)."""
+        if access not in aclfile.CHECKS:
+            raise ValueError(f"unknown access {access!r}")
+        if self.acl is None:
+            return True
+        return self.acl.allowed(username, client_id, topic, access)
+
+    def psk_key(self, identity: str) -> bytes | None:
+        return self.psk_keys.get(identity)

@@ -1,0 +1,129 @@
+"""Server-side TLS for a listener: TLS-PSK (``psk_hint`` + ``psk_file``) or certificates.
+
+PSK needs ``SSLContext.set_psk_server_callback``: the standard library has it
+from Python 3.13; before that sslpsk3 provides it. sslpsk3 installs its OpenSSL
+callback from ``SSLObject.do_handshake``, which asyncio calls once per step of a
+non-blocking handshake; installing it again mid-handshake breaks it
+(UNEXPECTED_MESSAGE), so our SSLObject installs it once. The PSK callback
+receives only the identity, so the SSLObject whose handshake is running is
+kept in a thread-local while OpenSSL calls back, and the accepted identity is
+recorded on it for ``peer_identity``.
+
+A TLS listener never accepts plain text, and a PSK listener offers only PSK
+suites on TLS 1.2: there is nothing weaker to fall back to.
+"""
+
+import logging
+import ssl
+import sys
+import threading
+
+from luxnode.errors import LuxnodeError
+from luxnode.mosquitto.conf import ListenerConfig
+
+log = logging.getLogger(__name__)
+
+TLS_MINIMUM = {"tlsv1.1": ssl.TLSVersion.TLSv1_1, "tlsv1.2": ssl.TLSVersion.TLSv1_2,
+               "tlsv1.3": ssl.TLSVersion.TLSv1_3}
+PSK_CIPHERS = "PSK"
+
+_handshaking = threading.local()   # .current: the SSLObject inside do_handshake on this thread
+
+if sys.version_info >= (3, 13):
+    _PskContextBase = ssl.SSLContext
+else:
+    from sslpsk3 import SSLPSKContext as _PskContextBase
+
+
+class _ServerObject(ssl.SSLObject):
+    """An SSLObject that sets up PSK once and remembers the identity the server accepted."""
+
+    psk_identity: str | None = None
+    _psk_installed = False
+
+    def do_handshake(self):
+        if not self._psk_installed:
+            install = getattr(self.context, "setup_psk_callbacks", None)  # sslpsk3 only
+            if install is not None:
+                install(self)
+            self._psk_installed = True
+        _handshaking.current = self
+        try:
+            super().do_handshake()
+        finally:
+            _handshaking.current = None
+
+
+class _PskServerContext(_PskContextBase):
+    sslobject_class = _ServerObject
+
+
+def server_context(listener: ListenerConfig, auth) -> ssl.SSLContext | None:
+    """The SSLContext for ``listener``, or None for a plain listener."""
+    if listener.psk_hint:
+        return _psk_context(listener, auth)
+    if listener.certfile:
+        return _cert_context(listener)
+    return None
+
+
+def _psk_context(listener: ListenerConfig, auth) -> ssl.SSLContext:
+    ctx = _PskServerContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = TLS_MINIMUM.get(listener.tls_version or "tlsv1.2")
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2   # the PSK callbacks speak TLS 1.2 suites
+    ctx.set_ciphers(PSK_CIPHERS)
+    ctx.options |= ssl.OP_NO_RENEGOTIATION
+    ctx.set_psk_server_callback(_psk_lookup(auth), listener.psk_hint)
+    return ctx
+
+
+def _psk_lookup(auth):
+    def lookup(identity: str | None) -> bytes:
+        # Called by OpenSSL inside the handshake: it must not raise. b"" refuses the client.
+        try:
+            key = auth.psk_key(identity) if identity else None
+        except Exception:  # noqa: BLE001 - a failing lookup refuses the handshake
+            log.exception("PSK lookup for identity %r failed", identity)
+            key = None
+        if not key:
+            log.info("TLS-PSK handshake refused: unknown identity %r", identity)
+            return b""
+        current = getattr(_handshaking, "current", None)
+        if current is not None:
+            current.psk_identity = identity
+        return key
+    return lookup
+
+
+def _cert_context(listener: ListenerConfig) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = TLS_MINIMUM.get(listener.tls_version or "tlsv1.2")
+    ctx.options |= ssl.OP_NO_RENEGOTIATION
+    try:
+        ctx.load_cert_chain(listener.certfile, listener.keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise LuxnodeError(f"listener {listener.port}: cannot load certfile {listener.certfile} with keyfile "
+                           f"{listener.keyfile}: {exc}; check both are PEM and belong together") from None
+    if listener.cafile:
+        try:
+            ctx.load_verify_locations(cafile=listener.cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise LuxnodeError(f"listener {listener.port}: cannot load cafile {listener.cafile}: {exc}") from None
+    # As mosquitto: client certificates are asked for only with require_certificate.
+    ctx.verify_mode = ssl.CERT_REQUIRED if listener.require_certificate else ssl.CERT_NONE
+    return ctx
+
+
+def peer_identity(ssl_object) -> tuple[str | None, str | None]:
+    """(PSK identity, certificate common name) of a connection's completed handshake."""
+    psk_identity = getattr(ssl_object, "psk_identity", None)
+    common_name = None
+    cert = ssl_object.getpeercert() if ssl_object is not None else None
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                common_name = value
+                break
+        if common_name:
+            break
+    return psk_identity, common_name

@@ -1,0 +1,335 @@
+"""The mosquitto.conf subset the lab broker understands.
+
+One directive per line (``name value``), ``#`` starts a comment line. The
+semantics are mosquitto 2's: with no ``listener`` line the broker listens on
+localhost 1883 and allows anonymous clients; once listeners are defined
+``allow_anonymous`` defaults to false. With ``per_listener_settings false``
+(the default) password_file, acl_file, psk_file and allow_anonymous are global,
+wherever they appear; with ``true`` they belong to the listener above them.
+psk_hint and the TLS options always belong to the listener above them.
+
+An unknown or unsupported directive is a warning naming FILE:LINE; a value the
+broker cannot use raises ConfigError naming FILE:LINE and the reason.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from luxnode.mosquitto.errors import ConfigError
+
+__all__ = ["ConfigError", "ListenerConfig", "BrokerConfig", "default", "load", "parse"]
+
+DEFAULT_PORT = 1883
+LOG_TYPES = {"debug", "error", "warning", "notice", "information", "subscribe", "unsubscribe", "websockets"}
+DEFAULT_LOG_TYPES = {"error", "warning", "notice", "information"}
+TLS_VERSIONS = ("tlsv1.1", "tlsv1.2", "tlsv1.3")
+MAX_PAYLOAD = 268435455
+SECURITY = ("allow_anonymous", "password_file", "acl_file", "psk_file")
+
+# Directives mosquitto knows that the lab broker ignores (a warning, not an error).
+MOSQUITTO_ONLY = {
+    "acl_file_reload", "allow_duplicate_messages", "allow_zero_length_clientid", "auth_opt_", "auth_plugin",
+    "auth_plugin_deny_special_chars", "auto_id_prefix", "autosave_on_changes", "bind_interface", "capath",
+    "check_retain_source", "ciphers", "ciphers_tls1.3", "crlfile", "dhparamfile", "http_dir", "include_dir",
+    "log_dest", "log_facility", "log_timestamp", "log_timestamp_format", "max_connections", "max_inflight_bytes",
+    "max_inflight_messages", "max_packet_size", "max_qos", "max_queued_bytes", "max_topic_alias", "memory_limit",
+    "mount_point", "persistent_client_expiration", "plugin", "plugin_opt_", "queue_qos0_messages",
+    "retain_available", "set_tcp_nodelay", "socket_domain", "tls_engine", "tls_engine_kpass_sha1", "tls_keyform",
+    "upgrade_outgoing_qos", "use_subject_as_username", "use_username_as_clientid", "user", "websockets_headers_size",
+    "websockets_log_level", "connection", "address",
+}
+
+
+@dataclass
+class ListenerConfig:
+    port: int
+    address: str | None = None
+    protocol: str = "mqtt"                     # or "websockets"
+    allow_anonymous: bool = False              # effective value for this listener
+    password_file: Path | None = None
+    acl_file: Path | None = None
+    psk_file: Path | None = None
+    psk_hint: str | None = None
+    cafile: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    require_certificate: bool = False
+    use_identity_as_username: bool = False
+    tls_version: str | None = None
+
+
+@dataclass
+class BrokerConfig:
+    listeners: list[ListenerConfig]
+    per_listener_settings: bool = False
+    persistence: bool = False
+    persistence_location: Path | None = None
+    persistence_file: str = "luxnode.db"
+    autosave_interval: int = 1800
+    max_keepalive: int = 65535
+    max_queued_messages: int = 1000
+    message_size_limit: int = 0                # 0 = protocol maximum
+    clientid_prefixes: str | None = None
+    log_types: set[str] = field(default_factory=lambda: set(DEFAULT_LOG_TYPES))
+    connection_messages: bool = True
+    pid_file: Path | None = None
+    sys_interval: int = 10
+    warnings: list[str] = field(default_factory=list)
+
+
+def default() -> BrokerConfig:
+    """No config file: localhost 1883, anonymous, in memory (mosquitto 2's local-only mode)."""
+    return BrokerConfig(listeners=[ListenerConfig(DEFAULT_PORT, "127.0.0.1", allow_anonymous=True)])
+
+
+def load(path: str | Path) -> BrokerConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read config file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, None, "not a text file") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: str | Path = "<config>") -> BrokerConfig:
+    return _Parser(Path(path)).run(text)
+
+
+class _Scope:
+    """The settings given under one listener (or before the first one)."""
+
+    def __init__(self, listener: ListenerConfig, line: int):
+        self.listener = listener
+        self.line = line
+        self.security: dict[str, object] = {}
+        self.security_lines: dict[str, int] = {}
+        self.seen: set[str] = set()
+
+
+class _Parser:
+    def __init__(self, path: Path):
+        self.path = path
+        self.base = path.parent if path.name != "<config>" else Path.cwd()
+        self.config = BrokerConfig(listeners=[])
+        self.default = _Scope(ListenerConfig(DEFAULT_PORT), 0)
+        self.scopes: list[_Scope] = []
+        self.current = self.default
+        self.global_security: dict[str, object] = {}
+        self.global_seen: set[str] = set()
+        self.default_listener_asked = False    # the deprecated `port` / `bind_address`
+        self.log_type_seen = False
+
+    # -- helpers -------------------------------------------------------------------
+
+    def error(self, line: int, reason: str):
+        return ConfigError(self.path, line, reason)
+
+    def warn(self, line: int, reason: str) -> None:
+        self.config.warnings.append(f"{self.path}:{line}: {reason}")
+
+    def value(self, line: int, name: str, args: str) -> str:
+        if not args:
+            raise self.error(line, f"'{name}' needs a value")
+        return args
+
+    def one(self, line: int, name: str, args: str) -> str:
+        words = self.value(line, name, args).split()
+        if len(words) != 1:
+            raise self.error(line, f"'{name}' takes one value, got {len(words)}: '{args}'")
+        return words[0]
+
+    def boolean(self, line: int, name: str, args: str) -> bool:
+        word = self.one(line, name, args)
+        if word in ("true", "1"):
+            return True
+        if word in ("false", "0"):
+            return False
+        raise self.error(line, f"invalid {name} value '{word}' (expected true or false)")
+
+    def integer(self, line: int, name: str, args: str, low: int, high: int | None = None) -> int:
+        word = self.one(line, name, args)
+        try:
+            number = int(word)
+        except ValueError:
+            raise self.error(line, f"invalid {name} value '{word}' (expected a whole number)") from None
+        if number < low or (high is not None and number > high):
+            span = f"{low}..{high}" if high is not None else f"{low} or more"
+            raise self.error(line, f"invalid {name} value {number} (allowed: {span})")
+        return number
+
+    def file_path(self, line: int, name: str, args: str) -> Path:
+        path = Path(self.value(line, name, args)).expanduser()
+        return path if path.is_absolute() else self.base / path
+
+    def once(self, seen: set[str], line: int, name: str) -> None:
+        if name in seen:
+            raise self.error(line, f"duplicate {name} value")
+        seen.add(name)
+
+    # -- directives ----------------------------------------------------------------
+
+    def run(self, text: str) -> BrokerConfig:
+        lines = []
+        for lineno, raw in enumerate(text.splitlines(), 1):
+            line = raw.strip()
+            if line and not line.startswith("#"):
+                name, _, args = line.partition(" ") if " " in line else line.partition("\t")
+                lines.append((lineno, name.strip(), args.strip()))
+        # mosquitto reads per_listener_settings before the rest: it decides where the others go.
+        for lineno, name, args in lines:
+            if name == "per_listener_settings":
+                self.config.per_listener_settings = self.boolean(lineno, name, args)
+        for lineno, name, args in lines:
+            self.directive(lineno, name, args)
+        return self.finish()
+
+    def directive(self, line: int, name: str, args: str) -> None:
+        config, listener = self.config, self.current.listener
+        if name == "per_listener_settings":
+            self.once(self.global_seen, line, name)
+        elif name == "listener":
+            self.listener(line, args)
+        elif name == "port":
+            self.default.listener.port = self.integer(line, name, args, 1, 65535)
+            self.default_listener_asked = True
+        elif name == "bind_address":
+            self.default.listener.address = self.one(line, name, args)
+            self.default_listener_asked = True
+        elif name in SECURITY:
+            scope_seen = self.current.seen if config.per_listener_settings else self.global_seen
+            security = self.current.security if config.per_listener_settings else self.global_security
+            self.once(scope_seen, line, name)
+            self.current.security_lines[name] = line
+            if name == "allow_anonymous":
+                security[name] = self.boolean(line, name, args)
+            else:
+                security[name] = self.file_path(line, name, args)
+        elif name in ("psk_hint", "cafile", "certfile", "keyfile", "require_certificate",
+                      "use_identity_as_username", "tls_version", "protocol"):
+            self.once(self.current.seen, line, name)
+            self.listener_option(line, name, args, listener)
+        elif name in ("persistence", "connection_messages"):
+            setattr(config, name, self.boolean(line, name, args))
+        elif name in ("persistence_location", "pid_file"):
+            self.once(self.global_seen, line, name)
+            setattr(config, name, self.file_path(line, name, args))
+        elif name == "persistence_file":
+            filename = self.value(line, name, args)
+            if "/" in filename:
+                raise self.error(line, "persistence_file is a file name; put the folder in persistence_location")
+            config.persistence_file = filename
+        elif name == "autosave_interval":
+            config.autosave_interval = self.integer(line, name, args, 0)
+        elif name == "sys_interval":
+            config.sys_interval = self.integer(line, name, args, 0)
+        elif name == "max_keepalive":
+            config.max_keepalive = self.integer(line, name, args, 10, 65535)
+        elif name == "max_queued_messages":
+            config.max_queued_messages = self.integer(line, name, args, 0)
+        elif name == "message_size_limit":
+            config.message_size_limit = self.integer(line, name, args, 0, MAX_PAYLOAD)
+        elif name == "clientid_prefixes":
+            config.clientid_prefixes = self.value(line, name, args)
+        elif name == "log_type":
+            self.log_type(line, args)
+        elif name == "include_dir":
+            self.warn(line, "include_dir is not supported, ignored (put the settings in this file)")
+        elif name in MOSQUITTO_ONLY or name.startswith(("auth_opt_", "plugin_opt_")):
+            self.warn(line, f"mosquitto directive '{name}' is not supported by the lab broker, ignored")
+        else:
+            self.warn(line, f"unknown directive '{name}', ignored")
+
+    def listener(self, line: int, args: str) -> None:
+        words = self.value(line, "listener", args).split()
+        if len(words) > 2:
+            raise self.error(line, f"'listener' takes a port and an optional address, got '{args}'")
+        if words[0] == "0":
+            raise self.error(line, "listener port 0 (a Unix socket) is not supported")
+        port = self.integer(line, "listener port", words[0], 1, 65535)
+        address = words[1] if len(words) == 2 else None
+        for scope in self.scopes:
+            if (scope.listener.port, scope.listener.address) == (port, address):
+                raise self.error(line, f"listener {port}{' ' + address if address else ''} is already defined "
+                                       f"at line {scope.line}")
+        self.current = _Scope(ListenerConfig(port, address), line)
+        self.scopes.append(self.current)
+
+    def listener_option(self, line: int, name: str, args: str, listener: ListenerConfig) -> None:
+        if name in ("cafile", "certfile", "keyfile"):
+            setattr(listener, name, self.file_path(line, name, args))
+        elif name in ("require_certificate", "use_identity_as_username"):
+            setattr(listener, name, self.boolean(line, name, args))
+        elif name == "psk_hint":
+            listener.psk_hint = self.value(line, name, args)
+        elif name == "tls_version":
+            version = self.one(line, name, args)
+            if version not in TLS_VERSIONS:
+                raise self.error(line, f"invalid tls_version '{version}' (expected {', '.join(TLS_VERSIONS)})")
+            listener.tls_version = version
+        elif name == "protocol":
+            protocol = self.one(line, name, args)
+            if protocol not in ("mqtt", "websockets"):
+                raise self.error(line, f"invalid protocol '{protocol}' (expected mqtt or websockets)")
+            listener.protocol = protocol
+
+    def log_type(self, line: int, args: str) -> None:
+        types = self.value(line, "log_type", args).split()
+        if not self.log_type_seen:  # the first log_type replaces mosquitto's default set
+            self.config.log_types = set()
+            self.log_type_seen = True
+        for word in types:
+            if word == "all":
+                self.config.log_types |= LOG_TYPES
+            elif word == "none":
+                self.config.log_types = set()
+            elif word in LOG_TYPES:
+                self.config.log_types.add(word)
+            else:
+                raise self.error(line, f"invalid log_type '{word}' (expected one of "
+                                       f"{', '.join(sorted(LOG_TYPES))}, all, none)")
+
+    # -- the effective listeners -----------------------------------------------------
+
+    def finish(self) -> BrokerConfig:
+        local_only = not self.scopes and not self.default_listener_asked
+        scopes = ([self.default] if local_only or self.default_listener_asked else []) + self.scopes
+        if local_only:
+            self.default.listener.address = "127.0.0.1"
+        if self.config.per_listener_settings and self.scopes:
+            for name, line in self.default.security_lines.items():
+                if not self.default_listener_asked:
+                    self.warn(line, f"'{name}' before the first listener has no effect with per_listener_settings true")
+        for scope in scopes:
+            security = scope.security if self.config.per_listener_settings else self.global_security
+            listener = scope.listener
+            listener.allow_anonymous = bool(security.get("allow_anonymous", local_only))
+            for name in ("password_file", "acl_file", "psk_file"):
+                setattr(listener, name, security.get(name))
+            self.check_listener(scope)
+            self.config.listeners.append(listener)
+        return self.config
+
+    def check_listener(self, scope: _Scope) -> None:
+        listener, line = scope.listener, scope.line
+        where = f"listener {listener.port}"
+        if bool(listener.certfile) != bool(listener.keyfile):
+            raise self.error(line, f"{where}: certfile and keyfile must be given together")
+        if listener.psk_hint and listener.certfile:
+            raise self.error(line, f"{where}: psk_hint together with certfile is not supported; use two listeners")
+        if listener.psk_hint and listener.protocol == "websockets":
+            raise self.error(line, f"{where}: psk_hint is not supported on a websockets listener")
+        if listener.require_certificate and not listener.certfile:
+            raise self.error(line, f"{where}: require_certificate needs certfile and keyfile (a TLS listener)")
+        if listener.require_certificate and not listener.cafile:
+            raise self.error(line, f"{where}: require_certificate needs cafile to check client certificates")
+        if listener.psk_hint and listener.tls_version == "tlsv1.3":
+            raise self.error(line, f"{where}: TLS-PSK here uses TLS 1.2; tls_version tlsv1.3 excludes it")
+        tls = bool(listener.psk_hint or listener.certfile)
+        if not tls:
+            for name in ("cafile", "tls_version", "use_identity_as_username"):
+                if getattr(listener, name):
+                    self.warn(line, f"{where}: {name} has no effect without psk_hint or certfile/keyfile")
+        if listener.psk_hint and not listener.psk_file:
+            self.warn(line, f"{where}: psk_hint without psk_file: no client can complete the handshake")

@@ -1,0 +1,72 @@
+"""mosquitto's psk_file: one ``identity:hexkey`` line per client (no ``0x``)."""
+
+import string
+from pathlib import Path
+
+from luxnode.files import write_private
+from luxnode.mosquitto.errors import PskFileError
+
+__all__ = ["PskFileError", "parse", "read_file", "write_file", "render"]
+
+MAX_KEY_BYTES = 256  # TLS PSK keys longer than this are refused by OpenSSL
+
+
+def parse(text: str, path: str | Path = "<psk_file>") -> dict[str, bytes]:
+    """Identities and keys from a psk_file's text; PskFileError names FILE:LINE."""
+    keys: dict[str, bytes] = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        identity, sep, hexkey = line.partition(":")
+        identity, hexkey = identity.strip(), hexkey.strip()
+        if not sep:
+            raise PskFileError(path, lineno, "expected 'identity:hexkey' (no ':' on this line)")
+        if not identity:
+            raise PskFileError(path, lineno, "empty identity before ':'")
+        if identity in keys:
+            raise PskFileError(path, lineno, f"identity '{identity}' is listed twice")
+        try:
+            keys[identity] = decode_key(hexkey)
+        except ValueError as exc:
+            raise PskFileError(path, lineno, f"identity '{identity}': {exc}") from None
+    return keys
+
+
+def decode_key(hexkey: str) -> bytes:
+    if not hexkey:
+        raise ValueError("empty key")
+    if hexkey.lower().startswith("0x"):
+        raise ValueError("key must be plain hex without '0x'")
+    if any(c not in string.hexdigits for c in hexkey):
+        raise ValueError("key contains non-hexadecimal characters")
+    if len(hexkey) % 2:
+        raise ValueError(f"key has an odd number of hex digits ({len(hexkey)})")
+    key = bytes.fromhex(hexkey)
+    if len(key) > MAX_KEY_BYTES:
+        raise ValueError(f"key is {len(key)} bytes, at most {MAX_KEY_BYTES} are allowed")
+    return key
+
+
+def read_file(path: str | Path) -> dict[str, bytes]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PskFileError(path, None, f"cannot read psk file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise PskFileError(path, None, "not a text file (expected 'identity:hexkey' lines)") from None
+    return parse(text, path)
+
+
+def render(keys: dict[str, bytes]) -> str:
+    for identity, key in keys.items():
+        if not identity or ":" in identity or "\n" in identity or identity != identity.strip():
+            raise ValueError(f"invalid PSK identity {identity!r}: non-empty, no ':' or surrounding blanks")
+        if not key or len(key) > MAX_KEY_BYTES:
+            raise ValueError(f"PSK for {identity!r} must be 1..{MAX_KEY_BYTES} bytes")
+    return "".join(f"{identity}:{key.hex()}\n" for identity, key in keys.items())
+
+
+def write_file(path: str | Path, keys: dict[str, bytes]) -> None:
+    """Replace ``path`` (0600, atomically) with ``keys`` (identity -> key bytes)."""
+    write_private(path, render(keys))
