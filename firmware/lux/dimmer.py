@@ -1,0 +1,81 @@
+# LED strip by PWM: perceptual (gamma) curve, min/max duty, non-blocking fades,
+# polarity inverted in hardware where the port can, in software otherwise.
+from time import ticks_diff
+
+
+def curve(level, gamma, lo, hi):
+    """Brightness 0..100 % -> duty 0..1; 0 % is really off, anything else lo..hi."""
+    if level <= 0:
+        return 0.0
+    if level >= 100:
+        return hi
+    return lo + (hi - lo) * (level / 100) ** gamma
+
+
+def level_of(duty, gamma, lo, hi):
+    """Inverse of curve(): the brightness % that gives this duty."""
+    if duty <= 0:
+        return 0.0
+    if duty >= hi:
+        return 100.0
+    if duty <= lo:
+        return 0.0
+    return 100 * ((duty - lo) / (hi - lo)) ** (1 / gamma)
+
+
+class Dimmer:
+    def __init__(self, pwm, soft_invert, gamma=2.2, lo=0.0, hi=1.0):
+        self.pwm = pwm  # anything with duty_u16(int)
+        self.soft_invert = soft_invert
+        self.gamma = gamma
+        self.lo = lo
+        self.hi = hi
+        self.level = 0.0  # brightness % now (during a fade: the current step)
+        self.target = 0.0  # where the fade ends
+        self.duty = 0.0
+        self._from = 0.0
+        self._start = 0
+        self._fade = 0
+        self._u16 = -1
+
+    def set_level(self, level, fade_ms, now):
+        self._from = self.level
+        self.target = level
+        self._start = now
+        self._fade = fade_ms
+        if not fade_ms:
+            self._apply_level(level)
+
+    def set_duty(self, duty):
+        """Direct duty for the controller (no curve, no fade), clamped to lo..hi."""
+        duty = min(self.hi, max(self.lo, duty))
+        self._fade = 0
+        self.level = self.target = level_of(duty, self.gamma, self.lo, self.hi)
+        self._write(duty)
+
+    @property
+    def fading(self):
+        return self._fade != 0
+
+    def poll(self, now):
+        if not self._fade:
+            return
+        t = ticks_diff(now, self._start)
+        if t >= self._fade:
+            self._fade = 0
+            self._apply_level(self.target)
+        else:
+            self._apply_level(self._from + (self.target - self._from) * t / self._fade)
+
+    def _apply_level(self, level):
+        self.level = level
+        self._write(curve(level, self.gamma, self.lo, self.hi))
+
+    def _write(self, duty):
+        self.duty = duty
+        u16 = int(duty * 65535 + 0.5)
+        if self.soft_invert:
+            u16 = 65535 - u16
+        if u16 != self._u16:
+            self._u16 = u16
+            self.pwm.duty_u16(u16)

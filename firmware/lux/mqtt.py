@@ -1,0 +1,358 @@
+# MQTT 3.1.1 session over one socket. poll() drives everything: a non-blocking
+# connect with exponential backoff, reading into a preallocated buffer, acks,
+# keepalive. Only a TLS handshake blocks, bounded by a socket timeout.
+import errno
+import random
+import select
+import socket
+from time import ticks_add, ticks_diff, ticks_ms, sleep_ms
+
+from micropython import const
+
+from . import mqttpkt as P
+
+DOWN = const(0)  # waiting for the backoff timer
+TCP = const(1)  # TCP connect in progress
+WAIT = const(2)  # CONNECT sent, waiting for CONNACK
+UP = const(3)
+
+_CONNACK_MS = const(10000)
+_SEND_MS = const(5000)
+_READS_PER_POLL = const(16)
+_RX2_MAX = const(16)
+_REFUSED = ("", "bad protocol version", "client id rejected", "server unavailable",
+            "bad username or password", "not authorised")
+
+
+def _b(s):
+    return s.encode() if isinstance(s, str) else s
+
+
+class MQTTClient:
+    def __init__(self, client_id, host, port, user=None, password=None, keepalive=60,
+                 clean=False, tls_ctx=None, server_hostname=None, will=None,
+                 rx_size=1024, tx_size=512, backoff_max_ms=30000, max_inflight=8,
+                 connect_timeout_ms=10000, on_message=None, on_connect=None, log=print):
+        self.client_id = _b(client_id)
+        self.host = host
+        self.port = port
+        self.user = _b(user) if user else None
+        self.password = _b(password) if password else None
+        self.keepalive = keepalive
+        self.clean = clean
+        self.tls_ctx = tls_ctx
+        self.server_hostname = server_hostname
+        self.will = will  # (topic, message, retain, qos)
+        self.backoff_max_ms = backoff_max_ms
+        self.max_inflight = max_inflight
+        self.connect_timeout_ms = connect_timeout_ms
+        self.on_message = on_message
+        self.on_connect = on_connect
+        self.log = log
+        self.reader = P.Reader(rx_size)
+        self._tx = bytearray(tx_size)
+        self._txmv = memoryview(self._tx)
+        self._subs = []  # (topic, qos), sent again on every CONNACK
+        self._inflight = []  # [pid, topic, msg, retain] of unacknowledged QoS 1
+        self._rx2 = []  # QoS 2 packet ids received, PUBREL not yet seen
+        self._pid = 0
+        self._addr = None
+        self._sock = None
+        self._poller = select.poll()
+        self.state = DOWN
+        self._attempt = 0
+        self._next_try = ticks_ms()
+        self._since = 0
+        self._last_tx = 0
+        self._last_rx = 0
+        self._ping_at = None
+        self.connects = 0
+
+    # -- application side --
+
+    @property
+    def connected(self):
+        return self.state == UP
+
+    def subscribe(self, topic, qos=1):
+        topic = _b(topic)
+        self._subs.append((topic, qos))
+        if self.state == UP:
+            self._guard(self._send_sub, topic, qos)
+
+    def publish(self, topic, msg, retain=False, qos=0):
+        """QoS 0 is dropped while offline; QoS 1 is kept (bounded) until acknowledged."""
+        topic, msg = _b(topic), _b(msg)
+        if qos:
+            pid = self._next_pid()
+            if len(self._inflight) >= self.max_inflight:
+                self.log("mqtt: inflight full, dropping message %d" % self._inflight.pop(0)[0])
+            self._inflight.append((pid, topic, msg, retain))
+            if self.state == UP:
+                self._guard(self._send_pub, topic, msg, 1, retain, False, pid)
+            return True
+        if self.state != UP:
+            return False
+        return self._guard(self._send_pub, topic, msg, 0, retain, False, 0)
+
+    def poll(self, timeout_ms=0):
+        """Run the session; waits at most timeout_ms for incoming data."""
+        try:
+            if self.state == DOWN:
+                if ticks_diff(ticks_ms(), self._next_try) >= 0:
+                    self._open()
+                elif timeout_ms:
+                    sleep_ms(timeout_ms)
+                return
+            if self.state == TCP:
+                self._connecting(timeout_ms)
+                return
+            if timeout_ms:
+                for _ in self._poller.ipoll(timeout_ms):
+                    break
+            self._read()
+            self._timers(ticks_ms())
+        except Exception as e:  # any socket or protocol failure ends this connection
+            self._fail(e)
+
+    def disconnect(self):
+        if self.state == UP:
+            try:
+                self._send(P.DISCONNECT_PKT)
+            except OSError:
+                pass
+        self._close()
+        self.state = DOWN
+
+    # -- connection --
+
+    def _open(self):
+        self.state = TCP
+        self._since = ticks_ms()
+        if self._addr is None:  # resolved once, again only after a failure
+            self._addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0][-1]
+        self.log("mqtt: connecting to %s:%d" % (self.host, self.port))
+        s = socket.socket()
+        self._sock = s
+        s.setblocking(False)
+        try:
+            s.connect(self._addr)
+        except OSError as e:
+            if e.errno != errno.EINPROGRESS:
+                raise
+        self._poller.register(s, select.POLLOUT)
+
+    def _connecting(self, timeout_ms):
+        ev = 0
+        for _, ev in self._poller.ipoll(timeout_ms):
+            break
+        if ev & (select.POLLERR | select.POLLHUP):
+            raise OSError(errno.ECONNREFUSED)
+        if not ev:
+            if ticks_diff(ticks_ms(), self._since) > self.connect_timeout_ms:
+                raise OSError(errno.ETIMEDOUT)
+            return
+        s = self._sock
+        self._poller.unregister(s)
+        if self.tls_ctx:
+            s.setblocking(True)
+            s.settimeout(self.connect_timeout_ms / 1000)
+            if self.server_hostname:
+                s = self.tls_ctx.wrap_socket(s, server_hostname=self.server_hostname)
+            else:
+                s = self.tls_ctx.wrap_socket(s)
+            self._sock = s
+            s.setblocking(False)
+        self._poller.register(s, select.POLLIN)
+        self.reader.reset()
+        w = self.will
+        n = P.connect(self._tx, self.client_id, self.user, self.password, self.keepalive,
+                      self.clean, w and _b(w[0]), w and _b(w[1]), w and w[2], w[3] if w else 0)
+        self._send(self._txmv[:n])
+        self._last_rx = ticks_ms()
+        self.state = WAIT
+        self._since = self._last_rx
+
+    def _close(self):
+        if self._sock:
+            try:
+                self._poller.unregister(self._sock)
+            except (OSError, ValueError, KeyError):
+                pass
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+        self._sock = None
+        self._ping_at = None
+
+    def _fail(self, why):
+        if self.state == DOWN:
+            return
+        if self.state in (TCP, WAIT):
+            self._addr = None  # the address may have moved: resolve again
+        was_up = self.state == UP
+        self._close()
+        self.state = DOWN
+        d = min(self.backoff_max_ms, 1000 << min(self._attempt, 16))
+        self._attempt += 1
+        wait = d - random.getrandbits(16) % (d // 4 + 1)
+        self._next_try = ticks_add(ticks_ms(), wait)
+        self.log("mqtt error: %s%s; retry in %d ms" % (
+            "connection lost: " if was_up else "", why, wait))
+
+    def _guard(self, fn, *args):
+        try:
+            fn(*args)
+            return True
+        except Exception as e:
+            self._fail(e)
+            return False
+
+    # -- wire --
+
+    def _send(self, data):
+        if self._sock is None:
+            raise OSError(errno.ENOTCONN)
+        mv = memoryview(data)
+        n = 0
+        deadline = ticks_add(ticks_ms(), _SEND_MS)
+        while n < len(mv):
+            k = self._sock.write(mv[n:])
+            if k:
+                n += k
+            elif ticks_diff(ticks_ms(), deadline) > 0:
+                raise OSError(errno.ETIMEDOUT)
+            else:
+                sleep_ms(2)
+        self._last_tx = ticks_ms()
+
+    def _send_pub(self, topic, msg, qos, retain, dup, pid):
+        tx = self._tx
+        h = P.publish_head(tx, topic, len(msg), qos, retain, dup, pid)
+        end = h + len(msg)
+        if end <= len(tx):
+            tx[h:end] = msg
+            self._send(self._txmv[:end])
+        else:
+            self._send(self._txmv[:h])
+            self._send(msg)
+
+    def _send_sub(self, topic, qos):
+        self._send(self._txmv[:P.subscribe(self._tx, self._next_pid(), topic, qos)])
+
+    def _send_ack(self, kind, pid):
+        self._send(self._txmv[:P.ack(self._tx, kind, pid)])
+
+    def _next_pid(self):
+        while True:
+            self._pid = self._pid % 65535 + 1
+            for m in self._inflight:
+                if m[0] == self._pid:
+                    break
+            else:
+                return self._pid
+
+    def _read(self):
+        r = self.reader
+        for _ in range(_READS_PER_POLL):
+            try:
+                k = self._sock.readinto(r.space())
+            except OSError as e:
+                if e.errno == errno.EAGAIN:
+                    return
+                raise
+            if k is None:
+                return
+            if not k:
+                raise OSError("closed by broker")
+            self._last_rx = ticks_ms()
+            r.got(k)
+            r.parse(self._handle)
+            if self.state == DOWN:
+                return
+
+    def _timers(self, now):
+        if self.state == WAIT:
+            if ticks_diff(now, self._since) > _CONNACK_MS:
+                raise OSError("no CONNACK")
+            return
+        if not self.keepalive:
+            return
+        half = self.keepalive * 500
+        if self._ping_at is not None and ticks_diff(now, self._ping_at) >= half \
+                and ticks_diff(now, self._last_rx) >= half:
+            raise OSError("no PINGRESP within keepalive")
+        # PINGREQ half a keepalive after the last packet sent, whatever arrives;
+        # also probe a broker that has been silent that long.
+        if ticks_diff(now, self._last_tx) >= half or (
+                self._ping_at is None and ticks_diff(now, self._last_rx) >= half):
+            self._send(P.PINGREQ_PKT)
+            if self._ping_at is None:
+                self._ping_at = now
+
+    def _handle(self, first, body, rem):
+        kind = first & 0xF0
+        if kind == P.PUBLISH:
+            self._on_publish(first, body, rem)
+        elif kind == P.PUBACK:
+            pid = P.u16(body, 0)
+            for i, m in enumerate(self._inflight):
+                if m[0] == pid:
+                    self._inflight.pop(i)
+                    break
+        elif first == P.PUBREL:
+            pid = P.u16(body, 0)
+            if pid in self._rx2:
+                self._rx2.remove(pid)
+            self._send_ack(P.PUBCOMP, pid)
+        elif kind == P.PINGRESP:
+            self._ping_at = None
+        elif kind == P.SUBACK:
+            for i in range(2, len(body)):
+                if body[i] & 0x80:
+                    self.log("mqtt: subscription refused by the broker")
+        elif kind == P.CONNACK and self.state == WAIT:
+            self._on_connack(body[1])
+        elif kind == P.PUBREC:  # we publish at most QoS 1; complete the flow anyway
+            self._send_ack(P.PUBREL, P.u16(body, 0))
+        elif kind != P.PUBCOMP:
+            raise P.ProtocolError("unexpected packet 0x%02x" % first)
+
+    def _on_connack(self, rc):
+        if rc:
+            raise P.ProtocolError("connection refused: " + (
+                _REFUSED[rc] if rc < len(_REFUSED) else "code %d" % rc))
+        self.state = UP
+        self._attempt = 0
+        self.connects += 1
+        self._ping_at = None
+        if self.clean:
+            self._rx2 = []
+        self.log("connected to %s:%d" % (self.host, self.port))
+        for topic, qos in self._subs:
+            self._send_sub(topic, qos)
+        for pid, topic, msg, retain in self._inflight:
+            self._send_pub(topic, msg, 1, retain, True, pid)
+        if self.on_connect:
+            self.on_connect()
+
+    def _on_publish(self, first, body, rem):
+        qos = first >> 1 & 3
+        tl = P.u16(body, 0)
+        p = 2 + tl
+        pid = P.u16(body, p) if qos and len(body) >= p + 2 else 0
+        if qos:
+            p += 2
+        fresh = True
+        if qos == 2 and pid:
+            if pid in self._rx2:
+                fresh = False  # a retransmission: delivered already
+            else:
+                if len(self._rx2) >= _RX2_MAX:
+                    self._rx2.pop(0)
+                self._rx2.append(pid)
+        if fresh and self.on_message:
+            self.on_message(body[2:p - 2 if qos else p], body[p:], rem - p)
+        if pid:
+            self._send_ack(P.PUBACK if qos == 1 else P.PUBREC, pid)

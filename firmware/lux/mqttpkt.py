@@ -1,0 +1,182 @@
+# MQTT 3.1.1 packets without sockets: encoders write into a caller's buffer,
+# Reader splits a byte stream into packets inside one preallocated buffer.
+from micropython import const
+
+CONNECT = const(0x10)
+CONNACK = const(0x20)
+PUBLISH = const(0x30)
+PUBACK = const(0x40)
+PUBREC = const(0x50)
+PUBREL = const(0x62)
+PUBCOMP = const(0x70)
+SUBSCRIBE = const(0x82)
+SUBACK = const(0x90)
+PINGRESP = const(0xD0)
+PINGREQ_PKT = b"\xc0\x00"
+DISCONNECT_PKT = b"\xe0\x00"
+
+
+class ProtocolError(Exception):
+    pass
+
+
+def put_len(buf, i, n):
+    # Remaining length: 7 bits per byte, high bit = more bytes follow.
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        buf[i] = b | 0x80 if n else b
+        i += 1
+        if not n:
+            return i
+
+
+def put_u16(buf, i, v):
+    buf[i] = v >> 8
+    buf[i + 1] = v & 0xFF
+    return i + 2
+
+
+def put_str(buf, i, s):
+    i = put_u16(buf, i, len(s))
+    buf[i:i + len(s)] = s
+    return i + len(s)
+
+
+def len_size(n):
+    return 1 if n < 0x80 else 2 if n < 0x4000 else 3 if n < 0x200000 else 4
+
+
+def connect(buf, client_id, user, password, keepalive, clean, will_topic, will_msg, will_retain, will_qos):
+    """CONNECT into buf; returns its length. Strings are bytes."""
+    rem = 10 + 2 + len(client_id)
+    flags = 0x02 if clean else 0
+    if will_topic:
+        rem += 4 + len(will_topic) + len(will_msg)
+        flags |= 0x04 | will_qos << 3 | (0x20 if will_retain else 0)
+    if user:
+        rem += 2 + len(user)
+        flags |= 0x80
+        if password:
+            rem += 2 + len(password)
+            flags |= 0x40
+    buf[0] = CONNECT
+    i = put_len(buf, 1, rem)
+    i = put_str(buf, i, b"MQTT")
+    buf[i] = 4  # protocol level 3.1.1
+    buf[i + 1] = flags
+    i = put_u16(buf, i + 2, keepalive)
+    i = put_str(buf, i, client_id)
+    if will_topic:
+        i = put_str(buf, i, will_topic)
+        i = put_str(buf, i, will_msg)
+    if user:
+        i = put_str(buf, i, user)
+        if password:
+            i = put_str(buf, i, password)
+    return i
+
+
+def publish_head(buf, topic, payload_len, qos, retain, dup, pid):
+    """Fixed and variable header of a PUBLISH; the payload follows it on the wire."""
+    rem = 2 + len(topic) + (2 if qos else 0) + payload_len
+    buf[0] = PUBLISH | (0x08 if dup else 0) | qos << 1 | (1 if retain else 0)
+    i = put_len(buf, 1, rem)
+    i = put_str(buf, i, topic)
+    if qos:
+        i = put_u16(buf, i, pid)
+    return i
+
+
+def subscribe(buf, pid, topic, qos):
+    buf[0] = SUBSCRIBE
+    i = put_len(buf, 1, 5 + len(topic))
+    i = put_u16(buf, i, pid)
+    i = put_str(buf, i, topic)
+    buf[i] = qos
+    return i + 1
+
+
+def ack(buf, kind, pid):
+    """PUBACK, PUBREC, PUBREL or PUBCOMP."""
+    buf[0] = kind
+    buf[1] = 2
+    return put_u16(buf, 2, pid)
+
+
+def u16(mv, i):
+    return mv[i] << 8 | mv[i + 1]
+
+
+class Reader:
+    """Stream splitter. fill() gives the free space to read into, got(n) records it,
+    parse(handler) calls handler(first_byte, body, remaining_length) per packet.
+    A packet larger than the buffer is handed over with only its head in body
+    (len(body) < remaining_length) and the rest is discarded as it arrives, so
+    the stream stays in step."""
+
+    def __init__(self, size):
+        self.buf = bytearray(size)
+        self.mv = memoryview(self.buf)
+        self.n = 0
+        self.skip = 0
+
+    def reset(self):
+        self.n = 0
+        self.skip = 0
+
+    def space(self):
+        return self.mv[self.n:]
+
+    def got(self, k):
+        self.n += k
+
+    def parse(self, handler):
+        mv, n, size = self.mv, self.n, len(self.buf)
+        i = 0
+        while True:
+            if self.skip:
+                k = min(self.skip, n - i)
+                i += k
+                self.skip -= k
+                if self.skip:
+                    break
+            if n - i < 2:
+                break
+            rem = 0
+            shift = 0
+            j = i + 1
+            while True:
+                if j >= n:
+                    rem = -1
+                    break
+                b = mv[j]
+                rem |= (b & 0x7F) << shift
+                j += 1
+                if not b & 0x80:
+                    break
+                shift += 7
+                if shift > 21:
+                    raise ProtocolError("bad remaining length")
+            if rem < 0:
+                break
+            head = j - i
+            end = j + rem
+            if end <= n:
+                handler(mv[i], mv[j:end], rem)
+                i = end
+            elif head + rem > size:
+                if i or n < size:
+                    break  # compact, then fill the whole buffer with the head
+                handler(mv[0], mv[j:n], rem)
+                self.skip = end - n
+                i = n
+            else:
+                break
+        if i:
+            left = n - i
+            if left:
+                mv[0:left] = mv[i:n]
+            self.n = left
+        else:
+            self.n = n

@@ -1,0 +1,59 @@
+# Safe mode skips the application so that a broken config cannot brick a board:
+# a pin held low at boot, or too many boots in a row that never ran stable
+# (counted in RTC memory, which survives resets but not power cycles).
+import json
+
+import machine
+
+BOOT_LIMIT = 3
+_MAGIC = b"LXB"
+
+active = False
+reason = None
+checked = False
+
+
+def _board():
+    try:
+        with open("board.json") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def _count():
+    mem = machine.RTC().memory()
+    if len(mem) == 4 and mem[:3] == _MAGIC:
+        return mem[3]
+    return 0
+
+
+def _store(n):
+    machine.RTC().memory(_MAGIC + bytes((min(n, 255),)))
+
+
+def check():
+    """Decide safe mode; called once from boot.py."""
+    global active, reason, checked
+    checked = True
+    board = _board()
+    pin = board.get("safe_mode_pin")
+    if pin is not None:
+        if machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0:
+            active, reason = True, "pin %d held low at boot" % pin
+    if (board.get("capabilities") or {}).get("rtc_memory"):
+        n = 0 if machine.reset_cause() == machine.PWRON_RESET else _count()
+        n += 1
+        if n > BOOT_LIMIT and not active:
+            active, reason = True, "%d boots in a row without a stable run" % (n - 1)
+        _store(0 if active else n)  # after safe mode, the next boot tries the application again
+    return active
+
+
+def stable():
+    """The application ran long enough: forget the boot count."""
+    try:
+        if _count():
+            _store(0)
+    except (AttributeError, OSError):
+        pass
