@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Benchmark `luxnode broker` against mosquitto and amqtt with one shared load, in one run.
+
+    python bench/broker_bench.py            # full run (a few minutes)
+    python bench/broker_bench.py --quick    # smaller counts, one repetition
+    python bench/broker_bench.py --brokers mosquitto,amqtt --json out.json
+    python bench/broker_bench.py --profile /tmp/prof   # py-spy on luxnode during 1:1 runs
+
+Figures: 1 publisher -> 1 subscriber at QoS 0/1/2 with 64-byte payloads (delivered
+messages/s, lost messages), the same QoS 0 stream through the Debian C clients
+(mosquitto_pub -l | mosquitto_sub), fan-in from N connections each publishing once a
+second (broker CPU, p50/p99 latency), and resident memory per idle connection.
+amqtt runs from bench/.venv (created on first use) because it pins an older websockets.
+"""
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import broker_cclients
+import broker_load
+from broker_procs import Broker
+
+BROKERS = ("luxnode", "mosquitto", "amqtt")
+
+
+def sized_count(port: int, qos: int, seconds: float, floor: int, ceiling: int) -> int:
+    """A message count that takes about ``seconds`` on this broker, from a short probe run."""
+    probe = broker_load.one_to_one(port, qos, 2000)
+    if probe["error"] or probe["rate"] <= 0:
+        return floor
+    return int(min(ceiling, max(floor, probe["rate"] * seconds)))
+
+
+def throughput(broker: Broker, qos: int, opts, log) -> dict:
+    count = sized_count(broker.port, qos, opts.seconds, 2000, 1_000_000)
+    runs = []
+    for _ in range(opts.repeat):
+        cpu0, t0 = broker.cpu(), time.perf_counter()
+        run = broker_load.one_to_one(broker.port, qos, count)
+        run["cpu_pct"] = 100.0 * (broker.cpu() - cpu0) / (time.perf_counter() - t0)
+        log(f"  qos{qos}: {run['delivered']}/{count} in {run['seconds']:.2f} s = {run['rate']:,.0f} msg/s, "
+            f"lost {run['lost']}, dup {run['duplicates']}, cpu {run['cpu_pct']:.0f}%"
+            + (f", error {run['error']}" if run["error"] else ""))
+        runs.append(run)
+    best = sorted(runs, key=lambda r: r["rate"])[len(runs) // 2]  # the median run
+    best["lost_any"] = sum(r["lost"] for r in runs)
+    return best
+
+
+def bench_one(name: str, opts, workdir: Path, log) -> dict:
+    result = {}
+    broker = Broker(name, workdir)
+    profiler = None
+    log(f"{name}: starting on port {broker.port}")
+    broker.start()
+    try:
+        result["idle"] = asyncio.run(broker_load.idle_memory(broker.port, opts.connections, broker.rss))
+        log(f"  idle: {result['idle']['per_conn_kib']:.1f} KiB/conn "
+            f"({result['idle']['rss_before_kib']} -> {result['idle']['rss_after_kib']} KiB)")
+        if opts.profile and name == "luxnode":
+            profiler = start_profiler(broker.pid, opts.profile)
+        for qos in (0, 1):
+            result[f"qos{qos}"] = throughput(broker, qos, opts, log)
+        if profiler:
+            stop_profiler(profiler, opts.profile, log)
+        qos2 = broker_load.one_to_one(broker.port, 2, opts.qos2_count)
+        log(f"  qos2: {qos2['delivered']}/{qos2['count']} = {qos2['rate']:,.0f} msg/s, lost {qos2['lost']}"
+            + (f", error {qos2['error']}" if qos2["error"] else ""))
+        result["qos2"] = qos2
+        if broker_cclients.available():
+            c = broker_cclients.stream(broker.port, result["qos0"]["count"], workdir)
+            log(f"  C clients qos0: {c['delivered']}/{c['count']} = {c['rate']:,.0f} msg/s")
+            result["c_qos0"] = c
+        fan = asyncio.run(broker_load.fan_in(broker.port, opts.connections, opts.fanin_seconds, broker.cpu))
+        log(f"  fan-in: {fan['received']}/{fan['sent']} p50 {fan['p50_ms']:.2f} ms p99 {fan['p99_ms']:.2f} ms "
+            f"cpu {fan['cpu_pct']:.1f}%")
+        result["fanin"] = fan
+    finally:
+        if profiler and profiler.poll() is None:
+            profiler.kill()
+        broker.stop()
+    return result
+
+
+def start_profiler(pid: int, outdir: str) -> subprocess.Popen:
+    Path(outdir).mkdir(parents=True, exist_ok=True)
+    spy = Path(broker_load.__file__).parent / ".venv" / "bin" / "py-spy"
+    proc = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
+                             "--nonblocking", "-o", str(Path(outdir) / "luxnode.collapsed")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches before the load starts
+    return proc
+
+
+def stop_profiler(proc: subprocess.Popen, outdir: str, log) -> None:
+    import signal
+
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    import broker_profile
+
+    log(broker_profile.summary(Path(outdir) / "luxnode.collapsed"))
+
+
+# -- the table ----------------------------------------------------------------------------
+
+ROWS = (
+    # label, key path, format, higher is better
+    ("QoS 0 1:1 msg/s", ("qos0", "rate"), "{:,.0f}", True),
+    ("QoS 0 1:1 lost", ("qos0", "lost_any"), "{:d}", False),
+    ("QoS 0 1:1 broker CPU %", ("qos0", "cpu_pct"), "{:.0f}", False),
+    ("QoS 1 1:1 msg/s", ("qos1", "rate"), "{:,.0f}", True),
+    ("QoS 1 1:1 lost", ("qos1", "lost_any"), "{:d}", False),
+    ("QoS 2 1:1 msg/s", ("qos2", "rate"), "{:,.0f}", True),
+    ("QoS 2 1:1 lost", ("qos2", "lost"), "{:d}", False),
+    ("QoS 0 C clients msg/s", ("c_qos0", "rate"), "{:,.0f}", True),
+    ("fan-in broker CPU %", ("fanin", "cpu_pct"), "{:.1f}", False),
+    ("fan-in p50 latency ms", ("fanin", "p50_ms"), "{:.2f}", False),
+    ("fan-in p99 latency ms", ("fanin", "p99_ms"), "{:.2f}", False),
+    ("fan-in delivered", ("fanin", "received"), "{:d}", True),
+    ("RSS per idle conn KiB", ("idle", "per_conn_kib"), "{:.1f}", False),
+)
+
+
+def lookup(result, path):
+    for key in path:
+        if not isinstance(result, dict) or key not in result:
+            return None
+        result = result[key]
+    return result
+
+
+def table(results: dict) -> str:
+    names = [n for n in BROKERS if n in results]
+    ratios = [(f"lux/{peer[:4]}", peer) for peer in ("mosquitto", "amqtt") if "luxnode" in results and peer in results]
+    header = f"{'figure':<26}" + "".join(f"{n:>14}" for n in names) + "".join(f"{r:>11}" for r, _ in ratios)
+    lines = [header, "-" * len(header)]
+    for label, path, fmt, _ in ROWS:
+        cells = []
+        for n in names:
+            value = lookup(results[n], path)
+            cells.append(f"{fmt.format(value) if value is not None else '-':>14}")
+        ratio_cells = []
+        for _, peer in ratios:
+            ours, theirs = lookup(results["luxnode"], path), lookup(results[peer], path)
+            ok = isinstance(ours, (int, float)) and isinstance(theirs, (int, float)) and theirs
+            ratio_cells.append(f"{ours / theirs:>10.2f}x" if ok and "lost" not in label else f"{'':>11}")
+        lines.append(f"{label:<26}" + "".join(cells) + "".join(ratio_cells))
+    return "\n".join(lines)
+
+
+def targets(results: dict) -> list[str]:
+    """The issue's targets, each with its verdict."""
+    out = []
+    lux = results.get("luxnode")
+    if not lux:
+        return out
+    rate = lookup(lux, ("qos0", "rate"))
+    for peer, factor in (("mosquitto", 0.5), ("amqtt", 3.0)):
+        theirs = lookup(results.get(peer, {}), ("qos0", "rate"))
+        if rate and theirs:
+            verdict = "met" if rate >= factor * theirs else "NOT met"
+            out.append(f"QoS 0 >= {factor}x {peer}: {rate / theirs:.2f}x, {verdict}")
+    for qos, key in ((1, "lost_any"), (2, "lost")):
+        lost = lookup(lux, (f"qos{qos}", key))
+        if lost is not None:
+            out.append(f"no message lost at QoS {qos}: {'met' if lost == 0 else f'NOT met ({lost} lost)'}")
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, one repetition (about a minute)")
+    parser.add_argument("--brokers", default=",".join(BROKERS), help="comma-separated subset of " + ",".join(BROKERS))
+    parser.add_argument("--json", metavar="FILE", help="also write every measured figure as JSON")
+    parser.add_argument("--profile", metavar="DIR", help="record luxnode's 1:1 runs with py-spy into DIR")
+    opts = parser.parse_args(argv)
+    opts.seconds = 1.5 if opts.quick else 4.0
+    opts.repeat = 1 if opts.quick else 3
+    opts.connections = 1000
+    opts.fanin_seconds = 5 if opts.quick else 15
+    opts.qos2_count = 2000 if opts.quick else 10000
+    names = [n.strip() for n in opts.brokers.split(",") if n.strip()]
+    unknown = set(names) - set(BROKERS)
+    if unknown:
+        parser.error(f"unknown broker(s): {', '.join(sorted(unknown))}")
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="broker-bench-") as tmp:
+        for name in names:
+            try:
+                results[name] = bench_one(name, opts, Path(tmp), log)
+            except (RuntimeError, OSError, ConnectionError, asyncio.TimeoutError) as exc:
+                log(f"{name}: FAILED: {type(exc).__name__}: {exc}")
+                results[name] = {"error": str(exc)}
+    print(table(results))
+    for line in targets(results):
+        print(line)
+    if opts.json:
+        Path(opts.json).write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
