@@ -115,7 +115,7 @@ class Config:
             raise ConfigError("config.json: sensor.dark_raw and sensor.bright_raw must differ")
         self.oversample = _num(doc, "sensor.oversample", 16, 1, 256, True)
         self.sample_ms = _num(doc, "sensor.sample_ms", 200, 10, 60000, True)
-        self.smoothing = _num(doc, "sensor.smoothing", 0.3, 0.01, 1)
+        self.smoothing = _num(doc, "sensor.smoothing", 0.5, 0.01, 1)
 
         pwm = board["pwm"]
         self.pwm_pin = _num(doc, "pins.pwm", pwm["pin"], 0, 255, True)
@@ -131,7 +131,7 @@ class Config:
         self.save_delay_s = _num(doc, "dimmer.save_delay_s", 5, 0, 3600)
 
         self.kp = _num(doc, "control.kp", 0.5, 0, 100)
-        self.ki = _num(doc, "control.ki", 0.5, 0, 100)
+        self.ki = _num(doc, "control.ki", 1.0, 0, 100)
         self.telemetry_s = _num(doc, "telemetry_s", 60, 1, 86400)
         self.wdt_s = _num(doc, "wdt_s", 30, 0, 3600)
         self.safe_mode_pin = board.get("safe_mode_pin")

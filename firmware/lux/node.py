@@ -209,8 +209,11 @@ class Node:
 
 
 def _num(x, digits=1):
-    x = round(x, digits)
-    return "%d" % x if x == int(x) else "%s" % x
+    """Short decimal text: 50, 42.5, 0.218 (not 66.09999999999999)."""
+    t = "%.*f" % (digits, x)
+    if "." in t:
+        t = t.rstrip("0").rstrip(".")
+    return "0" if t == "-0" else t
 
 
 def main():

@@ -1,0 +1,92 @@
+"""Sensor maths, dimmer curves and the AUTO controller on the MicroPython unix port."""
+
+import json
+
+from tests.support.micropython import run
+
+
+def mp(code):
+    return json.loads(run("import json\n" + code).strip().splitlines()[-1])
+
+
+def test_calibrated_span_maps_to_percent_and_clamps():
+    got = mp("""
+from lux.sensor import to_percent
+print(json.dumps([to_percent(r, 200, 3900) for r in (0, 200, 2050, 3900, 4095)] +
+                 [to_percent(r, 3900, 200) for r in (3900, 2050, 200)]))""")
+    assert got == [0.0, 0.0, 50.0, 100.0, 100.0, 0.0, 50.0, 100.0]
+
+
+def test_oversampling_smoothing_deadband_and_interval():
+    got = mp("""
+from lux.sensor import LightSensor
+reads = iter([100 << 4] * 4 + [300 << 4] * 4 + list(range(0, 4000 << 4, 1000 << 4)) + [2000 << 4] * 400)
+s = LightSensor(lambda: next(reads), 12, 0, 4000, oversample=4, smoothing=0.5, deadband=1.0, interval_ms=1000)
+out = [s.due(0)]                     # nothing measured yet
+s.sample(); out += [s.raw, s.light, s.due(0)]   # first reading is always published
+s.sample(); out += [s.raw, s.light, s.due(10)]  # moved 2.5 % -> past the deadband
+s.sample(); out += [s.raw]           # mean of 4 oversampled reads
+for _ in range(30): s.sample()
+out += [round(s.light, 3), s.due(20), s.due(30)]   # settled; moved enough since the last publish
+out += [s.due(500), s.due(1030), s.due(1040)]      # within the deadband: only when the interval elapses
+print(json.dumps(out))""")
+    assert got == [False, 100, 2.5, True, 300, 5.0, True, 1500, 50.0, True, False, False, True, False]
+
+
+def test_gamma_curve_min_max_and_inverse():
+    got = mp("""
+from lux.dimmer import curve, level_of
+c = [round(curve(l, 2.2, 0.05, 0.9), 4) for l in (0, 1, 50, 100)]
+inv = [round(level_of(curve(l, 2.2, 0.05, 0.9), 2.2, 0.05, 0.9), 3) for l in (10, 50, 90)]
+print(json.dumps([c, inv, curve(50, 1.0, 0, 1)]))""")
+    curve, inverse, linear = got
+    assert curve[0] == 0.0 and curve[3] == 0.9
+    assert 0.05 <= curve[1] < 0.0501
+    assert curve[2] == round(0.05 + 0.85 * 0.5 ** 2.2, 4)
+    assert inverse == [10.0, 50.0, 90.0]
+    assert linear == 0.5
+
+
+def test_dimmer_fades_without_blocking_and_inverts_in_software():
+    got = mp("""
+from lux.dimmer import Dimmer
+class FakePWM:
+    def __init__(self): self.writes = []
+    def duty_u16(self, d): self.writes.append(d)
+p = FakePWM()
+d = Dimmer(p, True, gamma=1.0)
+d.set_level(100, 1000, 0)       # starts a fade; nothing written yet
+out = [p.writes[:], d.fading]
+d.poll(250); out.append(p.writes[-1])
+d.poll(500); out.append(p.writes[-1])
+d.poll(1000); out += [p.writes[-1], d.fading, d.level]
+n = len(p.writes); d.poll(2000); out.append(len(p.writes) == n)   # no rewrite of the same duty
+d.set_level(0, 0, 2000); out.append(p.writes[-1])
+d.set_duty(0.25); out += [p.writes[-1], round(d.level, 3)]
+print(json.dumps(out))""")
+    assert got == [[], True, 65535 - 16384, 65535 - 32768, 0, False, 100, True, 65535, 65535 - 16384, 25.0]
+
+
+def test_pi_controller_reaches_target_and_does_not_wind_up():
+    got = mp("""
+from lux.control import PI
+pi = PI(0.5, 1.0, 0.0, 1.0)
+pi.reset(0.0)
+def settle(ambient, target, steps=300):
+    global light
+    for _ in range(steps):
+        u = pi.step(target, light, 0.2)
+        light = min(100.0, ambient + 70 * u)   # LED adds up to 70 %
+    return round(light, 2), round(u, 3)
+light = 20.0
+a = settle(20, 60)                 # reachable: holds the target
+b = settle(20, 100)                # unreachable: output saturates at 1.0
+i_after_saturation = pi.i
+c = settle(20, 50, steps=15)       # comes back quickly: no wind-up
+d = settle(80, 50)                 # ambient above target: LED off
+print(json.dumps([a, b, i_after_saturation, c[1] < 1.0, d]))""")
+    a, b, i_sat, recovered, d = got
+    assert abs(a[0] - 60) < 0.1
+    assert b == [90.0, 1.0] and i_sat <= 1.0
+    assert recovered
+    assert d == [80.0, 0.0]
