@@ -13,6 +13,7 @@ from luxnode import __version__
 from luxnode.errors import LuxnodeError
 
 COMMAND_MODULES = (
+    "luxnode.device.flash",
     "luxnode.device.deploy",
     "luxnode.device.provision",
     "luxnode.sim.command",

@@ -1,0 +1,159 @@
+"""``luxnode flash``: write MicroPython to an ESP32/ESP8266 with esptool.
+
+Offline first (the image must be a valid image for the board's chip), then the
+chip on the port must be the board file's chip, then esptool writes the image
+at the board's offset and verifies it (esptool 5 checks every write by MD5).
+A failed fast write is retried once at the ROM's 115200 baud.
+"""
+
+import contextlib
+from pathlib import Path
+
+from luxnode.errors import LuxnodeError
+
+FAST_BAUD = 460800
+SAFE_BAUD = 115200
+NOT_RESPONDING = (
+    "no ESP bootloader answered on {port}: hold BOOT, press and release RESET (EN), release BOOT, "
+    "then retry (and check that the USB cable carries data)"
+)
+
+
+def esptool_chip(chip: str) -> str:
+    """esptool's --chip spelling of a board file's chip ("ESP32-S3" -> "esp32s3")."""
+    return chip.lower().replace("-", "")
+
+
+def flashable(board: dict) -> dict:
+    if not board.get("flash_offset"):
+        raise LuxnodeError(f"board {board['name']} has no flash chip (it runs on the unix port); nothing to flash")
+    return board
+
+
+def download_hint(board: dict) -> str:
+    mp = board["micropython"]
+    version = f" v{mp['min_version_psk']} or newer" if mp.get("min_version_psk") else ""
+    return f"download the {mp['build']}{version} .bin from {mp['download']}"
+
+
+def instructions(board: dict, port: str) -> str:
+    mp = board["micropython"]
+    lines = [
+        f"luxnode does not download firmware. For {board['description']} ({board['chip']}):",
+        f"  1. open {mp['download']}",
+        f"  2. download the latest release .bin of {mp['build']}"
+        + (f" (v{mp['min_version_psk']} or newer: TLS-PSK needs it)" if mp.get("min_version_psk") else ""),
+        f"  3. luxnode flash --port {port} --board {board['name']} --firmware {mp['build']}-<date>-v<version>.bin",
+        f"It is written at offset {board['flash_offset']}.",
+    ]
+    return "\n".join(lines)
+
+
+def write_args(board: dict, port: str, firmware: Path, baud: int, erase: bool) -> list[str]:
+    """esptool's command line for writing ``firmware`` at the board's offset."""
+    args = ["--chip", esptool_chip(board["chip"]), "--port", port, "--baud", str(baud),
+            "--before", "default-reset", "--after", "hard-reset", "write-flash"]
+    if erase:
+        args.append("--erase-all")
+    return args + [board["flash_offset"], str(firmware)]
+
+
+def esptool_error(port: str, exc: BaseException) -> LuxnodeError:
+    import serial
+
+    from luxnode.device import serial_errors
+
+    if isinstance(exc, (serial.SerialException, OSError)) and not _is_fatal(exc):
+        return serial_errors.from_serial_exception(port, exc)
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "Failed to connect" in text or "No serial data received" in text:
+        return LuxnodeError(NOT_RESPONDING.format(port=port))
+    if "Wrong boot mode" in text:
+        return LuxnodeError(f"the board on {port} is not in download mode: hold BOOT while you press RESET, then retry")
+    if "could not open port" in text:
+        return serial_errors.from_serial_exception(port, exc)
+    return LuxnodeError(f"esptool on {port}: {text}")
+
+
+def _is_fatal(exc) -> bool:
+    from esptool.util import FatalError
+
+    return isinstance(exc, FatalError)
+
+
+def detect_chip(port: str, attempts: int) -> str:
+    """The CHIP_NAME of the chip in download mode on ``port``."""
+    import serial
+    from esptool.cmds import detect_chip as esptool_detect
+    from esptool.util import FatalError
+
+    from luxnode.device.image import quiet_esptool
+
+    try:
+        with quiet_esptool():
+            esp = esptool_detect(port, SAFE_BAUD, connect_attempts=attempts)
+    except (FatalError, serial.SerialException, OSError) as exc:
+        raise esptool_error(port, exc) from None
+    try:
+        return esp.CHIP_NAME
+    finally:
+        with contextlib.suppress(Exception):
+            esp._port.close()
+
+
+def write(board: dict, port: str, firmware: Path, baud: int, erase: bool, say) -> int:
+    """Write with esptool; retry once at 115200 baud. Returns the baud that worked."""
+    import esptool
+    import serial
+    from esptool.util import FatalError
+
+    failures = []
+    for rate in dict.fromkeys((baud, SAFE_BAUD)):  # fast first; the safe rate once more
+        try:
+            esptool.main(write_args(board, port, firmware, rate, erase))
+            return rate
+        except (FatalError, serial.SerialException, OSError) as exc:
+            failures.append((rate, esptool_error(port, exc)))
+            if rate != SAFE_BAUD:
+                say(f"write at {rate} baud failed ({failures[-1][1]}); retrying at {SAFE_BAUD} baud")
+        except SystemExit as exc:  # esptool's argument parser
+            raise LuxnodeError(f"esptool refused the arguments (exit {exc.code})") from None
+    raise LuxnodeError(f"{failures[-1][1]} (write failed at " + " and ".join(f"{r}" for r, _ in failures) + " baud)")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "flash", help="write MicroPython to an ESP32/ESP8266 with esptool",
+        description="Check a MicroPython image offline, check the chip on the port, and write the "
+                    "image at the board's offset with esptool (verified). Without --firmware, say "
+                    "which MicroPython build to download.")
+    parser.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
+    parser.add_argument("--board", required=True, help="board file: esp32, esp32s3, esp32c3, esp8266")
+    parser.add_argument("--firmware", type=Path, metavar="FILE", help="the MicroPython .bin to write")
+    parser.add_argument("--erase", action="store_true", help="erase the whole flash first (wipes the filesystem)")
+    parser.add_argument("--baud", type=int, default=FAST_BAUD, help=f"write speed (default {FAST_BAUD})")
+    parser.add_argument("--connect-attempts", type=int, default=3, metavar="N",
+                        help="times esptool tries to reach the bootloader (default 3)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from luxnode import boards
+    from luxnode.device import image, serial_errors
+
+    board = flashable(boards.load(args.board))
+    if args.firmware is None:
+        print(instructions(board, args.port))
+        return 1
+    summary = image.check(args.firmware, board["chip"], download_hint(board))
+    print(f"{args.firmware}: {summary}")
+    serial_errors.check_port_exists(args.port)
+    chip = detect_chip(args.port, args.connect_attempts)
+    if chip != board["chip"]:
+        raise LuxnodeError(f"the chip on {args.port} is an {chip}, but board {args.board} is {board['chip']}: "
+                           f"pass the board file for {chip} (luxnode flash --board ...)")
+    print(f"{args.port}: {chip}; writing {board['micropython']['build']} at {board['flash_offset']}"
+          + (" after erasing the flash" if args.erase else ""))
+    rate = write(board, args.port, args.firmware, args.baud, args.erase, print)
+    print(f"flashed and verified at {rate} baud; next: luxnode deploy --port {args.port}")
+    return 0

@@ -1,0 +1,127 @@
+"""luxnode flash: image checks, offsets, esptool arguments and error paths, with real esptool and no chip."""
+
+import os
+
+import pytest
+
+from luxnode import boards
+from luxnode.device import flash, image
+from luxnode.errors import LuxnodeError
+
+from tests.device.helpers import one_line_error, run_cli
+from tests.device.images import build
+
+
+@pytest.fixture
+def empty_port():
+    """A serial port with nothing behind it: a pty whose other end never answers."""
+    master, slave = os.openpty()
+    yield os.ttyname(slave)
+    os.close(slave)
+    os.close(master)
+
+
+@pytest.mark.parametrize("board, chip, offset", [
+    ("esp32", "esp32", "0x1000"), ("esp32s3", "esp32s3", "0x0"),
+    ("esp32c3", "esp32c3", "0x0"), ("esp8266", "esp8266", "0x0"),
+])
+def test_write_arguments_put_the_image_at_the_boards_offset(board, chip, offset, tmp_path):
+    args = flash.write_args(boards.load(board), "/dev/ttyUSB0", tmp_path / "fw.bin", 460800, erase=False)
+    assert args == ["--chip", chip, "--port", "/dev/ttyUSB0", "--baud", "460800",
+                    "--before", "default-reset", "--after", "hard-reset",
+                    "write-flash", offset, str(tmp_path / "fw.bin")]
+    erase = flash.write_args(boards.load(board), "/dev/ttyUSB0", tmp_path / "fw.bin", 115200, erase=True)
+    assert erase[erase.index("write-flash") + 1] == "--erase-all"
+
+
+def test_esptool_accepts_the_arguments_it_is_given(tmp_path, empty_port):
+    """The built command line parses in esptool itself (it then fails to reach a chip, as it should)."""
+    import esptool
+    from esptool.util import FatalError
+
+    fw = build("esp32", tmp_path / "fw.bin")
+    args = flash.write_args(boards.load("esp32"), empty_port, fw, 115200, erase=True)
+    with pytest.raises(FatalError, match="Failed to connect"):
+        esptool.main(["--connect-attempts", "1", *args])
+
+
+@pytest.mark.parametrize("board", ["esp32", "esp32s3", "esp32c3", "esp8266"])
+def test_a_valid_image_for_the_boards_chip_passes(board, tmp_path):
+    chip = boards.load(board)["chip"]
+    summary = image.check(build(flash.esptool_chip(chip), tmp_path / "fw.bin"), chip, "hint")
+    assert summary.chip == chip and summary.checksum_ok
+    assert summary.digest_ok is (None if chip == "ESP8266" else True)
+
+
+@pytest.mark.parametrize("built, board", [("esp32s3", "esp32"), ("esp32", "esp32c3"),
+                                          ("esp32", "esp8266"), ("esp8266", "esp32")])
+def test_an_image_for_another_chip_is_refused(built, board, tmp_path, capsys):
+    fw = build(built, tmp_path / "fw.bin")
+    code, _, err = run_cli(capsys, "flash", "--port", "/dev/ttyUSB9", "--board", board, "--firmware", fw)
+    one_line_error(code, err, f"is an image for {built.upper().replace('ESP32S3', 'ESP32-S3')}",
+                   f"the board is {boards.load(board)['chip']}", boards.load(board)["micropython"]["build"])
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "the file is empty"),
+    (b"#!/bin/sh\necho not firmware\n", "first byte 0x23"),
+    (b"UF2\n" + bytes(508), ".uf2"),
+])
+def test_a_file_that_is_not_an_image_is_refused(content, reason, tmp_path, capsys):
+    fw = tmp_path / "fw.bin"
+    fw.write_bytes(content)
+    code, _, err = run_cli(capsys, "flash", "--port", "/dev/ttyUSB9", "--board", "esp32", "--firmware", fw)
+    one_line_error(code, err, "is not a firmware image for ESP32", reason)
+
+
+def test_a_corrupt_or_truncated_image_is_refused(tmp_path):
+    good = build("esp32", tmp_path / "good.bin").read_bytes()
+    corrupt = tmp_path / "corrupt.bin"
+    corrupt.write_bytes(good[:40] + bytes([good[40] ^ 0xFF]) + good[41:])  # a data byte
+    with pytest.raises(LuxnodeError, match="does not match: the file is corrupt"):
+        image.check(corrupt, "ESP32", "hint")
+    truncated = tmp_path / "truncated.bin"
+    truncated.write_bytes(good[:40])
+    with pytest.raises(LuxnodeError, match=r"not a firmware image for ESP32 \(End of file reading segment"):
+        image.check(truncated, "ESP32", "hint")
+
+
+def test_without_firmware_it_names_the_build_to_download(capsys):
+    code, out, _ = run_cli(capsys, "flash", "--port", "/dev/ttyUSB0", "--board", "esp32s3")
+    assert code == 1
+    assert "ESP32_GENERIC_S3" in out and "https://micropython.org/download/ESP32_GENERIC_S3/" in out
+    assert "v1.29 or newer" in out and "offset 0x0" in out
+    assert "--firmware" in out
+
+
+def test_a_missing_firmware_file_says_where_to_get_one(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "flash", "--port", "/dev/ttyUSB0", "--board", "esp8266",
+                           "--firmware", tmp_path / "nope.bin")
+    one_line_error(code, err, "not found", "https://micropython.org/download/ESP8266_GENERIC/")
+
+
+def test_the_sim_board_has_nothing_to_flash(capsys):
+    code, _, err = run_cli(capsys, "flash", "--port", "/dev/ttyUSB0", "--board", "sim")
+    one_line_error(code, err, "nothing to flash")
+
+
+def test_no_board_connected(tmp_path, capsys):
+    fw = build("esp32", tmp_path / "fw.bin")
+    code, _, err = run_cli(capsys, "flash", "--port", tmp_path / "ttyUSB0", "--board", "esp32", "--firmware", fw)
+    one_line_error(code, err, "no board on", "plug the board in")
+
+
+def test_a_port_with_no_bootloader_behind_it(tmp_path, empty_port, capsys):
+    fw = build("esp32", tmp_path / "fw.bin")
+    code, out, err = run_cli(capsys, "flash", "--port", empty_port, "--board", "esp32", "--firmware", fw,
+                             "--connect-attempts", "1")
+    one_line_error(code, err, "no ESP bootloader answered", "hold BOOT")
+
+
+def test_a_failed_write_is_retried_once_at_115200(tmp_path, empty_port):
+    fw = build("esp32", tmp_path / "fw.bin")
+    said = []
+    with pytest.raises(LuxnodeError) as failure:
+        flash.write(boards.load("esp32"), empty_port, fw, 921600, False, said.append)
+    assert len(said) == 1 and "retrying at 115200 baud" in said[0] and "921600" in said[0]
+    assert "write failed at 921600 and 115200 baud" in str(failure.value)
