@@ -54,6 +54,7 @@ class AmbientBridge:
         self.log = log
         self.fs = fs
         self.client = None
+        self.told = False
 
     def start(self):
         import paho.mqtt.client as paho
@@ -67,6 +68,7 @@ class AmbientBridge:
             client.tls_set_context(ctx)
         client.reconnect_delay_set(0.1, 2)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         client.connect_async(self.mqtt.get("host", "127.0.0.1"), int(self.mqtt.get("port", 1883)), keepalive=30)
         client.loop_start()
@@ -80,9 +82,18 @@ class AmbientBridge:
 
     def _on_connect(self, client, userdata, flags, reason, properties):
         if reason.is_failure:
-            self.log(f"sim: ambient topic unavailable: broker refused ({reason})")
+            self._unavailable(f"the broker refused the connection ({reason})")
             return
+        self.told = False
         client.subscribe(self.topic, qos=1)
+
+    def _on_connect_fail(self, client, userdata):
+        self._unavailable("cannot connect to the broker")
+
+    def _unavailable(self, why):
+        if not self.told:  # once per outage: paho keeps retrying
+            self.told = True
+            self.log(f"sim: {self.topic} unavailable: {why}; retrying")
 
     def _on_message(self, client, userdata, msg):
         text = msg.payload.decode(errors="replace").strip()

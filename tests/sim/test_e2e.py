@@ -1,0 +1,204 @@
+"""`luxnode sim` end to end: the real firmware on the unix port against a real mosquitto."""
+
+import json
+import os
+import secrets
+import signal
+
+import pytest
+
+from tests.sim.harness import Observer, SimCommand, light_of, settled
+from tests.support.net import free_port, wait_for
+
+ANON = "allow_anonymous true\n"
+KEEPALIVE = "3"
+
+
+def topic(device, leaf):
+    return f"luxnode/{device}/{leaf}"
+
+
+@pytest.fixture
+def running():
+    """Start `luxnode sim` commands and observers; everything is stopped at the end."""
+    started = []
+
+    def sim(*args, **kw):
+        cmd = SimCommand(*args, **kw)
+        started.append(cmd)
+        return cmd
+
+    def observe(port):
+        obs = Observer(port)
+        started.append(obs)
+        return obs
+
+    yield sim, observe
+    for thing in reversed(started):
+        thing.stop() if isinstance(thing, SimCommand) else thing.close()
+
+
+def plain_node(sim, broker, device="node-1", *extra):
+    return sim("--broker", f"127.0.0.1:{broker.port}", "--device-id", device,
+               "--keepalive", KEEPALIVE, "--interval", "1", *extra)
+
+
+def test_pwm_command_is_applied_and_reflected_in_state(mosquitto, running):
+    sim, observe = running
+    broker = mosquitto(ANON)
+    obs = observe(broker.port)
+    plain_node(sim, broker, "node-1", "--ambient", "20")
+    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+    settled(obs, topic("node-1", "light"), 20, 2, 15)
+    mark = obs.count()
+    obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 50, "unit": "%"}))
+    state = obs.wait_json(topic("node-1", "state"), after=mark, control="PWM", value=50)
+    assert state["unit"] == "%" and 0 < state["duty"] < 1
+    # The LED's light reaches the sensor: 20 % ambient + 70 % * duty on the simulated bench.
+    settled(obs, topic("node-1", "light"), 20 + 70 * state["duty"], 2.5, 15, after=mark)
+
+
+def test_auto_converges_to_its_target_after_the_ambient_light_changes(mosquitto, running):
+    sim, observe = running
+    broker = mosquitto(ANON)
+    obs = observe(broker.port)
+    plain_node(sim, broker, "node-1", "--ambient", "20")
+    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+    mark = obs.count()
+    obs.publish(topic("node-1", "set"), json.dumps({"control": "AUTO", "value": 60, "unit": "%"}))
+    obs.wait_json(topic("node-1", "state"), after=mark, control="AUTO", target=60)
+    settled(obs, topic("node-1", "light"), 60, 2, 25, after=mark)
+    duty_before = json.loads(obs.payloads(topic("node-1", "state"))[-1]).get("duty")
+
+    mark = obs.count()
+    obs.publish(topic("node-1", "sim/ambient"), "45")
+    # The brighter room is seen first, then the controller dims the LED back to the target.
+    wait_for(lambda: any((light_of(p) or 0) > 64 for p in obs.payloads(topic("node-1", "light"), mark)),
+             15, what="the light to rise with the ambient")
+    values = settled(obs, topic("node-1", "light"), 60, 2, 30, after=mark)
+    assert max(values) > 64
+    duty_after = json.loads(obs.payloads(topic("node-1", "state"))[-1]).get("duty")
+    if duty_before is not None and duty_after is not None:
+        assert duty_after < duty_before
+
+
+def test_malformed_commands_yield_errors_and_the_node_stays_online(mosquitto, running):
+    sim, observe = running
+    broker = mosquitto(ANON)
+    obs = observe(broker.port)
+    plain_node(sim, broker)
+    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+    bad = [b"{not json", json.dumps({"control": "DISCO"}).encode(),
+           json.dumps({"control": "PWM", "value": 150, "unit": "%"}).encode(),
+           json.dumps({"control": "PWM", "value": 50, "unit": "lux"}).encode(), b"\xff\xfe" * 40]
+    for payload in bad:
+        mark = obs.count()
+        obs.publish(topic("node-1", "set"), payload)
+        error = obs.wait_json(topic("node-1", "error"), after=mark)
+        assert error["error"] and isinstance(error["error"], str)
+        assert "payload" in error and len(error["payload"].encode()) <= 4 * 64
+    mark = obs.count()
+    obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 30, "unit": "%"}))
+    obs.wait_json(topic("node-1", "state"), after=mark, control="PWM", value=30)
+    assert b"offline" not in obs.payloads(topic("node-1", "status"))
+
+
+def psk_broker(mosquitto, tmp_path, identity, key_hex):
+    psk_port = free_port()
+    psk_file = tmp_path / "psk"
+    psk_file.write_text(f"{identity}:{key_hex}\n")
+    broker = mosquitto(ANON + f"listener {psk_port} 127.0.0.1\npsk_hint luxnode\npsk_file {psk_file}\n")
+    return broker, psk_port
+
+
+def test_tls_psk_connects_and_a_wrong_key_is_refused(mosquitto, running, tmp_path):
+    sim, observe = running
+    key = secrets.token_hex(32)
+    broker, psk_port = psk_broker(mosquitto, tmp_path, "node-1", key)
+    obs = observe(broker.port)
+    good = sim("--broker", f"127.0.0.1:{psk_port}", "--device-id", "node-1", "--keepalive", KEEPALIVE,
+               "--psk-identity", "node-1", "--psk-key", key)
+    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+    mark = obs.count()
+    obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 40, "unit": "%"}))
+    obs.wait_json(topic("node-1", "state"), after=mark, control="PWM", value=40)
+    # The ambient bridge speaks TLS-PSK too, with the node's own key.
+    obs.publish(topic("node-1", "sim/ambient"), "33")
+    good.wait_line("sim: ambient 33 %")
+    good.stop()
+
+    bad = sim("--broker", f"127.0.0.1:{psk_port}", "--device-id", "node-2", "--keepalive", KEEPALIVE,
+              "--psk-identity", "node-1", "--psk-key", secrets.token_hex(32))
+    # Two refused handshakes, and the node never came online nor fell back to plain MQTT.
+    wait_for(lambda: sum(l.startswith("[node-2] luxnode: mqtt error") and "SSL" in l for l in bad.lines) >= 2,
+             20, what="two refused TLS handshakes:\n" + bad.output())
+    log = broker.log_text()
+    assert "bad record mac" in log  # the broker's side: the PSKs differ
+    assert "as luxnode-node-2" not in log
+    assert obs.payloads(topic("node-2", "status")) == []
+
+
+def test_broker_restart_node_is_back_online_and_resubscribed(mosquitto, running):
+    sim, observe = running
+    broker = mosquitto(ANON)
+    obs = observe(broker.port)
+    plain_node(sim, broker)
+    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+    broker.kill()
+    broker.start()
+    mark = obs.count()
+    obs.wait(topic("node-1", "status"), lambda p: p == b"online", timeout=30, after=mark)
+    obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 65, "unit": "%"}))
+    obs.wait_json(topic("node-1", "state"), after=mark, control="PWM", value=65)
+
+
+def test_qos1_command_sent_while_offline_is_applied_after_return(mosquitto, running, tmp_path):
+    sim, observe = running
+    broker = mosquitto(ANON)
+    obs = observe(broker.port)
+    roots = str(tmp_path / "nodes")
+    first = plain_node(sim, broker, "node-1", "--dir", roots)
+    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+    first.kill()  # the command dies: its node dies with it, without a DISCONNECT
+    obs.wait(topic("node-1", "status"), lambda p: p == b"offline")
+    mark = obs.count()
+    obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 42, "unit": "%"}), qos=1)
+    plain_node(sim, broker, "node-1", "--dir", roots)
+    obs.wait(topic("node-1", "status"), lambda p: p == b"online", after=mark)
+    obs.wait_json(topic("node-1", "state"), after=mark, control="PWM", value=42)
+
+
+def test_a_flood_on_set_longer_than_the_keepalive_does_not_disconnect(mosquitto, running):
+    sim, observe = running
+    broker = mosquitto(ANON)
+    obs = observe(broker.port)
+    plain_node(sim, broker)
+    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+    import time
+    end = time.monotonic() + 2.5 * int(KEEPALIVE)
+    sent = 0
+    while time.monotonic() < end:  # ~400 commands/s for longer than 1.5 x keepalive
+        for _ in range(8):
+            obs.publish(topic("node-1", "set"),
+                        json.dumps({"control": "PWM", "value": sent % 100, "unit": "%"}), qos=0)
+            sent += 1
+        time.sleep(0.02)
+    mark = obs.count()
+    obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 77, "unit": "%"}))
+    obs.wait_json(topic("node-1", "state"), after=mark, timeout=30, control="PWM", value=77)
+    assert b"offline" not in obs.payloads(topic("node-1", "status"))
+    assert "exceeded timeout" not in broker.log_text()
+    assert sent > 1000
+
+
+def test_killing_the_node_makes_the_broker_publish_offline(mosquitto, running):
+    sim, observe = running
+    broker = mosquitto(ANON)
+    obs = observe(broker.port)
+    cmd = plain_node(sim, broker, "node", "--count", "2")
+    for device in ("node-1", "node-2"):
+        obs.wait(topic(device, "status"), lambda p: p == b"online")
+    os.kill(cmd.node_pid("node-2"), signal.SIGKILL)
+    obs.wait(topic("node-2", "status"), lambda p: p == b"offline")
+    cmd.wait_line("[node-2] sim: node exited with code -9")
+    assert obs.payloads(topic("node-1", "status")) == [b"online"]
