@@ -19,6 +19,9 @@ COMMAND_MODULES = (
     "luxnode.sim.command",
     "luxnode.operator.watch",
     "luxnode.operator.set_command",
+    "luxnode.lab.cli",
+    "luxnode.broker.command",
+    "luxnode.mosquitto.passwd_command",
 )
 
 

@@ -135,9 +135,16 @@ function onMessage(topic, payload) {
   HANDLERS[parts[1]](nodeFor(parts[0]), new TextDecoder().decode(payload));
 }
 
-function points(series, now, step) {
-  const start = now - WINDOW_MS;
-  const xy = (t, v) => `${(((t - start) / WINDOW_MS) * CHART_W).toFixed(1)},${(CHART_H - v).toFixed(1)}`;
+// The chart spans the data it has, from one minute up to WINDOW_MS, so a fresh
+// page shows a readable line rather than a sliver at the right edge.
+function span(node, now) {
+  const first = Math.min(...[node.light[0], node.led[0]].filter(Boolean).map((s) => s[0]), now);
+  return Math.min(WINDOW_MS, Math.max(60 * 1000, now - first));
+}
+
+function points(series, now, width, step) {
+  const start = now - width;
+  const xy = (t, v) => `${(((t - start) / width) * CHART_W).toFixed(1)},${(CHART_H - v).toFixed(1)}`;
   const out = [];
   for (let i = 0; i < series.length; i++) {
     const [t, v] = series[i];
@@ -152,10 +159,11 @@ function points(series, now, step) {
 
 function draw(node, now = Date.now()) {
   const svg = el(node.card, "svg.chart");
-  el(svg, '[data-series="light"]').setAttribute("points", points(node.light, now, false));
-  el(svg, '[data-series="led"]').setAttribute("points", points(node.led, now, true));
+  const width = span(node, now);
+  el(svg, '[data-series="light"]').setAttribute("points", points(node.light, now, width, false));
+  el(svg, '[data-series="led"]').setAttribute("points", points(node.led, now, width, true));
   svg.dataset.samples = String(node.light.length);
-  el(node.card, ".span-key").textContent = `last ${WINDOW_MS / 60000} min`;
+  el(node.card, ".span-key").textContent = `last ${Math.round(width / 60000)} min`;
 }
 
 function setBroker(state, text) {

@@ -1,0 +1,54 @@
+"""The lab broker's configuration, written as a mosquitto.conf.
+
+Three listeners share the auth files that provisioning maintains: TLS-PSK for
+the nodes (real and simulated), username/password for operators and tools, and
+MQTT over WebSocket on loopback for the dashboard. The same file runs under
+mosquitto, so the lab's setup carries over to a production broker.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from luxnode import home as lab_home
+
+PSK_HINT = "luxnode"
+
+
+@dataclass
+class LabPorts:
+    psk: int
+    password: int
+    ws: int
+
+
+def render(folder: Path, ports: LabPorts) -> str:
+    folder = Path(folder)
+    return (
+        "# Written by 'luxnode lab' at every start; edit the lab's options, not this file.\n"
+        f"pid_file {folder / lab_home.BROKER_PID}\n"
+        "persistence true\n"
+        f"persistence_location {folder}/\n"
+        "per_listener_settings false\n"
+        "allow_anonymous false\n"
+        f"password_file {folder / lab_home.PASSWORD_FILE}\n"
+        f"psk_file {folder / lab_home.PSK_FILE}\n"
+        f"acl_file {folder / lab_home.ACL_FILE}\n"
+        "\n"
+        "# Nodes: TLS-PSK; the PSK identity is the username the ACL sees.\n"
+        f"listener {ports.psk}\n"
+        f"psk_hint {PSK_HINT}\n"
+        "use_identity_as_username true\n"
+        "\n"
+        "# Operators and tools (luxnode watch/set, mosquitto_sub): username and password.\n"
+        f"listener {ports.password}\n"
+        "\n"
+        "# The dashboard in the browser, on this machine only.\n"
+        f"listener {ports.ws} 127.0.0.1\n"
+        "protocol websockets\n"
+    )
+
+
+def write(folder: Path, ports: LabPorts) -> Path:
+    path = Path(folder) / lab_home.BROKER_CONF
+    path.write_text(render(folder, ports))
+    return path

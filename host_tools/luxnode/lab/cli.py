@@ -1,0 +1,92 @@
+"""``luxnode lab``: broker, simulated nodes and dashboard in one command, until Ctrl-C."""
+
+import threading
+
+from luxnode.errors import LuxnodeError
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "lab", help="run the lab: broker, simulated nodes and the dashboard",
+        description="Start the lab broker (TLS-PSK, password and WebSocket listeners), provision and start "
+                    "N simulated nodes, and serve the live dashboard. Boards provisioned against the same "
+                    "broker appear beside the simulated nodes. Ctrl-C stops everything.",
+    )
+    parser.add_argument("--nodes", type=int, default=3, metavar="N", help="simulated nodes (default 3)")
+    parser.add_argument("--port", type=int, metavar="P",
+                        help="MQTT port with username/password (default: the registry's, 1883)")
+    parser.add_argument("--psk-port", type=int, metavar="P", help="MQTT over TLS-PSK port (default 8883)")
+    parser.add_argument("--ws-port", type=int, metavar="P", help="MQTT over WebSocket port (default 9001)")
+    parser.add_argument("--http-port", type=int, default=8080, metavar="H",
+                        help="dashboard port on 127.0.0.1 (default 8080)")
+    parser.add_argument("--no-browser", action="store_true", help="do not open the dashboard in a browser")
+    parser.set_defaults(func=run)
+
+
+def _ports(args):
+    from luxnode.device import registry
+    from luxnode.lab.brokerconf import LabPorts
+
+    known = registry.load()["broker"] if registry.path().exists() else registry.DEFAULT_BROKER
+    ports = LabPorts(
+        psk=args.psk_port or known["psk_port"],
+        password=args.port or known["password_port"],
+        ws=args.ws_port or known["ws_port"],
+    )
+    for name, port in (("--port", ports.password), ("--psk-port", ports.psk), ("--ws-port", ports.ws),
+                       ("--http-port", args.http_port)):
+        if not 0 < port < 65536:
+            raise LuxnodeError(f"{name} {port}: expected a TCP port, 1..65535")
+    if len({ports.password, ports.psk, ports.ws, args.http_port}) != 4:
+        raise LuxnodeError("the four ports (--port, --psk-port, --ws-port, --http-port) must differ")
+    return ports
+
+
+def _banner(lab) -> str:
+    broker = lab.registry["broker"]
+    host = broker["host"]
+    ids = ", ".join(lab.device_ids) or "none"
+    return "\n".join([
+        f"luxnode lab: broker pid {lab.broker.pid}, {len(lab.device_ids)} simulated node(s): {ids}",
+        f"  dashboard    {lab.dashboard.url}",
+        f"  MQTT         {host}:{lab.ports.psk} (TLS-PSK, nodes)  {host}:{lab.ports.password} (username/password)",
+        f"  WebSocket    ws://127.0.0.1:{lab.ports.ws}/mqtt",
+        f"  credentials  {lab.credentials_file} (operator account and node keys, mode 0600)",
+        f"  logs         {lab.broker_log}, {lab.folder / 'sim'}/<id>/node.log",
+        "  try          luxnode watch    luxnode set sim-1 50    luxnode set sim-1 auto 60",
+        "Ctrl-C stops the nodes, then the broker.",
+    ])
+
+
+def run(args) -> int:
+    import signal
+    import webbrowser
+
+    from luxnode.lab.session import Lab
+    from luxnode.lab.status import StatusLine
+
+    if not 0 <= args.nodes <= 64:
+        raise LuxnodeError(f"--nodes {args.nodes}: expected 0..64")
+    lab = Lab(args.nodes, _ports(args), args.http_port)
+    lab.start()  # on failure (or Ctrl-C) it has already stopped what it started
+    stop = threading.Event()
+    # Ctrl-C, and SIGTERM from a service manager or a test, end the wait below. Set
+    # explicitly: a shell starts background jobs with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: stop.set())
+    status = None
+    try:
+        print(_banner(lab), flush=True)
+        if not args.no_browser:
+            webbrowser.open(lab.dashboard.url)
+        status = StatusLine(lab)
+        status.run_until(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if status:
+            status.close()
+        print("luxnode lab: stopping the nodes, then the broker ...", flush=True)
+        lab.stop()
+        print("luxnode lab: stopped", flush=True)
+    return 0

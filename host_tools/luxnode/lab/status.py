@@ -1,0 +1,80 @@
+"""The lab's live status line: who is online, light and LED per node, broker health.
+
+On a terminal it is one line redrawn in place; otherwise (a log, a pipe) a line
+is printed only when the summary changes, so the log stays readable.
+"""
+
+import threading
+import time
+
+from luxnode.operator import connect
+from luxnode.operator.table import NodeTable
+
+
+class StatusLine:
+    def __init__(self, lab):
+        from rich.console import Console
+
+        self.lab = lab
+        self.console = Console()
+        broker = lab.registry["broker"]
+        operator = lab.registry["operator"]
+        self.table = NodeTable(broker["prefix"])
+        self.lock = threading.Lock()
+        settings = connect.BrokerSettings(
+            host="127.0.0.1", port=lab.ports.password, prefix=broker["prefix"],
+            username=operator["username"], password=operator["password"],
+        )
+        self.client = connect.connect(settings, "lab")
+        self.client.on_message = self._on_message
+        connect.subscribe_snapshot(self.client, self.table.filters(), f"{broker['prefix']}/+/telemetry")
+        self.live = None
+
+    def _on_message(self, client, userdata, message):
+        with self.lock:
+            self.table.update(message.topic, message.payload)
+
+    def summary(self) -> str:
+        with self.lock:
+            rows = self.table.rows()
+        online = sum(1 for node in rows if node.status == "online")
+        return f"{online}/{len(rows)} nodes online"
+
+    def details(self) -> str:
+        with self.lock:
+            rows = self.table.rows()
+        parts = []
+        for node in rows:
+            light = "-" if node.light is None else f"{node.light:.0f}%"
+            led = "-" if node.led is None else f"{node.led:g}%"
+            mark = "[green]●[/]" if node.status == "online" else "[red]○[/]"
+            parts.append(f"{mark} {node.device_id} light {light} LED {led}")
+        return "  ".join(parts)
+
+    def run_until(self, stop: threading.Event) -> None:
+        """Show the status until ``stop`` is set or the broker exits."""
+        from rich.live import Live
+        from rich.text import Text
+
+        last = None
+        if self.console.is_terminal:
+            self.live = Live(console=self.console, auto_refresh=False, transient=True)
+            self.live.start()
+        while not stop.wait(1.0 if self.live else 0.2):
+            if self.lab.broker.poll() is not None:
+                self.console.print(f"luxnode lab: the broker exited with status {self.lab.broker.returncode}; "
+                                   f"see {self.lab.broker_log}")
+                return
+            summary = self.summary()
+            if self.live:
+                line = f"{time.strftime('%H:%M:%S')}  {summary}  {self.details()}"
+                self.live.update(Text.from_markup(line, overflow="ellipsis", no_wrap=True), refresh=True)
+            elif summary != last:
+                print(f"luxnode lab: {summary}", flush=True)
+            last = summary
+
+    def close(self) -> None:
+        if self.live:
+            self.live.stop()
+        self.client.disconnect()
+        self.client.loop_stop()
