@@ -20,8 +20,6 @@ COMMAND_MODULES = (
     "luxnode.operator.watch",
     "luxnode.operator.set_command",
     "luxnode.lab.cli",
-    "luxnode.broker.command",
-    "luxnode.mosquitto.passwd_command",
 )
 
 
