@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "luxnode.operator.watch",
     "luxnode.operator.set_command",
     "luxnode.lab.cli",
+    "luxnode.broker.command",
+    "luxnode.mosquitto.passwd_command",
 )
 
 

@@ -1,0 +1,574 @@
+"""The broker's protocol logic, free of sockets.
+
+``Broker`` holds sessions, subscriptions and retained messages and routes
+messages between them. ``Client`` is one network connection's protocol state:
+the transport layer (``server.py``) hands it received bytes with
+``data_received`` and gives it a *link* to write to::
+
+    link.write(data: bytes)    link.close()
+    link.pause_reading()       link.resume_reading()
+
+Everything a client sends is collected per connection and written once at the
+end of each entry point (``Broker.flush``), so a burst of packets read in one
+go costs one write per receiving connection.
+"""
+
+import time
+import uuid
+
+from luxnode.mqtt import Decoder, ProtocolError, encoder, topics
+from luxnode.mqtt.packets import (
+    CONNECT, DISCONNECT, PINGREQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK_FAILURE,
+    SUBSCRIBE, UNSUBSCRIBE, REFUSED_IDENTIFIER, REFUSED_NOT_AUTHORIZED,
+    REFUSED_PROTOCOL_VERSION,
+)
+
+from .session import AWAIT_ACK, AWAIT_COMP, MAX_INFLIGHT, Session
+from .subscriptions import SubscriptionIndex
+
+# A connection that has not sent CONNECT by then is dropped.
+CONNECT_TIMEOUT = 30.0
+# A client we have data for that reads nothing for this long is dropped.
+STALLED_TIMEOUT = 60.0
+
+
+class Stats:
+    __slots__ = ("messages_received", "messages_sent", "bytes_received", "bytes_sent",
+                 "started")
+
+    def __init__(self, now: float):
+        self.messages_received = 0
+        self.messages_sent = 0
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self.started = now
+
+
+class Broker:
+    def __init__(self, config, log, clock=time.monotonic, version: str = ""):
+        self.config = config
+        self.log = log
+        self.clock = clock
+        self.version = version
+        self.sessions: dict[str, Session] = {}
+        self.retained: dict[str, tuple[bytes, int]] = {}
+        self.index = SubscriptionIndex()
+        self.clients: set[Client] = set()
+        self.stats = Stats(clock())
+        self.max_queued = config.max_queued_messages
+        self.auth_generation = 0
+        # Clients with bytes waiting to be written.
+        self._dirty: list[Client] = []
+        # Persistence: what changed since the last save, and who to tell.
+        self.changed_sessions: set[str] = set()
+        self.changed_retained: set[str] = set()
+        self.on_change = _nothing
+
+    # ---- entry points from the transport layer -------------------------------------
+
+    def connection_made(self, link, auth, peer: str, psk_identity=None, cert_identity=None) -> "Client":
+        client = Client(self, link, auth, peer, psk_identity, cert_identity)
+        self.clients.add(client)
+        return client
+
+    def tick(self) -> None:
+        """Enforce keepalive (1.5x), the CONNECT timeout and stalled readers."""
+        now = self.clock()
+        for client in list(self.clients):
+            if client.session is None:
+                if now - client.started > CONNECT_TIMEOUT:
+                    client.close(f"Client {client.peer} sent no CONNECT in {CONNECT_TIMEOUT:.0f} s, disconnecting.")
+            elif client.write_paused_since and now - client.write_paused_since > STALLED_TIMEOUT:
+                client.close(f"Client {client.client_id} is not reading its messages, disconnecting.")
+            elif (client.keepalive and not client.reading_paused
+                    and now - client.last_received > client.keepalive * 1.5):
+                client.close(f"Client {client.client_id} has exceeded timeout, disconnecting.")
+        self.flush()
+
+    def flush(self) -> None:
+        dirty = self._dirty
+        if not dirty:
+            return
+        self._dirty = []
+        sent = 0
+        for client in dirty:
+            out = client.out
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            sent += len(data)
+            if not client.closed:
+                client.link.write(data)
+        self.stats.bytes_sent += sent
+
+    def auth_reloaded(self) -> None:
+        """Auth files changed: cached ACL decisions are stale."""
+        self.auth_generation += 1
+
+    # ---- routing --------------------------------------------------------------------
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool, source=None) -> None:
+        """Store (if retained) and deliver one message to every matching session."""
+        if retain:
+            self.set_retained(topic, payload, qos)
+        subscribers = self.index.match(topic)
+        if not subscribers:
+            return
+        topic_bytes = topic.encode()
+        qos0_packet = None
+        sent = 0
+        dirty = self._dirty
+        for session, granted in subscribers:
+            client = session.client
+            if client is not None and not client.may_read(topic):
+                continue
+            if qos and granted:
+                self.send_or_queue(session, topic, topic_bytes, payload, min(qos, granted), False)
+                continue
+            if client is None:
+                continue  # QoS 0 is not queued for offline sessions
+            if qos0_packet is None:
+                qos0_packet = encoder.publish(topic_bytes, payload)
+            out = client.out
+            if not out:
+                dirty.append(client)
+            out.append(qos0_packet)
+            sent += 1
+            if client.write_paused_since and source is not None:
+                client.hold(source)
+        self.stats.messages_sent += sent
+
+    def set_retained(self, topic: str, payload: bytes, qos: int) -> None:
+        if payload:
+            self.retained[topic] = (payload, qos)
+        elif self.retained.pop(topic, None) is None:
+            return
+        if not topic.startswith("$SYS/"):
+            self.changed_retained.add(topic)
+            self.on_change()
+
+    def send_or_queue(self, session: Session, topic: str, topic_bytes: bytes | None,
+                      payload: bytes, qos: int, retain: bool) -> None:
+        client = session.client
+        if client is not None and not session.queue and len(session.inflight) < MAX_INFLIGHT:
+            packet_id = session.allocate_packet_id()
+            session.inflight[packet_id] = [AWAIT_ACK, topic, payload, qos, retain]
+            client.send(encoder.publish(topic_bytes or topic.encode(), payload, qos, retain, False, packet_id))
+            self.stats.messages_sent += 1
+        elif not self.max_queued or len(session.queue) < self.max_queued:
+            session.queue.append((topic, payload, qos, retain))
+        else:
+            if not session.dropped:
+                self.log("notice", f"Outgoing messages are being dropped for client {session.client_id}.")
+            session.dropped += 1
+            return
+        self.session_changed(session)
+
+    def fill_inflight(self, session: Session) -> None:
+        """Move queued messages into flight while the client has room."""
+        client = session.client
+        queue = session.queue
+        while queue and len(session.inflight) < MAX_INFLIGHT:
+            topic, payload, qos, retain = queue.popleft()
+            if not client.may_read(topic):
+                continue
+            packet_id = session.allocate_packet_id()
+            session.inflight[packet_id] = [AWAIT_ACK, topic, payload, qos, retain]
+            client.send(encoder.publish(topic.encode(), payload, qos, retain, False, packet_id))
+            self.stats.messages_sent += 1
+        if not queue:
+            session.dropped = 0
+
+    def session_changed(self, session: Session) -> None:
+        if session.persistent:
+            self.changed_sessions.add(session.client_id)
+            self.on_change()
+
+    def subscribe(self, session: Session, topic_filter: str, qos: int) -> None:
+        session.subscriptions[topic_filter] = qos
+        self.index.add(topic_filter, session, qos)
+        self.session_changed(session)
+
+    def drop_session(self, session: Session) -> None:
+        for topic_filter in session.subscriptions:
+            self.index.remove(topic_filter, session)
+        session.subscriptions.clear()
+        if self.sessions.get(session.client_id) is session:
+            del self.sessions[session.client_id]
+        if session.persistent:
+            self.changed_sessions.add(session.client_id)
+            self.on_change()
+
+    def restore(self, retained: dict, sessions: list[Session]) -> None:
+        """Load what persistence saved (before any client connects)."""
+        self.retained.update(retained)
+        for session in sessions:
+            self.sessions[session.client_id] = session
+            for topic_filter, qos in session.subscriptions.items():
+                self.index.add(topic_filter, session, qos)
+
+    # ---- $SYS -----------------------------------------------------------------------
+
+    def publish_sys(self) -> None:
+        stats = self.stats
+        connected = sum(1 for client in self.clients if client.session is not None)
+        values = {
+            "version": f"luxnode version {self.version}",
+            "uptime": f"{int(self.clock() - stats.started)} seconds",
+            "clients/connected": connected,
+            "clients/total": len(self.sessions),
+            "messages/received": stats.messages_received,
+            "messages/sent": stats.messages_sent,
+            "bytes/received": stats.bytes_received,
+            "bytes/sent": stats.bytes_sent,
+            "retained messages/count": len(self.retained),
+            "subscriptions/count": self.index.count,
+        }
+        for leaf, value in values.items():
+            self.publish(f"$SYS/broker/{leaf}", str(value).encode(), 0, True)
+        self.flush()
+
+
+def _nothing() -> None:
+    pass
+
+
+class Client:
+    """One connection: decodes its bytes, answers, and routes its messages."""
+
+    __slots__ = ("broker", "link", "auth", "peer", "psk_identity", "cert_identity", "decoder",
+                 "session", "client_id", "username", "will", "keepalive", "protocol_level",
+                 "started", "last_received", "out", "closed", "reading_paused",
+                 "write_paused_since", "held", "_read_ok", "_write_ok", "_generation",
+                 "_handlers")
+
+    def __init__(self, broker: Broker, link, auth, peer: str, psk_identity, cert_identity):
+        self.broker = broker
+        self.link = link
+        self.auth = auth
+        self.peer = peer
+        self.psk_identity = psk_identity
+        self.cert_identity = cert_identity
+        self.decoder = Decoder(server=True, max_payload=broker.config.message_size_limit)
+        self.session: Session | None = None
+        self.client_id = ""
+        self.username = None
+        self.will = None
+        self.keepalive = 0
+        self.protocol_level = 0
+        self.started = self.last_received = broker.clock()
+        self.out: list[bytes] = []
+        self.closed = False
+        self.reading_paused = False
+        self.write_paused_since = 0.0
+        self.held: list[Client] = []  # publishers paused because this client is behind
+        self._read_ok: dict[str, bool] = {}
+        self._write_ok: dict[str, bool] = {}
+        self._generation = broker.auth_generation
+        self._handlers = {
+            CONNECT: self._connect, PUBLISH: self._publish, PUBACK: self._puback,
+            PUBREC: self._pubrec, PUBREL: self._pubrel, PUBCOMP: self._pubcomp,
+            SUBSCRIBE: self._subscribe, UNSUBSCRIBE: self._unsubscribe,
+            PINGREQ: self._pingreq, DISCONNECT: self._disconnect,
+        }
+
+    @property
+    def name(self) -> str:
+        return self.client_id or self.peer
+
+    # ---- entry points from the link -----------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        broker = self.broker
+        if self.closed:
+            return
+        self.last_received = broker.clock()
+        broker.stats.bytes_received += len(data)
+        try:
+            packets = self.decoder.feed(data)
+        except ProtocolError as exc:
+            packets = None
+            error = exc
+        if packets:
+            handlers = self._handlers
+            if self.session is None and packets[0].type != CONNECT:
+                self.close(f"Client {self.peer} sent {type(packets[0]).__name__} before CONNECT, disconnecting.")
+                broker.flush()
+                return
+            for packet in packets:
+                handlers[packet.type](packet)
+                if self.closed:
+                    break
+        if packets is None and not self.closed:
+            self.close(f"Client {self.name} ({self.peer}) disconnected: malformed packet: {error}.",
+                       kind="warning")
+        broker.flush()
+
+    def connection_lost(self) -> None:
+        if not self.closed:
+            self.close(f"Client {self.name} closed its connection.")
+            self.broker.flush()
+
+    def pause_writing(self) -> None:
+        self.write_paused_since = self.broker.clock()
+
+    def resume_writing(self) -> None:
+        self.write_paused_since = 0.0
+        self._release_held()
+
+    # ---- helpers used by the broker ---------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        if not self.out:
+            self.broker._dirty.append(self)
+        self.out.append(data)
+
+    def hold(self, publisher: "Client") -> None:
+        """Stop reading from ``publisher`` until this client has caught up."""
+        if publisher is not self and not publisher.reading_paused and not publisher.closed:
+            publisher.reading_paused = True
+            publisher.link.pause_reading()
+            self.held.append(publisher)
+
+    def _release_held(self) -> None:
+        held, self.held = self.held, []
+        now = self.broker.clock()
+        for publisher in held:
+            if publisher.reading_paused and not publisher.closed:
+                publisher.reading_paused = False
+                publisher.last_received = now  # its keepalive did not run while we held it
+                publisher.link.resume_reading()
+
+    def may_read(self, topic: str) -> bool:
+        if self._generation != self.broker.auth_generation:
+            self._generation = self.broker.auth_generation
+            self._read_ok.clear()
+            self._write_ok.clear()
+        allowed = self._read_ok.get(topic)
+        if allowed is None:
+            allowed = self.auth.allowed(self.username, self.client_id, topic, "read")
+            if len(self._read_ok) > 1000:
+                self._read_ok.clear()
+            self._read_ok[topic] = allowed
+        return allowed
+
+    def may_write(self, topic: str) -> bool:
+        if self._generation != self.broker.auth_generation:
+            self._generation = self.broker.auth_generation
+            self._read_ok.clear()
+            self._write_ok.clear()
+        allowed = self._write_ok.get(topic)
+        if allowed is None:
+            allowed = self.auth.allowed(self.username, self.client_id, topic, "write")
+            if len(self._write_ok) > 1000:
+                self._write_ok.clear()
+            self._write_ok[topic] = allowed
+        return allowed
+
+    def close(self, message: str | None = None, will: bool = True, kind: str = "notice") -> None:
+        """Close the connection; publish the will unless the client said DISCONNECT."""
+        if self.closed:
+            return
+        broker = self.broker
+        self.closed = True
+        broker.clients.discard(self)
+        if message and (kind != "notice" or broker.config.connection_messages):
+            broker.log(kind, message)
+        if self.out:
+            self.link.write(b"".join(self.out))
+            self.out.clear()
+        self.link.close()
+        self._release_held()
+        session = self.session
+        if session is not None and session.client is self:
+            session.client = None
+            if not session.persistent:
+                broker.drop_session(session)
+        if will and self.will is not None:
+            w, self.will = self.will, None
+            if self.may_write(w.topic):
+                broker.publish(w.topic, w.payload, w.qos, w.retain)
+        self.will = None
+
+    # ---- packet handlers -----------------------------------------------------------
+
+    def _refuse(self, code: int, reason: str) -> None:
+        self.send(encoder.connack(False, code))
+        self.close(f"Client {self.client_id or self.peer} ({self.peer}) refused: {reason}.", will=False)
+
+    def _connect(self, packet) -> None:
+        broker = self.broker
+        if self.session is not None:
+            self.close(f"Client {self.name} ({self.peer}) disconnected: protocol error: second CONNECT.",
+                       kind="warning")
+            return
+        if not packet.supported:
+            self._refuse(REFUSED_PROTOCOL_VERSION,
+                         f"unsupported protocol {packet.protocol_name} level {packet.protocol_level}")
+            return
+        client_id = packet.client_id
+        self.client_id = client_id
+        self.protocol_level = packet.protocol_level
+        if packet.protocol_level == 3 and not 1 <= len(client_id) <= 23:
+            self._refuse(REFUSED_IDENTIFIER, "MQTT 3.1 client ids are 1 to 23 characters")
+            return
+        if not client_id:
+            if not packet.clean_session:
+                self._refuse(REFUSED_IDENTIFIER, "empty client id needs a clean session")
+                return
+            client_id = self.client_id = f"auto-{uuid.uuid4()}"
+        if packet.keepalive > broker.config.max_keepalive:
+            self._refuse(REFUSED_IDENTIFIER,
+                         f"keepalive {packet.keepalive} s above max_keepalive {broker.config.max_keepalive}")
+            return
+        code, username = self.auth.authenticate(client_id, packet.username, packet.password,
+                                                self.psk_identity, self.cert_identity)
+        if code:
+            self._refuse(code, f"CONNACK return code {code}")
+            return
+        self.username = username
+        if packet.will is not None and not self.may_write(packet.will.topic):
+            self._refuse(REFUSED_NOT_AUTHORIZED, f"will topic {packet.will.topic!r} not allowed")
+            return
+        old = broker.sessions.get(client_id)
+        if old is not None and old.client is not None:
+            old.client.close(f"Client {client_id} already connected, closing old connection.")
+            old = broker.sessions.get(client_id)
+        if old is not None and packet.clean_session:
+            broker.drop_session(old)
+            old = None
+        session_present = old is not None
+        session = old or Session(client_id, not packet.clean_session)
+        broker.sessions[client_id] = session
+        session.client = self
+        self.session = session
+        self.will = packet.will
+        self.keepalive = packet.keepalive
+        self.send(encoder.connack(session_present, 0))
+        if broker.config.connection_messages:
+            user = f", u'{username}'" if username else ""
+            broker.log("notice", f"New client connected from {self.peer} as {client_id} "
+                                 f"(p{packet.protocol_level}, c{int(packet.clean_session)}, "
+                                 f"k{packet.keepalive}{user}).")
+        if session_present:
+            self._resend_inflight(session)
+        if not session_present:
+            broker.session_changed(session)
+
+    def _resend_inflight(self, session: Session) -> None:
+        """A resumed session gets its unacknowledged messages again, DUP set."""
+        for packet_id, (state, topic, payload, qos, retain) in session.inflight.items():
+            if state == AWAIT_ACK:
+                self.send(encoder.publish(topic.encode(), payload, qos, retain, True, packet_id))
+            else:
+                self.send(encoder.pubrel(packet_id))
+        self.broker.fill_inflight(session)
+
+    def _publish(self, packet) -> None:
+        broker = self.broker
+        broker.stats.messages_received += 1
+        qos = packet.qos
+        allowed = self.may_write(packet.topic)
+        if not allowed and broker.log.enabled("debug"):
+            broker.log("debug", f"Denied PUBLISH from {self.client_id} to {packet.topic!r}.")
+        if qos == 0:
+            if allowed:
+                broker.publish(packet.topic, packet.payload, 0, packet.retain, self)
+        elif qos == 1:
+            if allowed:
+                broker.publish(packet.topic, packet.payload, 1, packet.retain, self)
+            self.send(encoder.puback(packet.packet_id))
+        else:
+            session = self.session
+            if packet.packet_id not in session.incoming:
+                if allowed:
+                    broker.publish(packet.topic, packet.payload, 2, packet.retain, self)
+                session.incoming.add(packet.packet_id)
+                broker.session_changed(session)
+            self.send(encoder.pubrec(packet.packet_id))
+
+    def _pubrel(self, packet) -> None:
+        session = self.session
+        if packet.packet_id in session.incoming:
+            session.incoming.discard(packet.packet_id)
+            self.broker.session_changed(session)
+        self.send(encoder.pubcomp(packet.packet_id))
+
+    def _puback(self, packet) -> None:
+        session = self.session
+        entry = session.inflight.get(packet.packet_id)
+        if entry is not None and entry[0] == AWAIT_ACK and entry[3] == 1:
+            del session.inflight[packet.packet_id]
+            self.broker.fill_inflight(session)
+            self.broker.session_changed(session)
+
+    def _pubrec(self, packet) -> None:
+        session = self.session
+        entry = session.inflight.get(packet.packet_id)
+        if entry is not None and entry[3] == 2:
+            entry[0] = AWAIT_COMP
+            entry[2] = b""  # the payload is delivered; only the id is kept
+            self.broker.session_changed(session)
+        self.send(encoder.pubrel(packet.packet_id))
+
+    def _pubcomp(self, packet) -> None:
+        session = self.session
+        entry = session.inflight.get(packet.packet_id)
+        if entry is not None and entry[0] == AWAIT_COMP:
+            del session.inflight[packet.packet_id]
+            self.broker.fill_inflight(session)
+            self.broker.session_changed(session)
+
+    def _subscribe(self, packet) -> None:
+        broker = self.broker
+        session = self.session
+        codes = []
+        granted = []
+        for topic_filter, qos in packet.topics:
+            problem = topics.filter_error(topic_filter)
+            if problem is None and not self.auth.allowed(self.username, self.client_id, topic_filter, "subscribe"):
+                problem = "denied by the ACL"
+            if problem is not None:
+                codes.append(SUBACK_FAILURE)
+                broker.log("subscribe", f"{self.client_id} refused {topic_filter!r}: {problem}")
+                continue
+            broker.subscribe(session, topic_filter, qos)
+            codes.append(qos)
+            granted.append((topic_filter, qos))
+            broker.log("subscribe", f"{self.client_id} {qos} {topic_filter}")
+        self.send(encoder.suback(packet.packet_id, codes))
+        for topic_filter, qos in granted:
+            self._send_retained(topic_filter, qos)
+
+    def _send_retained(self, topic_filter: str, qos: int) -> None:
+        broker = self.broker
+        if "+" not in topic_filter and "#" not in topic_filter:
+            found = broker.retained.get(topic_filter)
+            matched = [(topic_filter, found)] if found else []
+        else:
+            matched = [(t, m) for t, m in broker.retained.items() if topics.matches(topic_filter, t)]
+        for topic, (payload, message_qos) in matched:
+            if not self.may_read(topic):
+                continue
+            delivery_qos = min(qos, message_qos)
+            if delivery_qos:
+                broker.send_or_queue(self.session, topic, None, payload, delivery_qos, True)
+            else:
+                self.send(encoder.publish(topic.encode(), payload, 0, True))
+                broker.stats.messages_sent += 1
+
+    def _unsubscribe(self, packet) -> None:
+        broker = self.broker
+        session = self.session
+        for topic_filter in packet.filters:
+            if session.subscriptions.pop(topic_filter, None) is not None:
+                broker.index.remove(topic_filter, session)
+                broker.session_changed(session)
+            broker.log("unsubscribe", f"{self.client_id} {topic_filter}")
+        self.send(encoder.unsuback(packet.packet_id))
+
+    def _pingreq(self, packet) -> None:
+        self.send(encoder.PINGRESP_BYTES)
+
+    def _disconnect(self, packet) -> None:
+        self.will = None
+        self.close(f"Client {self.client_id} disconnected.", will=False)

@@ -1,0 +1,293 @@
+"""Sockets, TLS, WebSockets, timers and storage around the protocol core.
+
+``Server(config)`` is the whole broker: ``await server.start()`` binds every
+listener (port 0 picks a free one; ``server.ports`` lists the bound ports in
+listener order), ``await server.stop()`` closes them and saves. ``reload()``
+re-reads the auth files of every listener (SIGHUP).
+"""
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from luxnode import __version__
+from luxnode.errors import LuxnodeError
+
+from .core import Broker
+from .log import Log
+from .store import Store
+
+TICK_S = 0.25             # keepalive resolution
+WRITE_BUFFER_HIGH = 1 << 20  # bytes buffered for a client before its publishers are held
+
+
+def _needs_tls(listener) -> bool:
+    return bool(listener.psk_hint or listener.certfile)
+
+
+class Server:
+    def __init__(self, config, *, log: Log | None = None, auth_factory=None, clock=time.monotonic):
+        self.config = config
+        self.log = log or Log(config.log_types)
+        self._auth_factory = auth_factory
+        self.broker = Broker(config, self.log, clock=clock, version=__version__)
+        self.auths: list = []
+        self.ports: list[int] = []
+        self._servers: list = []
+        self._tasks: list[asyncio.Task] = []
+        self.store: Store | None = None
+        self._save_scheduled = False
+        self._stopped = asyncio.Event()
+
+    # ---- lifecycle --------------------------------------------------------------
+
+    async def start(self) -> "Server":
+        config = self.config
+        if config.persistence:
+            self._open_store()
+        auth_factory = self._auth_factory
+        if auth_factory is None:
+            from .auth import Auth as auth_factory
+        try:
+            for listener in config.listeners:
+                auth = auth_factory(listener, config.clientid_prefixes)
+                self.auths.append(auth)
+                self.ports.append(await self._listen(listener, auth))
+        except BaseException:
+            await self.stop()
+            raise
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._every(TICK_S, self.broker.tick)))
+        if config.sys_interval > 0:
+            self._tasks.append(loop.create_task(self._every(config.sys_interval, self.broker.publish_sys, now=True)))
+        if self.store is not None and config.autosave_interval > 0:
+            self._tasks.append(loop.create_task(self._every(config.autosave_interval, self.save)))
+        if config.pid_file:
+            Path(config.pid_file).write_text(f"{os.getpid()}\n")
+        self.log("notice", f"luxnode broker version {__version__} running")
+        return self
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        for server in self._servers:
+            server.close()
+        for client in list(self.broker.clients):
+            client.close(will=False)
+        self.broker.flush()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+        if self.store is not None:
+            self.save()
+            self.store.close()
+            self.store = None
+        if self.config.pid_file:
+            Path(self.config.pid_file).unlink(missing_ok=True)
+        self._stopped.set()
+        self.log("notice", "luxnode broker terminated")
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    def reload(self) -> None:
+        """SIGHUP: every listener re-reads its password, ACL and PSK files."""
+        self.log("notice", "Reloading authentication files.")
+        for auth in self.auths:
+            auth.reload()
+        self.broker.auth_reloaded()
+
+    # ---- persistence -----------------------------------------------------------
+
+    def _open_store(self) -> None:
+        config = self.config
+        folder = Path(config.persistence_location or ".")
+        self.store = Store(folder / config.persistence_file)
+        retained, sessions = self.store.load()
+        self.broker.restore(retained, sessions)
+        self.log("notice", f"Restored {len(retained)} retained messages and {len(sessions)} sessions "
+                           f"from {self.store.path}.")
+        if config.autosave_interval == 0:
+            self.broker.on_change = self._save_soon
+
+    def _save_soon(self) -> None:
+        # Every change in one turn of the event loop lands in one transaction.
+        if not self._save_scheduled:
+            self._save_scheduled = True
+            asyncio.get_running_loop().call_soon(self.save)
+
+    def save(self) -> None:
+        self._save_scheduled = False
+        broker = self.broker
+        if self.store is None or not (broker.changed_retained or broker.changed_sessions):
+            return
+        retained = {topic: broker.retained.get(topic) for topic in broker.changed_retained}
+        sessions = {}
+        for client_id in broker.changed_sessions:
+            session = broker.sessions.get(client_id)
+            sessions[client_id] = session if session is not None and session.persistent else None
+        broker.changed_retained = set()
+        broker.changed_sessions = set()
+        try:
+            self.store.save(retained, sessions)
+        except Exception as exc:  # a full disk must not take the broker down
+            self.log("error", f"Saving to {self.store.path} failed: {exc}")
+
+    # ---- listeners ---------------------------------------------------------------
+
+    async def _listen(self, listener, auth) -> int:
+        context = None
+        if _needs_tls(listener):
+            from .tls import server_context
+            context = server_context(listener, auth)
+            if context is None:
+                raise LuxnodeError(f"listener {listener.port}: TLS is configured but no TLS context could be made")
+        host = listener.address
+        if listener.protocol == "websockets":
+            from websockets.asyncio.server import serve
+            server = await serve(lambda ws: self._websocket(ws, auth), host, listener.port,
+                                 subprotocols=["mqtt", "mqttv3.1"], ssl=context, compression=None,
+                                 max_size=None, ping_interval=None)
+            kind = "websockets"
+        else:
+            loop = asyncio.get_running_loop()
+            try:
+                server = await loop.create_server(lambda: _StreamLink(self.broker, auth), host,
+                                                  listener.port, ssl=context, reuse_address=True)
+            except OSError as exc:
+                raise LuxnodeError(f"cannot listen on {host or '*'}:{listener.port}: {exc.strerror}; "
+                                   "is another broker running? choose another port") from None
+            kind = "tls" if context else "mqtt"
+        self._servers.append(server)
+        port = server.sockets[0].getsockname()[1]
+        self.log("notice", f"Opening {kind} listen socket on {host or '*'} port {port}.")
+        return port
+
+    async def _websocket(self, ws, auth) -> None:
+        link = _WebSocketLink(ws)
+        peer = _peer(ws.remote_address)
+        ssl_object = ws.transport.get_extra_info("ssl_object")
+        psk_identity, cert_identity = _identities(ssl_object)
+        client = link.client = self.broker.connection_made(link, auth, peer, psk_identity, cert_identity)
+        self.log("websockets", f"New WebSocket connection from {peer}.")
+        writer = asyncio.get_running_loop().create_task(link.write_loop())
+        try:
+            async for message in ws:
+                if isinstance(message, str):
+                    client.close(f"Client {client.name} ({peer}) disconnected: MQTT needs binary WebSocket frames.",
+                                 kind="warning")
+                    break
+                client.data_received(message)
+                if link.reading_paused:
+                    await link.resume.wait()
+        except Exception:  # the peer went away mid-frame; the client is closed below
+            pass
+        finally:
+            client.connection_lost()
+            await writer
+
+    async def _every(self, interval: float, action, now: bool = False) -> None:
+        if now:
+            action()
+        while True:
+            await asyncio.sleep(interval)
+            action()
+
+
+def _peer(address) -> str:
+    if not address:
+        return "unknown"
+    return f"{address[0]}:{address[1]}"
+
+
+def _identities(ssl_object):
+    if ssl_object is None:
+        return None, None
+    from .tls import peer_identity
+    return peer_identity(ssl_object)
+
+
+class _StreamLink(asyncio.Protocol):
+    """TCP (optionally TLS) transport for one client."""
+
+    def __init__(self, broker: Broker, auth):
+        self.broker = broker
+        self.auth = auth
+        self.client = None
+
+    def connection_made(self, transport) -> None:
+        transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+        self.write = transport.write
+        self.close = transport.close
+        self.pause_reading = transport.pause_reading
+        self.resume_reading = transport.resume_reading
+        psk_identity, cert_identity = _identities(transport.get_extra_info("ssl_object"))
+        self.client = self.broker.connection_made(self, self.auth, _peer(transport.get_extra_info("peername")),
+                                                  psk_identity, cert_identity)
+        self.data_received = self.client.data_received
+
+    def connection_lost(self, exc) -> None:
+        self.client.connection_lost()
+
+    def pause_writing(self) -> None:
+        self.client.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.client.resume_writing()
+
+
+class _WebSocketLink:
+    """MQTT over WebSocket: writes are gathered and sent as one binary message."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.client = None
+        self.pending: list[bytes] = []
+        self.pending_size = 0
+        self.wake = asyncio.Event()
+        self.closing = False
+        self.reading_paused = False
+        self.resume = asyncio.Event()
+        self.writing_paused = False
+
+    def write(self, data: bytes) -> None:
+        self.pending.append(data)
+        self.pending_size += len(data)
+        self.wake.set()
+        if self.pending_size > WRITE_BUFFER_HIGH and not self.writing_paused:
+            self.writing_paused = True
+            self.client.pause_writing()
+
+    def close(self) -> None:
+        self.closing = True
+        self.wake.set()
+        self.resume.set()
+
+    def pause_reading(self) -> None:
+        self.reading_paused = True
+        self.resume.clear()
+
+    def resume_reading(self) -> None:
+        self.reading_paused = False
+        self.resume.set()
+
+    async def write_loop(self) -> None:
+        try:
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                if self.pending:
+                    data = b"".join(self.pending)
+                    self.pending.clear()
+                    self.pending_size = 0
+                    await self.ws.send(data)
+                    if self.writing_paused:
+                        self.writing_paused = False
+                        self.client.resume_writing()
+                if self.closing and not self.pending:
+                    await self.ws.close()
+                    return
+        except Exception:  # connection already gone: nothing left to deliver to
+            self.closing = True

@@ -1,0 +1,37 @@
+"""What the broker keeps for one client id between connections."""
+
+from collections import deque
+
+# Outgoing QoS 1/2 messages awaiting acknowledgement per session (mosquitto's
+# max_inflight_messages default); further ones wait in the queue.
+MAX_INFLIGHT = 20
+
+# States of an outgoing in-flight message.
+AWAIT_ACK = 0      # PUBLISH sent, waiting for PUBACK (QoS 1) or PUBREC (QoS 2)
+AWAIT_COMP = 1     # PUBREL sent, waiting for PUBCOMP
+
+
+class Session:
+    __slots__ = ("client_id", "persistent", "subscriptions", "queue", "inflight", "incoming",
+                 "next_packet_id", "client", "dropped")
+
+    def __init__(self, client_id: str, persistent: bool):
+        self.client_id = client_id
+        self.persistent = persistent
+        self.subscriptions: dict[str, int] = {}
+        # (topic, payload, qos, retain) not yet sent.
+        self.queue: deque = deque()
+        # packet id -> [state, topic, payload, qos, retain], in send order.
+        self.inflight: dict[int, list] = {}
+        # QoS 2 packet ids received and delivered, awaiting PUBREL.
+        self.incoming: set[int] = set()
+        self.next_packet_id = 1
+        self.client = None
+        self.dropped = 0
+
+    def allocate_packet_id(self) -> int:
+        packet_id = self.next_packet_id
+        while packet_id in self.inflight:
+            packet_id = packet_id % 65535 + 1
+        self.next_packet_id = packet_id % 65535 + 1
+        return packet_id
