@@ -42,11 +42,11 @@ def run(code: str, path=(FIRMWARE,), cwd=None, timeout=30.0, heap="2M") -> str:
 
 
 def spawn(code: str, path=(FIRMWARE,), cwd=None, heap="2M") -> subprocess.Popen:
-    """Start ``code`` in the background (stdout/stderr piped, text mode)."""
+    """Start ``code`` in the background (stdin/stdout/stderr piped, text mode, line buffered)."""
     env = dict(os.environ, MICROPYPATH=":".join(str(p) for p in path))
     return subprocess.Popen(
         [executable(), "-X", f"heapsize={heap}", "-c", code], cwd=cwd, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
     )
 
 

@@ -1,0 +1,60 @@
+# MicroPython side of the client interop tests: runs lux.mqtt.MQTTClient with the
+# settings in the ARGS line (JSON), prints one line per event and obeys
+# commands on stdin: "pub TOPIC QOS RETAIN PAYLOAD", "sub TOPIC QOS", "quit".
+import json
+import select
+import sys
+import time
+
+from lux.mqtt import MQTTClient
+
+args = json.loads(ARGS)  # noqa: F821 (prepended by the test)
+
+
+def log(msg):
+    print("log", msg)
+
+
+def on_message(topic, payload, size):
+    print("msg", bytes(topic).decode(), size, bytes(payload).hex())
+
+
+def on_connect():
+    print("connected", c.connects)
+
+
+ctx = None
+if args.get("psk_key"):
+    import tls
+
+    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = tls.CERT_NONE
+    ctx.psk_identity = args["psk_identity"]
+    ctx.psk_key = bytes.fromhex(args["psk_key"])
+c = MQTTClient(args.get("client_id", "mp"), "127.0.0.1", args["port"], args.get("user"), args.get("password"),
+               args.get("keepalive", 60), args.get("clean", True), ctx,
+               will=args.get("will"), rx_size=args.get("rx_size", 256),
+               backoff_max_ms=args.get("backoff_max_ms", 2000), on_message=on_message,
+               on_connect=on_connect, log=log)
+for topic, qos in args.get("subs", []):
+    c.subscribe(topic, qos)
+stdin = select.poll()
+stdin.register(sys.stdin, select.POLLIN)
+slow_ms = args.get("slow_ms", 0)  # a slow application: each message costs this long
+if slow_ms:
+    def on_slow(topic, payload, size):
+        time.sleep_ms(slow_ms)
+    c.on_message = on_slow
+while True:
+    c.poll(10)
+    if stdin.poll(0):
+        words = sys.stdin.readline().rstrip("\n").split(" ", 4)
+        if words[0] == "pub":
+            print("published", c.publish(words[1], words[4], words[3] == "1", int(words[2])))
+        elif words[0] == "sub":
+            c.subscribe(words[1], int(words[2]))
+        elif words[0] == "inflight":
+            print("inflight", len(c._inflight))
+        else:
+            print("bye")
+            break

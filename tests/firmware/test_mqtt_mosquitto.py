@@ -1,0 +1,122 @@
+"""lux.mqtt on the MicroPython unix port against real mosquitto and mosquitto-clients."""
+
+import subprocess
+
+import pytest
+
+from tests.firmware.client import MPClient
+from tests.support.net import wait_for
+
+PSK_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+
+@pytest.fixture
+def clients():
+    started = []
+
+    def start(**args):
+        c = MPClient(**args)
+        started.append(c)
+        return c
+
+    yield start
+    for c in started:
+        c.close()
+
+
+def pub(broker, topic, message, qos=0, *extra):
+    subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-t", topic, "-q", str(qos), *extra,
+                    "-m" if message is not None else "-n", *([message] if message is not None else [])],
+                   check=True, timeout=10)
+
+
+def sub(broker, topic, count, *extra):
+    return subprocess.Popen(["mosquitto_sub", "-p", str(broker.port), "-t", topic, "-C", str(count), "-v",
+                             "-W", "10", *extra], stdout=subprocess.PIPE, text=True)
+
+
+def test_connect_subscribe_receive_qos0_1_2(mosquitto, clients):
+    broker = mosquitto("allow_anonymous true\n")
+    c = clients(port=broker.port, client_id="mp-recv", subs=[["t/set", 2]])
+    c.expect("connected 1")
+    wait_for(lambda: "mp-recv 2 t/set" in broker.log_text(), what="SUBSCRIBE at the broker")
+    for qos in (0, 1, 2):
+        pub(broker, "t/set", f"q{qos}", qos)
+        assert c.expect("msg") == f"msg t/set 2 {f'q{qos}'.encode().hex()}"
+    log = broker.log_text()
+    assert "Received PUBACK from mp-recv" in log
+    assert "Received PUBREC from mp-recv" in log and "Received PUBCOMP from mp-recv" in log
+    # Username/password and the last will (retained "offline") as mosquitto sees them.
+    assert "New client connected" in log and "(p2, c1, k60)" in log
+
+
+def test_credentials_and_retained_last_will(mosquitto, clients, tmp_path):
+    passwd = tmp_path / "passwd"
+    passwd.write_text("node:secret\n")
+    subprocess.run(["mosquitto_passwd", "-U", str(passwd)], check=True)
+    broker = mosquitto(f"allow_anonymous false\npassword_file {passwd}\n")
+    bad = clients(port=broker.port, client_id="mp-bad", user="node", password="wrong")
+    assert "connection refused: not authorised" in bad.expect("log mqtt error")  # mosquitto 2 answers 5
+    c = clients(port=broker.port, client_id="mp-will", user="node", password="secret", keepalive=2,
+                will=["n/status", "offline", True, 1])
+    c.expect("connected 1")
+    c.proc.kill()  # no DISCONNECT: the broker publishes the will
+    wait_for(lambda: "Client mp-will closed its connection" in broker.log_text()
+             or "Socket error on client mp-will" in broker.log_text(), what="the broker to see the client gone")
+    got = subprocess.run(["mosquitto_sub", "-p", str(broker.port), "-u", "node", "-P", "secret",
+                          "-t", "n/status", "-C", "1", "-v", "-W", "10", "--retained-only"],
+                         capture_output=True, text=True, timeout=15)
+    assert got.stdout.strip() == "n/status offline"
+
+
+def test_publish_qos1_and_oversize_skipped(mosquitto, clients):
+    broker = mosquitto("allow_anonymous true\n")
+    c = clients(port=broker.port, client_id="mp-pub", subs=[["t/in", 1]], rx_size=128)
+    c.expect("connected 1")
+    s = sub(broker, "t/out", 1)
+    wait_for(lambda: broker.log_text().count("Sending SUBACK") >= 2, what="both subscriptions")
+    c.send("pub t/out 1 1 hello")
+    assert s.communicate(timeout=15)[0].strip() == "t/out hello"
+    wait_for(lambda: "Received PUBLISH from mp-pub (d0, q1, r1" in broker.log_text(), what="QoS 1 retained")
+    c.send("inflight")
+    assert c.expect("inflight") == "inflight 0"  # PUBACK arrived
+    pub(broker, "t/in", "x" * 1000, 1)
+    pub(broker, "t/in", "after", 1)
+    line = c.expect("msg")
+    assert line.startswith("msg t/in 1000 ")  # handed over truncated, with its real size
+    assert len(bytes.fromhex(line.split()[3])) < 128
+    assert c.expect("msg") == "msg t/in 5 " + b"after".hex()  # the stream stayed in step
+    assert broker.log_text().count("Received PUBACK from mp-pub") == 2
+
+
+def test_qos1_retransmitted_after_reconnect(mosquitto, clients):
+    broker = mosquitto("allow_anonymous true\n")
+    c = clients(port=broker.port, client_id="mp-retx", clean=False, backoff_max_ms=1000)
+    c.expect("connected 1")
+    broker.kill()
+    assert "connection lost" in c.expect("log mqtt error", timeout=10)
+    c.send("pub t/q 1 0 kept")  # broker away: the QoS 1 message waits
+    assert c.expect("published") == "published True"
+    c.send("inflight")
+    assert c.expect("inflight") == "inflight 1"
+    s = None
+    broker.start()
+    c.expect("connected 2", timeout=15)
+    wait_for(lambda: "Received PUBLISH from mp-retx (d1, q1" in broker.log_text(), what="DUP retransmission")
+    c.send("inflight")
+    assert c.expect("inflight") == "inflight 0"
+    assert s is None
+
+
+def test_tls_psk_against_mosquitto_and_wrong_key_refused(mosquitto, clients, tmp_path):
+    psk = tmp_path / "psk"
+    psk.write_text(f"node-1:{PSK_KEY}\n")
+    broker = mosquitto(f"allow_anonymous true\npsk_hint luxnode\npsk_file {psk}\n")
+    c = clients(port=broker.port, client_id="mp-psk", psk_identity="node-1", psk_key=PSK_KEY, subs=[["p/set", 1]])
+    c.expect("connected 1")
+    pub(broker, "p/set", "over psk", 1, "--psk", PSK_KEY, "--psk-identity", "node-1")
+    assert c.expect("msg") == "msg p/set 8 " + b"over psk".hex()
+    bad = clients(port=broker.port, client_id="mp-badpsk", psk_identity="node-1", psk_key="ff" * 32)
+    err = bad.expect("log mqtt error")
+    assert "retry" in err
+    assert "mp-badpsk" not in broker.log_text()  # never got as far as CONNECT
