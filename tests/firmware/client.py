@@ -38,6 +38,17 @@ class MPClient:
         except queue.Empty:
             raise AssertionError(f"no {prefix!r} within {timeout} s; got:\n" + "\n".join(self.seen)) from None
 
+    def drain(self):
+        """Every line printed so far."""
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                return self.seen
+            if line is None:
+                return self.seen
+            self.seen.append(line)
+
     def send(self, line):
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
