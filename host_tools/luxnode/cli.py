@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "luxnode.operator.set_command",
     "luxnode.lab.cli",
     "luxnode.broker.command",
+    "luxnode.mosquitto.passwd_command",
 )
 
 

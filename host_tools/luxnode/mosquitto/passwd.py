@@ -18,7 +18,7 @@ from pathlib import Path
 from luxnode.files import write_private
 from luxnode.mosquitto.errors import PasswdError
 
-__all__ = ["PasswdError", "hash_password", "verify", "parse", "read_file", "write_file", "render"]
+__all__ = ["PasswdError", "hash_password", "verify", "is_hash", "parse", "read_file", "write_file", "render"]
 
 SALT_LEN = 12
 HASH_LEN = 64
@@ -45,6 +45,15 @@ def verify(password: bytes | str, hashed: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(_digest(_bytes(password), salt, kind, iterations), expected)
+
+
+def is_hash(text: str) -> bool:
+    """Is ``text`` a well-formed mosquitto $6$/$7$ hash?"""
+    try:
+        _decode(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse(text: str, path: str | Path = "<password_file>") -> dict[str, str]:
