@@ -59,10 +59,11 @@ class Broker:
         self.auth_generation = 0
         # Clients with bytes waiting to be written.
         self._dirty: list[Client] = []
-        # Persistence: what changed since the last save, and who to tell.
+        # Persistence: what changed since the last save. With ``save_before_write``
+        # set (autosave_interval 0) it is saved before any acknowledgement leaves.
         self.changed_sessions: set[str] = set()
         self.changed_retained: set[str] = set()
-        self.on_change = _nothing
+        self.save_before_write = None
 
     # ---- entry points from the transport layer -------------------------------------
 
@@ -86,6 +87,8 @@ class Broker:
         self.flush()
 
     def flush(self) -> None:
+        if self.save_before_write is not None and (self.changed_sessions or self.changed_retained):
+            self.save_before_write()
         dirty = self._dirty
         if not dirty:
             return
@@ -144,7 +147,6 @@ class Broker:
             return
         if not topic.startswith("$SYS/"):
             self.changed_retained.add(topic)
-            self.on_change()
 
     def send_or_queue(self, session: Session, topic: str, topic_bytes: bytes | None,
                       payload: bytes, qos: int, retain: bool) -> None:
@@ -181,7 +183,6 @@ class Broker:
     def session_changed(self, session: Session) -> None:
         if session.persistent:
             self.changed_sessions.add(session.client_id)
-            self.on_change()
 
     def subscribe(self, session: Session, topic_filter: str, qos: int) -> None:
         session.subscriptions[topic_filter] = qos
@@ -196,7 +197,6 @@ class Broker:
             del self.sessions[session.client_id]
         if session.persistent:
             self.changed_sessions.add(session.client_id)
-            self.on_change()
 
     def restore(self, retained: dict, sessions: list[Session]) -> None:
         """Load what persistence saved (before any client connects)."""
@@ -226,10 +226,6 @@ class Broker:
         for leaf, value in values.items():
             self.publish(f"$SYS/broker/{leaf}", str(value).encode(), 0, True)
         self.flush()
-
-
-def _nothing() -> None:
-    pass
 
 
 class Client:

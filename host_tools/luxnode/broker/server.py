@@ -37,7 +37,6 @@ class Server:
         self._servers: list = []
         self._tasks: list[asyncio.Task] = []
         self.store: Store | None = None
-        self._save_scheduled = False
         self._stopped = asyncio.Event()
 
     # ---- lifecycle --------------------------------------------------------------
@@ -110,16 +109,9 @@ class Server:
         self.log("notice", f"Restored {len(retained)} retained messages and {len(sessions)} sessions "
                            f"from {self.store.path}.")
         if config.autosave_interval == 0:
-            self.broker.on_change = self._save_soon
-
-    def _save_soon(self) -> None:
-        # Every change in one turn of the event loop lands in one transaction.
-        if not self._save_scheduled:
-            self._save_scheduled = True
-            asyncio.get_running_loop().call_soon(self.save)
+            self.broker.save_before_write = self.save
 
     def save(self) -> None:
-        self._save_scheduled = False
         broker = self.broker
         if self.store is None or not (broker.changed_retained or broker.changed_sessions):
             return
