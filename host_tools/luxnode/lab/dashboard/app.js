@@ -135,11 +135,11 @@ function onMessage(topic, payload) {
   HANDLERS[parts[1]](nodeFor(parts[0]), new TextDecoder().decode(payload));
 }
 
-// The chart spans the data it has, from one minute up to WINDOW_MS, so a fresh
+// The chart spans the data it has, from half a minute up to WINDOW_MS, so a fresh
 // page shows a readable line rather than a sliver at the right edge.
 function span(node, now) {
   const first = Math.min(...[node.light[0], node.led[0]].filter(Boolean).map((s) => s[0]), now);
-  return Math.min(WINDOW_MS, Math.max(60 * 1000, now - first));
+  return Math.min(WINDOW_MS, Math.max(30 * 1000, now - first));
 }
 
 function points(series, now, width, step) {
@@ -163,7 +163,8 @@ function draw(node, now = Date.now()) {
   el(svg, '[data-series="light"]').setAttribute("points", points(node.light, now, width, false));
   el(svg, '[data-series="led"]').setAttribute("points", points(node.led, now, width, true));
   svg.dataset.samples = String(node.light.length);
-  el(node.card, ".span-key").textContent = `last ${Math.round(width / 60000)} min`;
+  el(node.card, ".span-key").textContent =
+    width < 90 * 1000 ? `last ${Math.round(width / 1000)} s` : `last ${Math.round(width / 60000)} min`;
 }
 
 function setBroker(state, text) {
