@@ -104,6 +104,8 @@ def _rule(rest: str, lineno: int, keyword: str, path) -> Rule:
     if not rest:
         raise AclError(path, lineno, f"'{keyword}' needs a topic")
     words = rest.split(None, 1)
+    if len(words) == 1 and words[0] in ACCESS_WORDS:
+        raise AclError(path, lineno, f"'{keyword} {words[0]}' has no topic after the access word")
     if len(words) == 1:
         access, topic = READ | WRITE, words[0]     # mosquitto: no access word means readwrite
     elif words[0] in ACCESS_WORDS:
