@@ -66,6 +66,10 @@ def broker(start_broker):
     return start_broker()
 
 
+# paho 2 reports MQTT 3.1.1 CONNACK return codes as MQTT 5 reason codes; map them back.
+V3_RETURN_CODES = {132: 1, 133: 2, 136: 3, 134: 4, 135: 5}
+
+
 class Client:
     """A paho client that records what it receives; every wait is bounded."""
 
@@ -97,7 +101,7 @@ class Client:
             self.messages.append(message)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
-        self.connack = (flags.session_present, reason_code.value)
+        self.connack = (flags.session_present, V3_RETURN_CODES.get(reason_code.value, reason_code.value))
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
         self.subacks[mid] = [code.value for code in reason_codes]
