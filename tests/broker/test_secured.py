@@ -83,3 +83,10 @@ def test_reload_reads_new_passwords(lab, clients):
     lab.call(lab.server.reload)
     lab.log.wait("Reloading authentication files.")
     clients(port, username="node-2", password="n2").connect()
+
+
+def test_reload_with_a_broken_file_keeps_the_old_ones(lab, clients):
+    (lab.folder / "passwd").write_text("operator\n")
+    lab.call(lab.server.reload)
+    lab.log.wait("Reload failed, keeping the previous auth files: ")
+    clients(lab.ports[0], username="operator", password="op-secret").connect()

@@ -96,6 +96,8 @@ class Server:
         self.log("notice", "Reloading authentication files.")
         for auth in self.auths:
             auth.reload()
+            if getattr(auth, "last_reload_error", None):
+                self.log("error", f"Reload failed, keeping the previous auth files: {auth.last_reload_error}")
         self.broker.auth_reloaded()
 
     # ---- persistence -----------------------------------------------------------
