@@ -68,7 +68,9 @@ class StatusLine:
             summary = self.summary()
             if self.live:
                 line = f"{time.strftime('%H:%M:%S')}  {summary}  {self.details()}"
-                self.live.update(Text.from_markup(line, overflow="ellipsis", no_wrap=True), refresh=True)
+                text = Text.from_markup(line, overflow="ellipsis")
+                text.no_wrap = True
+                self.live.update(text, refresh=True)
             elif summary != last:
                 print(f"luxnode lab: {summary}", flush=True)
             last = summary
