@@ -60,3 +60,26 @@ def ack(kind: int, packet_id: int) -> bytes:
 
 PINGREQ = b"\xc0\x00"
 DISCONNECT = b"\xe0\x00"
+
+
+def read_packet(sock) -> tuple[int, bytes]:
+    """One packet from a blocking socket: (first byte, body)."""
+    first = _exact(sock, 1)[0]
+    length, shift = 0, 0
+    while True:
+        digit = _exact(sock, 1)[0]
+        length |= (digit & 0x7F) << shift
+        shift += 7
+        if not digit & 0x80:
+            break
+    return first, _exact(sock, length)
+
+
+def _exact(sock, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("the broker closed the connection")
+        data += chunk
+    return data

@@ -1,0 +1,102 @@
+"""Persistence across a crash: `kill -9` and restart keep retained messages and a persistent
+session's queued QoS 1 message (autosave_interval 0 saves before any acknowledgement leaves);
+with a periodic autosave a clean stop (SIGTERM) saves everything."""
+
+import socket
+
+from . import packets as P
+
+
+def session(port: int, client_id: str, clean: bool = False) -> tuple[socket.socket, bool]:
+    """A raw client: returns the socket and CONNACK's session-present flag."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(P.connect(client_id, keepalive=60, clean=clean))
+    first, body = P.read_packet(sock)
+    assert first == 0x20 and body[1] == 0, f"CONNACK refused: {body!r}"
+    return sock, bool(body[0] & 1)
+
+
+def subscribe(sock: socket.socket, topic: str, qos: int) -> None:
+    sock.sendall(P.subscribe([(topic, qos)], packet_id=7))
+    assert P.read_packet(sock) == (0x90, b"\x00\x07" + bytes([qos]))
+
+
+def publish_acked(port: int, topic: str, payload: bytes, retain: bool = False) -> None:
+    """Publish at QoS 1 and return only after the broker's PUBACK: from then on it owns the message."""
+    sock, _ = session(port, "pers-publisher", clean=True)
+    with sock:
+        sock.sendall(P.publish(topic, payload, qos=1, retain=retain, packet_id=42))
+        assert P.read_packet(sock) == (0x40, b"\x00\x2a")
+        sock.sendall(P.DISCONNECT)
+
+
+def receive_publish(sock: socket.socket) -> tuple[str, bytes, int]:
+    first, body = P.read_packet(sock)
+    assert first >> 4 == 3, f"expected PUBLISH, got {first:#x} {body!r}"
+    qos = (first >> 1) & 3
+    end = 2 + (body[0] << 8 | body[1])
+    topic = body[2:end].decode()
+    if qos:
+        sock.sendall(P.ack(4, body[end] << 8 | body[end + 1]))
+        end += 2
+    return topic, body[end:], qos
+
+
+def prepare(port: int) -> None:
+    """A persistent session subscribed to lab/queue goes offline; then one retained and
+    one QoS 1 message for the offline session are acknowledged by the broker."""
+    keeper, _ = session(port, "keeper")
+    subscribe(keeper, "lab/queue", 1)
+    keeper.sendall(P.DISCONNECT)
+    keeper.close()
+    publish_acked(port, "lab/retained", b"kept-across-restart", retain=True)
+    publish_acked(port, "lab/queue", b"queued-while-offline")
+
+
+def check_survived(port: int) -> None:
+    keeper, present = session(port, "keeper")
+    with keeper:
+        assert present, "the persistent session was lost"
+        assert receive_publish(keeper) == ("lab/queue", b"queued-while-offline", 1)
+    late, _ = session(port, "late-reader", clean=True)
+    with late:
+        late.sendall(P.subscribe([("lab/retained", 0)], packet_id=1))
+        assert P.read_packet(late)[0] == 0x90
+        first, body = P.read_packet(late)
+        assert first & 0x01, "retained flag"
+        assert body.endswith(b"kept-across-restart")
+
+
+def test_kill_9_and_restart_keeps_retained_and_queued_qos1(luxnode_broker, tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    conf = f"allow_anonymous true\npersistence true\npersistence_location {store}\nautosave_interval 0\n"
+    broker = luxnode_broker(conf)
+    prepare(broker.port)
+    broker.kill()
+    restarted = luxnode_broker(conf, port=broker.port)
+    check_survived(restarted.port)
+
+
+def test_sigterm_saves_with_periodic_autosave(luxnode_broker, tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    conf = f"allow_anonymous true\npersistence true\npersistence_location {store}\nautosave_interval 1800\n"
+    broker = luxnode_broker(conf)
+    prepare(broker.port)
+    broker.stop()
+    assert any(store.iterdir()), "nothing written to persistence_location"
+    restarted = luxnode_broker(conf, port=broker.port)
+    check_survived(restarted.port)
+
+
+def test_restart_without_persistence_forgets(luxnode_broker):
+    """The control: without persistence the same steps leave nothing behind, so the tests
+    above prove the store, not a broker that was never stopped."""
+    broker = luxnode_broker("allow_anonymous true\n")
+    prepare(broker.port)
+    broker.kill()
+    restarted = luxnode_broker("allow_anonymous true\n", port=broker.port)
+    keeper, present = session(restarted.port, "keeper")
+    keeper.close()
+    assert not present
