@@ -142,6 +142,20 @@ def test_a_board_provisioned_against_the_lab_appears_beside_the_sim_nodes(lab, b
         node.wait(20)
 
 
+def test_set_and_watch_find_the_lab_through_the_registry(lab, browser, operator):
+    run = lambda *argv: subprocess.run([sys.executable, "-m", "luxnode", *argv], env=dict(lab.env, COLUMNS="120"),
+                                       capture_output=True, text=True, timeout=60)
+    result = run("set", "sim-1", "25")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "sim-1: PWM LED 25 %"
+    assert operator.state("sim-1")["value"] == 25
+    wait_for(lambda: field(browser, "sim-1", "led") == "25", 10, what="the page to follow luxnode set")
+    result = run("watch", "--once")
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if " sim-1 " in line)
+    assert "online" in row and " 25 " in row and "PWM" in row
+
+
 def test_stopping_a_node_turns_it_offline_on_the_page(lab, browser):
     for pid in lab.node_pids("sim-3"):
         os.kill(pid, signal.SIGKILL)  # pull the plug: the broker publishes the node's will
