@@ -1,0 +1,131 @@
+"""1,000 concurrent clients with keepalive against `luxnode broker`: every one gets its CONNACK,
+SUBACK and PINGRESPs, stays connected past 1.5x its keepalive by pinging, and receives one
+QoS 1 message that fans out to all; a silent client is cut off at 1.5x its keepalive."""
+
+import asyncio
+import resource
+import time
+
+import pytest
+
+from . import packets as P
+
+CLIENTS = 1000
+KEEPALIVE = 2  # seconds; the broker cuts a silent client after 1.5x
+
+
+@pytest.fixture(autouse=True)
+def enough_file_descriptors():
+    """The test process holds 1,000 sockets and the broker (a child, inheriting the limit) as many."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 2 * CLIENTS + 256
+    if soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            pytest.fail(f"ulimit -n hard limit {hard} < {need}; raise it to run 1,000 clients")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def read_packet(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    first = (await reader.readexactly(1))[0]
+    length, shift = 0, 0
+    while True:
+        digit = (await reader.readexactly(1))[0]
+        length |= (digit & 0x7F) << shift
+        shift += 7
+        if not digit & 0x80:
+            break
+    return first, await reader.readexactly(length)
+
+
+class ScaleClient:
+    def __init__(self, index: int):
+        self.client_id = f"scale-{index:04d}"
+        self.reader = self.writer = None
+        self.pingresps = 0
+        self.messages: list[bytes] = []
+
+    async def open(self, port: int) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
+        self.writer.write(P.connect(self.client_id, keepalive=KEEPALIVE) + P.subscribe([("scale/all", 1)]))
+        assert await read_packet(self.reader) == (0x20, b"\x00\x00"), f"{self.client_id}: CONNACK"
+        assert await read_packet(self.reader) == (0x90, b"\x00\x01\x01"), f"{self.client_id}: SUBACK"
+
+    async def serve(self) -> None:
+        """Answer the broker until it closes: count PINGRESPs, acknowledge QoS 1 deliveries."""
+        try:
+            while True:
+                first, body = await read_packet(self.reader)
+                if first == 0xD0:
+                    self.pingresps += 1
+                elif first >> 4 == 3:
+                    end = 2 + (body[0] << 8 | body[1])
+                    if first & 0x06:
+                        self.writer.write(P.ack(4, body[end] << 8 | body[end + 1]))
+                        end += 2
+                    self.messages.append(body[end:])
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+
+
+async def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def scenario(port: int) -> None:
+    clients = [ScaleClient(i) for i in range(CLIENTS)]
+    gate = asyncio.Semaphore(100)
+
+    async def open_one(client):
+        async with gate:
+            await asyncio.wait_for(client.open(port), 20)
+
+    await asyncio.gather(*(open_one(c) for c in clients))
+    servers = [asyncio.ensure_future(c.serve()) for c in clients]
+
+    silent_reader, silent_writer = await asyncio.open_connection("127.0.0.1", port)
+    silent_writer.write(P.connect("scale-silent", keepalive=1))
+    assert await read_packet(silent_reader) == (0x20, b"\x00\x00")
+    silent_since = time.monotonic()
+
+    # Ping every keepalive/2 for longer than 1.5x keepalive: all must stay connected.
+    rounds = 4
+    for n in range(1, rounds + 1):
+        for c in clients:
+            c.writer.write(P.PINGREQ)
+        await wait_until(lambda: all(c.pingresps >= n for c in clients), 15, f"PINGRESP round {n} for all")
+        await asyncio.sleep(KEEPALIVE / 2)
+    assert time.monotonic() - silent_since > 1.5 * KEEPALIVE
+
+    # The silent client (keepalive 1 s) has long been cut off; the pinging ones have not.
+    assert await asyncio.wait_for(silent_reader.read(), 5) == b"", "the silent client was not disconnected"
+    silent_writer.close()
+    assert not any(s.done() for s in servers), "a pinging client was disconnected"
+
+    pub_reader, pub_writer = await asyncio.open_connection("127.0.0.1", port)
+    pub_writer.write(P.connect("scale-publisher") + P.publish("scale/all", b"to-everyone", qos=1, packet_id=9))
+    assert await read_packet(pub_reader) == (0x20, b"\x00\x00")
+    assert await read_packet(pub_reader) == (0x40, b"\x00\x09")
+    await wait_until(lambda: all(c.messages == [b"to-everyone"] for c in clients), 20,
+                     "the fan-out to reach all 1,000 clients")
+
+    for c in clients:
+        c.writer.write(P.DISCONNECT)
+    pub_writer.write(P.DISCONNECT)
+    await asyncio.wait_for(asyncio.gather(*servers), 20)
+    for c in clients:
+        c.writer.close()
+    pub_writer.close()
+
+
+def test_thousand_clients_with_keepalive_and_fan_out(luxnode_broker):
+    broker = luxnode_broker("allow_anonymous true\n")
+    started = time.monotonic()
+    asyncio.run(asyncio.wait_for(scenario(broker.port), 60))
+    assert broker.alive()
+    assert time.monotonic() - started < 60
