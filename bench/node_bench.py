@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""Benchmark the luxnode firmware on the MicroPython unix port, beside its peers, in one run.
+
+    python bench/node_bench.py                  # 500 commands
+    python bench/node_bench.py --commands 2000 --peers DIR
+
+Figures, all through one mosquitto on loopback:
+- heap in use (gc.mem_alloc after gc.collect) once connected and subscribed: luxnode's
+  whole node (the firmware's main loop, booted from .mpy like a deployed board) versus
+  umqtt.simple alone and the asyncio client from micropython-mqtt alone. Every program
+  runs on the same simulated board modules and connects its Wi-Fi first, and every one
+  is loaded from .mpy. The idle interpreter's heap is printed too.
+- the size of the firmware's .mpy files (mpy-cross), beside the peers' .mpy files.
+- latency from publishing a PWM command (QoS 1, paho) to receiving the node's `state`,
+  p50/p99 over N commands, beside a minimal umqtt.simple echo that answers `set` with a
+  fixed `state` (the floor: no JSON parsing, no dimmer, no sensor). mosquitto runs with
+  set_tcp_nodelay: otherwise its PUBACK to the publisher holds the `state` that follows
+  on the same connection for a delayed ACK (40 ms), whatever the node does.
+
+The peers come from PyPI: micropython-umqtt.simple 1.3.4 (2017) and micropython-mqtt
+0.7b4 (2020). Their sdists carry no setup.py, so pip cannot install them; the bench
+runs `pip download --no-clean` and takes the unpacked .py files (or --peers DIR
+holding umqtt/simple.py and mqtt_async.py). micropython-mqtt 0.7b4 is not Peter
+Hinch's mqtt_as but mqtt_async, Thorsten von Eicken's asyncio rewrite "loosely based
+on mqtt_as"; mqtt_as itself is not on PyPI. It runs on MicroPython 1.29 with one
+adaptation to the unix port: its DNS step is given the (host, port) tuple that the
+ESP32's getaddrinfo returns (the unix port returns a raw sockaddr).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from luxnode.paths import FIRMWARE_DIR, REPO
+from luxnode.sim import SimNode, node_config, write_root
+from luxnode.sim.node import BOARD_MODULES, micropython
+
+sys.path.insert(0, str(REPO))
+from tests.support.mosquitto import Mosquitto  # noqa: E402  (the tests' real-broker helper)
+
+PEER_FILES = {"umqtt.simple": "umqtt/simple.py", "mqtt_async": "mqtt_async.py"}
+
+# Each peer program: join the Wi-Fi, connect, subscribe to the node's set topic, then report.
+WIFI = """
+import gc, network, machine
+wlan = network.WLAN(network.STA_IF); wlan.active(True); wlan.connect("luxnode-sim", "")
+"""
+UMQTT_HEAP = WIFI + """
+from umqtt.simple import MQTTClient
+c = MQTTClient("bench-umqtt", "127.0.0.1", {port}, keepalive=60)
+c.set_callback(lambda topic, msg: None)
+c.set_last_will(b"luxnode/bench-umqtt/status", b"offline", retain=True, qos=1)
+c.connect(clean_session=False)
+c.subscribe(b"luxnode/bench/set", qos=1)
+gc.collect()
+print("heap", gc.mem_alloc())
+c.disconnect()
+"""
+MQTT_ASYNC_HEAP = WIFI + """
+import asyncio
+from mqtt_async import MQTTClient, config
+config.server = "127.0.0.1"
+config.port = {port}
+config.client_id = "bench-mqtt-async"
+config.keepalive = 60
+config.clean = False
+config.set_last_will("luxnode/bench-as/status", "offline", True, 1)
+config.subs_cb = lambda topic, msg, retained, qos: None
+async def main():
+    c = MQTTClient(config)
+    # The unix port's getaddrinfo gives a raw sockaddr, not the ESP32's (host, port) tuple
+    # that mqtt_async passes on to asyncio.open_connection: give it the tuple.
+    c._dns_lookup = lambda: setattr(c, "_addr", ("127.0.0.1", {port}))
+    await c.connect()
+    await c.subscribe("luxnode/bench/set", 1)
+    gc.collect()
+    print("heap", gc.mem_alloc())
+    await c.disconnect()
+asyncio.run(main())
+"""
+MODULES_HEAP = WIFI + """
+import lux.node
+gc.collect()
+print("heap", gc.mem_alloc())
+"""
+IDLE_HEAP = WIFI + """
+gc.collect()
+print("heap", gc.mem_alloc())
+"""
+UMQTT_ECHO = WIFI + """
+from umqtt.simple import MQTTClient
+c = MQTTClient("bench-echo", "127.0.0.1", {port}, keepalive=60)
+def answer(topic, msg):
+    c.publish(b"luxnode/echo/state", b'{{"control": "PWM", "value": ' + msg.split(b'"value": ')[1].split(b",")[0] + b"}}")
+c.set_callback(answer)
+c.connect()
+c.sock.setsockopt(6, 1, 1)  # TCP_NODELAY: its publish is three writes
+c.subscribe(b"luxnode/echo/set", qos=1)
+print("ready")
+while True:
+    c.wait_msg()
+"""
+
+
+def log(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def fetch_peers(folder: Path) -> Path:
+    """Unpack the peers' sdists from PyPI with pip (they cannot be pip-installed)."""
+    scratch = folder / "pip"
+    scratch.mkdir()
+    for package in ("micropython-umqtt.simple==1.3.4", "micropython-mqtt==0.7b4"):
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-clean",
+                        "-d", str(scratch / "dl"), package],
+                       env=dict(os.environ, TMPDIR=str(scratch)), capture_output=True)
+    peers = folder / "peers"
+    for rel in PEER_FILES.values():
+        found = sorted(scratch.glob(f"pip-*/*/{rel}"))
+        if not found:
+            sys.exit(f"node_bench: could not unpack {rel} from PyPI; pass --peers DIR holding "
+                     f"{' and '.join(PEER_FILES.values())}")
+        (peers / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(found[0], peers / rel)
+    return peers
+
+
+def mpy_cross(src: Path, dst: Path) -> int:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mpy-cross", "-o", str(dst), str(src)], check=True)
+    return dst.stat().st_size
+
+
+def compile_tree(src_root: Path, dst_root: Path, files) -> int:
+    return sum(mpy_cross(src_root / f, dst_root / Path(f).with_suffix(".mpy")) for f in files)
+
+
+def run_heap(code: str, path: list[Path], cwd: Path) -> int:
+    env = dict(os.environ, MICROPYPATH=":".join(str(p) for p in [BOARD_MODULES, *path]) + ":.frozen")
+    out = subprocess.run([micropython(), "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    for line in out.stdout.splitlines():
+        if line.startswith("heap "):
+            return int(line.split()[1])
+    raise RuntimeError(f"no heap figure:\n{out.stdout}\n{out.stderr}")
+
+
+class StateWaiter:
+    """paho: publish commands and time the node's answers on `state`."""
+
+    def __init__(self, port, state_topic):
+        import paho.mqtt.client as paho
+        self.arrived = {}
+        self.cond = threading.Condition()
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"bench-{os.getpid()}-{state_topic}")
+        subscribed = threading.Event()
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(state_topic, qos=0)
+        self.client.on_subscribe = lambda *a: subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        subscribed.wait(10)
+
+    def _on_message(self, client, userdata, msg):
+        now = time.perf_counter()
+        try:
+            value = json.loads(msg.payload)["value"]
+        except (ValueError, KeyError, TypeError):
+            return
+        with self.cond:
+            self.arrived.setdefault(value, now)
+            self.cond.notify_all()
+
+    def latencies(self, set_topic, count):
+        times = []
+        for i in range(count):
+            value = 1 + i % 99
+            with self.cond:
+                self.arrived.pop(value, None)
+            sent = time.perf_counter()
+            self.client.publish(set_topic, json.dumps({"control": "PWM", "value": value, "unit": "%"}), qos=1)
+            with self.cond:
+                if not self.cond.wait_for(lambda: value in self.arrived, 5):
+                    raise RuntimeError(f"no state for command {i} (value {value}) within 5 s")
+                times.append((self.arrived[value] - sent) * 1000)
+        return times
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--commands", type=int, default=500, help="PWM commands for the latency figures")
+    parser.add_argument("--peers", type=Path, help="folder with umqtt/simple.py and mqtt_async.py")
+    opts = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="luxnode-node-bench-") as tmp:
+        tmp = Path(tmp)
+        peers_src = opts.peers or fetch_peers(tmp)
+        broker = Mosquitto(tmp / "mosquitto", "allow_anonymous true\nset_tcp_nodelay true\n").start()
+        try:
+            return measure(opts, tmp, peers_src, broker)
+        finally:
+            broker.stop()
+
+
+def measure(opts, tmp: Path, peers_src: Path, broker) -> int:
+    # Firmware as deployed: boot.py/main.py as source, the package as .mpy.
+    root = tmp / "node"
+    lux = sorted(p.relative_to(FIRMWARE_DIR).as_posix() for p in (FIRMWARE_DIR / "lux").glob("*.py"))
+    fw_src_bytes = sum((FIRMWARE_DIR / f).stat().st_size for f in [*lux, "boot.py", "main.py"])
+    fw_mpy_bytes = compile_tree(FIRMWARE_DIR, root, lux)
+    fw_mpy_all = fw_mpy_bytes + compile_tree(FIRMWARE_DIR, tmp / "entry", ["boot.py", "main.py"])
+    for f in ("boot.py", "main.py"):
+        shutil.copy(FIRMWARE_DIR / f, root / f)
+    peers = tmp / "peers-mpy"
+    peer_mpy = {name: compile_tree(peers_src, peers, [rel]) for name, rel in PEER_FILES.items()}
+    peer_src = {name: (peers_src / rel).stat().st_size for name, rel in PEER_FILES.items()}
+
+    log("heap: idle interpreter, umqtt.simple, mqtt_async ...")
+    heap = {
+        "idle interpreter": run_heap(IDLE_HEAP, [], tmp),
+        "umqtt.simple": run_heap(UMQTT_HEAP.format(port=broker.port), [peers], tmp),
+        "mqtt_async": run_heap(MQTT_ASYNC_HEAP.format(port=broker.port), [peers], tmp),
+    }
+
+    log("heap and latency: luxnode node ...")
+    write_root(root, node_config("bench", "127.0.0.1", broker.port, keepalive=60, interval_s=60))
+    heap["luxnode modules"] = run_heap(MODULES_HEAP, [root], root)
+    node = SimNode(root, output=lambda line: None, bridge=False).start()
+    try:
+        node.wait_line("connected to", 20)
+        waiter = StateWaiter(broker.port, "luxnode/bench/state")
+        waiter.latencies("luxnode/bench/set", 5)  # subscribed and answering
+        mark = node.count
+        node.request_heap()
+        line = node.wait_line("machine: heap", 30, after=mark)
+        heap["luxnode node"] = int(line.split()[2])
+        lux_lat = waiter.latencies("luxnode/bench/set", opts.commands)
+        waiter.close()
+    finally:
+        node.stop()
+
+    log("latency: umqtt.simple echo ...")
+    env = dict(os.environ, MICROPYPATH=f"{BOARD_MODULES}:{peers}:.frozen")
+    echo = subprocess.Popen([micropython(), "-c", UMQTT_ECHO.format(port=broker.port)], cwd=tmp, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        echo.stdout.readline()
+        waiter = StateWaiter(broker.port, "luxnode/echo/state")
+        echo_lat = waiter.latencies("luxnode/echo/set", opts.commands)
+        waiter.close()
+    finally:
+        echo.kill()
+        echo.wait()
+
+    report(heap, fw_src_bytes, fw_mpy_all, fw_mpy_bytes, peer_src, peer_mpy, lux_lat, echo_lat, opts.commands)
+    return 0
+
+
+def report(heap, fw_src, fw_mpy_all, fw_mpy_lux, peer_src, peer_mpy, lux_lat, echo_lat, n):
+    kb = lambda b: f"{b / 1024:.1f} KB"
+    node = heap["luxnode node"]
+    idle = heap["idle interpreter"]
+    print(f"MicroPython unix port (64-bit: objects are larger than on an ESP32), mosquitto on loopback\n")
+    print("Heap in use once connected and subscribed (gc.mem_alloc after gc.collect)")
+    print(f"  {'program':<34}{'heap':>10}{'above idle':>12}{'luxnode / it':>14}")
+    for name, label in (("luxnode node", "luxnode whole node"),
+                        ("luxnode modules", "  of which: lux modules imported"), ("umqtt.simple", "umqtt.simple alone"),
+                        ("mqtt_async", "mqtt_async alone (micropython-mqtt)"), ("idle interpreter", "idle interpreter")):
+        value = heap[name]
+        ratio = "" if name in ("luxnode node", "luxnode modules", "idle interpreter") \
+            else f"{(node - idle) / max(1, value - idle):.2f}x"
+        print(f"  {label:<34}{kb(value):>10}{kb(value - idle):>12}{ratio:>14}")
+    target = "met" if node < heap["mqtt_async"] else "NOT met"
+    print(f"  target: whole node below mqtt_async alone: {target}\n")
+
+    print("Code size (mpy-cross .mpy; source .py)")
+    print(f"  {'luxnode firmware (lux/ + boot + main)':<40}{kb(fw_mpy_all):>10}  ({kb(fw_src)} source, lux/ alone {kb(fw_mpy_lux)})")
+    for name in PEER_FILES:
+        print(f"  {name + ' alone':<40}{kb(peer_mpy[name]):>10}  ({kb(peer_src[name])} source, "
+              f"luxnode / it {fw_mpy_all / peer_mpy[name]:.2f}x)")
+    print()
+    print(f"Latency, PWM command published (QoS 1) -> `state` received, {n} commands")
+    print(f"  {'program':<34}{'p50':>9}{'p99':>9}{'max':>9}")
+    for label, lat in (("luxnode node", lux_lat), ("umqtt.simple echo (floor)", echo_lat)):
+        print(f"  {label:<34}{percentile(lat, 50):>7.2f}ms{percentile(lat, 99):>7.2f}ms{max(lat):>7.2f}ms")
+    p99 = percentile(lux_lat, 99)
+    print(f"  luxnode / echo: p50 {percentile(lux_lat, 50) / percentile(echo_lat, 50):.2f}x, "
+          f"p99 {p99 / percentile(echo_lat, 99):.2f}x")
+    print(f"  target: p99 under 20 ms: {'met' if p99 < 20 else 'NOT met'} ({p99:.2f} ms)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
