@@ -1,0 +1,122 @@
+"""The broker core without sockets: bytes in through Client.data_received, bytes out through a link."""
+
+from luxnode.broker.core import Broker
+from luxnode.broker.log import Log
+from luxnode.broker.subscriptions import SubscriptionIndex
+from luxnode.mqtt import Decoder, encoder
+from luxnode.mqtt.packets import Connect
+
+from .conftest import LogLines, make_config
+
+
+class RecordingLink:
+    """The link interface the core writes to, keeping what it was given."""
+
+    def __init__(self):
+        self.written = b""
+        self.closed = False
+        self.reading = True
+        self.decoder = Decoder(server=False)
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def packets(self) -> list:
+        data, self.written = self.written, b""
+        return self.decoder.feed(data)
+
+
+class AllowAll:
+    def authenticate(self, client_id, username, password, psk_identity=None, cert_identity=None):
+        return 0, username
+
+    def allowed(self, username, client_id, topic, access):
+        return not topic.startswith("secret/")
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def connected(broker: Broker, client_id: str, **fields):
+    link = RecordingLink()
+    client = broker.connection_made(link, AllowAll(), f"test:{client_id}")
+    client.data_received(encoder.connect(Connect(client_id=client_id, **fields)))
+    assert link.packets()[0].return_code == 0
+    return client, link
+
+
+def test_one_write_per_receiver_per_batch():
+    broker = Broker(make_config(), Log((), LogLines()))
+    sub, sub_link = connected(broker, "sub")
+    sub.data_received(encoder.subscribe(1, [("t/#", 0)]))
+    sub_link.packets()
+    writes = []
+    sub_link.write = writes.append
+    pub, _ = connected(broker, "pub")
+    pub.data_received(b"".join(encoder.publish(b"t/x", b"%d" % n) for n in range(100)))
+    assert len(writes) == 1
+    assert [p.payload for p in Decoder(server=False).feed(writes[0])] == [b"%d" % n for n in range(100)]
+
+
+def test_keepalive_tick_with_a_controlled_clock():
+    clock = Clock()
+    broker = Broker(make_config(), Log({"all"}, LogLines()), clock=clock)
+    client, link = connected(broker, "ka", keepalive=10)
+    clock.now += 15.0
+    broker.tick()
+    assert not link.closed
+    clock.now += 0.01
+    broker.tick()
+    assert link.closed
+
+
+def test_acl_denied_publish_is_acked_but_not_routed():
+    broker = Broker(make_config(), Log((), LogLines()))
+    sub, sub_link = connected(broker, "sub")
+    sub.data_received(encoder.subscribe(1, [("#", 1), ("secret/#", 1)]))
+    assert sub_link.packets()[0].return_codes == [1, 0x80]
+    pub, pub_link = connected(broker, "pub")
+    pub.data_received(encoder.publish(b"secret/x", b"no", 1, packet_id=3))
+    assert pub_link.packets()[0].packet_id == 3
+    assert sub_link.packets() == []
+
+
+def test_slow_subscriber_holds_the_publisher_until_it_catches_up():
+    broker = Broker(make_config(), Log((), LogLines()))
+    sub, sub_link = connected(broker, "sub")
+    sub.data_received(encoder.subscribe(1, [("t", 0)]))
+    pub, pub_link = connected(broker, "pub")
+    sub.pause_writing()  # its transport buffer is full
+    pub.data_received(encoder.publish(b"t", b"x"))
+    assert not pub_link.reading
+    sub.resume_writing()
+    assert pub_link.reading
+
+
+def test_subscription_index_prunes_and_counts():
+    index = SubscriptionIndex()
+    a, b = object(), object()
+    index.add("a/+/c", a, 1)
+    index.add("a/#", a, 0)
+    index.add("a/b/c", b, 2)
+    assert dict(index.match("a/b/c")) == {a: 1, b: 2}
+    assert index.match("$a/b/c") == []
+    assert index.remove("a/+/c", a) and not index.remove("a/+/c", a)
+    assert dict(index.match("a/b/c")) == {a: 0, b: 2}
+    index.remove("a/#", a)
+    index.remove("a/b/c", b)
+    assert index.count == 0 and index._root.children == {}
