@@ -147,7 +147,7 @@ def test_set_and_watch_find_the_lab_through_the_registry(lab, browser, operator)
                                        capture_output=True, text=True, timeout=60)
     result = run("set", "sim-1", "25")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "sim-1: PWM LED 25 %"
+    assert result.stdout.strip() == "sim-1: PWM, LED at 25 %"
     assert operator.state("sim-1")["value"] == 25
     wait_for(lambda: field(browser, "sim-1", "led") == "25", 10, what="the page to follow luxnode set")
     result = run("watch", "--once")

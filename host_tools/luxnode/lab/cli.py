@@ -43,17 +43,18 @@ def _ports(args):
 
 
 def _banner(lab) -> str:
-    broker = lab.registry["broker"]
-    host = broker["host"]
     ids = ", ".join(lab.device_ids) or "none"
     return "\n".join([
         f"luxnode lab: broker pid {lab.broker.pid}, {len(lab.device_ids)} simulated node(s): {ids}",
         f"  dashboard    {lab.dashboard.url}",
-        f"  MQTT         {host}:{lab.ports.psk} (TLS-PSK, nodes)  {host}:{lab.ports.password} (username/password)",
+        f"  MQTT         port {lab.ports.psk} TLS-PSK (nodes), port {lab.ports.password} username/password; "
+        "all interfaces",
         f"  WebSocket    ws://127.0.0.1:{lab.ports.ws}/mqtt",
         f"  credentials  {lab.credentials_file} (operator account and node keys, mode 0600)",
         f"  logs         {lab.broker_log}, {lab.folder / 'sim'}/<id>/node.log",
         "  try          luxnode watch    luxnode set sim-1 50    luxnode set sim-1 auto 60",
+        "  a board      luxnode provision --port /dev/ttyUSB0 --device-id ID --wifi-ssid SSID "
+        "--broker <this machine's LAN address>",
         "Ctrl-C stops the nodes, then the broker.",
     ])
 

@@ -113,7 +113,7 @@ def run(args) -> int:
                 f"sent, but {args.device_id} did not report the new state within {args.timeout:g} s; "
                 f"check it with 'luxnode watch {args.device_id}'"
             )
-        print(f"{args.device_id}: {node.mode} LED {node.led:g} %")
+        print(f"{args.device_id}: {node.mode}, LED at {node.led:g} %")
         return 0
     finally:
         client.disconnect()
