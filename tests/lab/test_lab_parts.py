@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -164,3 +163,18 @@ def test_status_line_on_a_terminal_and_ctrl_c(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
         os.close(master)
+
+
+def test_a_lab_killed_outright_takes_its_broker_and_nodes_along(tmp_path):
+    """SIGKILL leaves no chance to clean up: the children end by themselves (parent-death signal)."""
+    from tests.lab.labrun import LabCommand
+
+    lab = LabCommand(tmp_path / "home", nodes=2)
+    try:
+        lab.wait_line("2/2 nodes online", timeout=60)
+        assert len(processes_under(lab.home)) >= 3  # the broker and two nodes
+        lab.proc.kill()
+        lab.proc.wait(10)
+        wait_for(lambda: processes_under(lab.home) == [], 15, what="the broker and nodes to end")
+    finally:
+        lab.kill_all()
