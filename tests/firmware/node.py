@@ -1,0 +1,147 @@
+"""A whole node (boot.py + main.py) on the unix port with the simulated board,
+and a paho-mqtt observer, for node-level firmware tests."""
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+
+import paho.mqtt.client as paho
+
+from luxnode.paths import BOARDS_DIR, REPO
+from tests.support.micropython import FIRMWARE, executable
+
+SIM_BOARD = REPO / "host_tools" / "luxnode" / "sim" / "board"
+
+
+def node_config(port, **over):
+    cfg = {
+        "device_id": "node-1", "board": "sim",
+        "wifi": {"ssid": "lab", "password": "pw"},
+        "mqtt": {"host": "127.0.0.1", "port": port, "keepalive": 10, "reconnect_max_s": 1},
+        "sensor": {"interval_s": 1, "deadband": 1.0, "dark_raw": 200, "bright_raw": 3900, "sample_ms": 100},
+        "dimmer": {"freq": 1000, "invert": True, "gamma": 2.2, "fade_ms": 0, "save_delay_s": 0.3},
+    }
+    for key, value in over.items():
+        section, _, leaf = key.partition("__")
+        if leaf:
+            cfg.setdefault(section, {})[leaf] = value
+        elif value is None:
+            cfg.pop(section, None)
+        else:
+            cfg[section] = value
+    return cfg
+
+
+class Node:
+    """The firmware as a board runs it: boot.py then main.py in the node's filesystem root."""
+
+    def __init__(self, root, config, board="sim", env=None):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "config.json").write_text(json.dumps(config))
+        shutil.copy(BOARDS_DIR / f"{board}.json", root / "board.json")
+        self.env = dict(os.environ, MICROPYPATH=f"{SIM_BOARD}:{FIRMWARE}", LUXNODE_SIM_RTC=str(root / ".rtc"),
+                        LUXNODE_SIM_CONTROL="stdin", LUXNODE_SIM_NOISE="0", **(env or {}))
+        self.proc = None
+        self.lines = queue.Queue()
+        self.seen = []
+
+    def start(self, **env):
+        self.proc = subprocess.Popen(
+            [executable(), "-c", "import boot\nimport main"], cwd=self.root, env=dict(self.env, **env),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        return self
+
+    def _read(self, proc):
+        for line in proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def expect(self, text, timeout=10.0):
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, end - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {text!r} within {timeout} s:\n" + "\n".join(self.seen)) from None
+            if line is None:
+                raise AssertionError(f"node exited waiting for {text!r}:\n" + "\n".join(self.seen))
+            self.seen.append(line)
+            if text in line:
+                return line
+
+    def wait_exit(self, timeout=10.0):
+        code = self.proc.wait(timeout=timeout)
+        time.sleep(0.05)
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                self.seen.append(line)
+        return code
+
+    def control(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Observer:
+    """paho-mqtt subscriber that keeps every message it sees."""
+
+    made = 0
+
+    def __init__(self, port, topics=("luxnode/#", "homeassistant/#")):
+        self.messages = queue.Queue()
+        self.all = []
+        Observer.made += 1  # distinct ids: a reconnecting observer must not take over another's session
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"observer-{Observer.made}")
+        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload, m.retain))
+        self.client.connect("127.0.0.1", port)
+        for t in topics:
+            self.client.subscribe(t, 1)
+        self.client.loop_start()
+
+    def publish(self, topic, payload, qos=1, retain=False):
+        self.client.publish(topic, payload, qos, retain).wait_for_publish(5)
+
+    def expect(self, topic, predicate=lambda p: True, timeout=10.0):
+        """The next message on topic whose decoded payload satisfies predicate."""
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                t, payload, retain = self.messages.get(timeout=max(0.01, end - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no matching message on {topic} within {timeout} s; saw:\n"
+                                     + "\n".join(f"{t} {p!r}" for t, p, _ in self.all[-30:])) from None
+            self.all.append((t, payload, retain))
+            if t == topic:
+                try:
+                    value = json.loads(payload)
+                except ValueError:
+                    value = payload.decode()
+                if predicate(value):
+                    return value
+
+    def count(self, topic):
+        while True:
+            try:
+                self.all.append(self.messages.get_nowait())
+            except queue.Empty:
+                break
+        return sum(1 for t, _, _ in self.all if t == topic)
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()

@@ -1,0 +1,140 @@
+"""The whole node (boot.py, main.py, lux/) on the unix port with the simulated board,
+against real mosquitto."""
+
+import json
+
+import pytest
+
+from tests.firmware.node import Node, Observer, node_config
+from tests.support.net import wait_for
+
+
+@pytest.fixture
+def broker(mosquitto):
+    return mosquitto("allow_anonymous true\n")
+
+
+@pytest.fixture
+def observer(broker):
+    o = Observer(broker.port)
+    yield o
+    o.close()
+
+
+@pytest.fixture
+def nodes():
+    started = []
+
+    def make(*a, **kw):
+        n = Node(*a, **kw)
+        started.append(n)
+        return n
+
+    yield make
+    for n in started:
+        n.stop()
+
+
+def test_node_announces_itself_and_obeys_commands(broker, observer, nodes, tmp_path):
+    node = nodes(tmp_path / "fs", node_config(broker.port)).start()
+    node.expect("luxnode: connected to 127.0.0.1")
+    assert observer.expect("luxnode/node-1/status") == "online"
+    sensor = observer.expect("homeassistant/sensor/node-1/light/config")
+    assert sensor["stat_t"] == "luxnode/node-1/light" and sensor["avty_t"] == "luxnode/node-1/status"
+    light = observer.expect("homeassistant/light/node-1/led/config")
+    assert light["schema"] == "json" and light["cmd_t"] == "luxnode/node-1/set"
+    assert observer.expect("luxnode/node-1/state") == {
+        "control": "PWM", "value": 0, "unit": "%", "duty": 0, "state": "OFF", "brightness": 0}
+    first = observer.expect("luxnode/node-1/light")
+    assert first["unit"] == "%" and first["light"] == pytest.approx(20, abs=1.5)  # the bench's ambient
+
+    observer.publish("luxnode/node-1/set", json.dumps({"control": "PWM", "value": 100, "unit": "%"}))
+    assert observer.expect("luxnode/node-1/state")["duty"] == 1
+    # The LED adds its light: the sensor sees it.
+    observer.expect("luxnode/node-1/light", lambda p: p["light"] > 80)
+
+    observer.publish("luxnode/node-1/set", b'{"control":"PWM","value":"lots"}')
+    assert observer.expect("luxnode/node-1/error") == {
+        "error": "value must be a number", "payload": '{"control":"PWM","value":"lots"}'}
+    observer.publish("luxnode/node-1/set", json.dumps({"state": "ON", "brightness": 51}))
+    assert observer.expect("luxnode/node-1/state")["value"] == 20  # output unchanged until this good one
+    assert observer.count("luxnode/node-1/error") == 1
+    assert "luxnode: mqtt error" not in "\n".join(node.seen)  # the connection was kept
+    assert broker.log_text().count("New client connected") == 2  # observer + node, once
+
+
+def test_auto_holds_the_target_and_keeps_working_while_the_broker_is_away(broker, observer, nodes, tmp_path):
+    node = nodes(tmp_path / "fs", node_config(broker.port)).start()
+    observer.expect("luxnode/node-1/light")
+    observer.publish("luxnode/node-1/set", json.dumps({"control": "AUTO", "value": 60, "unit": "%"}))
+    assert observer.expect("luxnode/node-1/state")["target"] == 60
+    observer.expect("luxnode/node-1/light", lambda p: abs(p["light"] - 60) < 1.0, timeout=20)
+    broker.kill()
+    node.expect("luxnode: mqtt error")
+    node.control("ambient 45")  # brighter room while the broker is away: the loop must keep running
+    node.expect("mqtt: connecting")
+    broker.start()
+    node.expect("luxnode: connected to", timeout=15)
+    o2 = Observer(broker.port)
+    try:
+        state = o2.expect("luxnode/node-1/state")
+        assert state["control"] == "AUTO" and state["target"] == 60
+        o2.expect("luxnode/node-1/light", lambda p: abs(p["light"] - 60) < 1.0, timeout=20)
+        o2.expect("luxnode/node-1/state", lambda s: s["duty"] < 0.3, timeout=20)  # less LED for more daylight
+    finally:
+        o2.close()
+
+
+def test_last_state_survives_a_reboot_and_is_saved_once(broker, observer, nodes, tmp_path):
+    root = tmp_path / "fs"
+    node = nodes(root, node_config(broker.port, dimmer__save_delay_s=1)).start()
+    observer.expect("luxnode/node-1/state")
+    for value in (10, 30, 70):
+        observer.publish("luxnode/node-1/set", json.dumps({"control": "PWM", "value": value}))
+    observer.expect("luxnode/node-1/state", lambda s: s["value"] == 70)
+    wait_for(lambda: (root / "state.json").exists(), what="state.json")
+    saved = json.loads((root / "state.json").read_text())
+    assert saved == {"control": "PWM", "value": 70, "last_on": 70}
+    mtime = (root / "state.json").stat().st_mtime_ns
+    observer.publish("luxnode/node-1/set", json.dumps({"control": "OFF"}))
+    observer.publish("luxnode/node-1/set", json.dumps({"control": "ON"}))  # back to 70 %: nothing new to save
+    observer.expect("luxnode/node-1/state", lambda s: s["value"] == 70 and s["state"] == "ON")
+    node.stop()
+    assert (root / "state.json").stat().st_mtime_ns == mtime
+    observer.publish("luxnode/node-1/state", b"", retain=True)  # only the rebooted node can tell now
+    again = nodes(root, node_config(broker.port)).start()
+    again.expect("luxnode: connected to")
+    o2 = Observer(broker.port)
+    try:
+        assert o2.expect("luxnode/node-1/state", lambda s: s != "")["value"] == 70
+    finally:
+        o2.close()
+
+
+def test_psk_on_a_board_without_it_stops_loudly(broker, nodes, tmp_path):
+    cfg = node_config(broker.port, board="esp8266")
+    cfg["mqtt"]["tls"] = {"mode": "psk", "identity": "node-1", "key": "00" * 32}
+    node = nodes(tmp_path / "fs", cfg, board="esp8266").start()
+    assert node.wait_exit() != 0
+    out = "\n".join(node.seen)
+    assert 'luxnode: config error: config.json: mqtt.tls.mode "psk" but board esp8266 has no TLS-PSK' in out
+    assert "connecting" not in out and "New client" not in broker.log_text()
+
+
+def test_bad_config_names_the_key(broker, nodes, tmp_path):
+    node = nodes(tmp_path / "fs", node_config(broker.port, dimmer__freq=90000)).start()
+    assert node.wait_exit() != 0
+    assert "config.json: dimmer.freq must be within 1..40000, not 90000" in "\n".join(node.seen)
+
+
+def test_boot_loop_ends_in_safe_mode(broker, nodes, tmp_path):
+    root = tmp_path / "fs"
+    node = nodes(root, node_config(broker.port))
+    (root / ".rtc").write_bytes(b"LXB\x03")  # three boots that never ran stable
+    node.start(LUXNODE_SIM_RESET_CAUSE="WDT_RESET")
+    assert node.wait_exit() == 0
+    assert "luxnode: safe mode (3 boots in a row without a stable run)" in "\n".join(node.seen)
+    assert (root / ".rtc").read_bytes() == b"LXB\x00"  # the next reset tries the application again
+    normal = nodes(root, node_config(broker.port)).start(LUXNODE_SIM_RESET_CAUSE="WDT_RESET")
+    normal.expect("luxnode: connected to")
+    assert (root / ".rtc").read_bytes() == b"LXB\x01"
