@@ -156,7 +156,7 @@ def test_set_and_watch_find_the_lab_through_the_registry(lab, browser, operator)
     assert "online" in row and " 25 " in row and "PWM" in row
 
 
-def test_stopping_a_node_turns_it_offline_on_the_page(lab, browser):
+def test_stopping_a_node_turns_it_offline_on_the_page(lab, browser, capsys):
     for pid in lab.node_pids("sim-3"):
         os.kill(pid, signal.SIGKILL)  # pull the plug: the broker publishes the node's will
     wait_for(lambda: field(browser, "sim-3", "status") == "offline", 30, what="sim-3 offline on the page")
@@ -165,7 +165,8 @@ def test_stopping_a_node_turns_it_offline_on_the_page(lab, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "lab-dashboard.png"
     browser.save_screenshot(str(shot))
-    print(f"\nscreenshot: {shot}")
+    with capsys.disabled():  # shown in every run, not only on failure
+        print(f"\nscreenshot of the dashboard: {shot}")
     assert shot.stat().st_size > 10_000
 
 
