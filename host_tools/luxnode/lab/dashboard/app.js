@@ -142,7 +142,7 @@ function span(node, now) {
   return Math.min(WINDOW_MS, Math.max(30 * 1000, now - first));
 }
 
-function points(series, now, width, step) {
+function points(series, now, width, step, holdToNow) {
   const start = now - width;
   const xy = (t, v) => `${(((t - start) / width) * CHART_W).toFixed(1)},${(CHART_H - v).toFixed(1)}`;
   const out = [];
@@ -152,16 +152,17 @@ function points(series, now, width, step) {
     if (step && i > 0) out.push(xy(tt, series[i - 1][1]));
     out.push(xy(tt, v));
   }
-  // The last value holds until now: draw it to the right edge.
-  if (series.length) out.push(xy(now, series[series.length - 1][1]));
+  // While the node is online its last value holds until now: draw it to the right edge.
+  if (series.length && holdToNow) out.push(xy(now, series[series.length - 1][1]));
   return out.join(" ");
 }
 
 function draw(node, now = Date.now()) {
   const svg = el(node.card, "svg.chart");
   const width = span(node, now);
-  el(svg, '[data-series="light"]').setAttribute("points", points(node.light, now, width, false));
-  el(svg, '[data-series="led"]').setAttribute("points", points(node.led, now, width, true));
+  const online = node.card.dataset.online !== "false";
+  el(svg, '[data-series="light"]').setAttribute("points", points(node.light, now, width, false, online));
+  el(svg, '[data-series="led"]').setAttribute("points", points(node.led, now, width, true, online));
   svg.dataset.samples = String(node.light.length);
   el(node.card, ".span-key").textContent =
     width < 90 * 1000 ? `last ${Math.round(width / 1000)} s` : `last ${Math.round(width / 60000)} min`;
