@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from luxnode.broker.auth import Auth
-from luxnode.mosquitto import conf, passwd
+from luxnode.mosquitto import conf
 from luxnode.mosquitto.conf import ListenerConfig
 from luxnode.mosquitto.errors import PasswdError
 from tests.support.net import free_port, port_open, wait_for
@@ -183,3 +183,61 @@ def test_luxnode_broker_with_a_mosquitto_config_and_sighup(files):
         broker.send_signal(signal.SIGTERM)
         _, stderr = broker.communicate(timeout=20)
     assert f"{config}:3: mosquitto directive 'log_dest' is not supported" in stderr
+
+
+PARITY_ACL = """\
+topic read public/#
+topic deny public/secret
+
+user operator
+topic read luxnode/#
+topic write luxnode/+/set
+topic readwrite $SYS/test/#
+topic write public/#
+
+pattern write luxnode/%u/#
+pattern read luxnode/%u/set
+"""
+PUBLISHED = [  # (publisher, topic) in order; the payload is "publisher:topic:index"
+    ("operator", "luxnode/node-1/set"), ("operator", "luxnode/node-1/light"), ("operator", "public/news"),
+    ("operator", "public/secret"), ("node-1", "luxnode/node-1/light"),
+    ("node-1", "luxnode/node-2/light"), ("node-1", "public/news"), (None, "public/news"),
+    (None, "luxnode/node-1/set"),
+    ("operator", "luxnode/node-1/set"), ("operator", "public/end"),   # every subscriber reads one of these last two
+]
+
+
+def deliveries(port, clients) -> dict:
+    """Who received what, for the same clients and publishes on the broker at ``port``."""
+    users = {"operator": "op", "node-1": "n1", None: "anon"}
+    connected = {user: clients(port, client_id=cid, username=user).connect() for user, cid in users.items()}
+    for client in connected.values():
+        client.subscribe("#", 1)
+        client.subscribe("$SYS/#", 1)
+    for index, (user, topic) in enumerate(PUBLISHED):
+        connected[user].publish(topic, f"{user}:{topic}:{index}".encode(), qos=1)
+    last = (f":{len(PUBLISHED) - 2}".encode(), f":{len(PUBLISHED) - 1}".encode())
+    received = {}
+    for user, client in connected.items():
+        wait_for(lambda: any(m.payload.endswith(last) for m in list(client.messages)), 5,
+                 what=f"the last message to {user}")
+        received[user] = [(m.topic, m.payload.decode()) for m in list(client.messages)
+                          if not m.topic.startswith("$SYS/broker/")]
+    return received
+
+
+def test_acl_delivery_matches_mosquitto(tmp_path, start_broker, mosquitto, clients):
+    (tmp_path / "acl").write_text(PARITY_ACL)
+    lines = f"allow_anonymous true\nacl_file {tmp_path / 'acl'}\n"
+    reference = deliveries(mosquitto(lines).port, clients)
+    ours = deliveries(start_broker(listeners=conf.parse(f"listener {free_port()}\n{lines}").listeners).ports[0],
+                      clients)
+    assert reference == {
+        "operator": [("luxnode/node-1/set", "operator:luxnode/node-1/set:0"),
+                     ("luxnode/node-1/light", "node-1:luxnode/node-1/light:4"),
+                     ("luxnode/node-1/set", "operator:luxnode/node-1/set:9")],
+        "node-1": [("luxnode/node-1/set", "operator:luxnode/node-1/set:0"),
+                   ("luxnode/node-1/set", "operator:luxnode/node-1/set:9")],
+        None: [("public/news", "operator:public/news:2"), ("public/end", "operator:public/end:10")],
+    }
+    assert ours == reference
