@@ -21,6 +21,8 @@ IDENTIFIER_REJECTED = 2
 BAD_USERNAME_PASSWORD = 4
 NOT_AUTHORIZED = 5
 
+_UNKNOWN_USER = passwd.hash_password(b"unknown user")   # the work a known user costs
+
 
 class Auth:
     def __init__(self, listener: ListenerConfig, clientid_prefixes: str | None = None):
@@ -67,7 +69,9 @@ class Auth:
             # allow_anonymous lets the client in.
             return (ACCEPTED, username) if listener.allow_anonymous else (NOT_AUTHORIZED, None)
         hashed = self.passwords.get(username)
-        if hashed is None or password is None or not passwd.verify(password, hashed):
+        # Hash even for unknown users or a missing password, so the time taken does not tell.
+        matches = passwd.verify(password or b"", hashed or _UNKNOWN_USER)
+        if hashed is None or password is None or not matches:
             return NOT_AUTHORIZED, None
         return ACCEPTED, username
 
