@@ -178,3 +178,17 @@ def test_a_lab_killed_outright_takes_its_broker_and_nodes_along(tmp_path):
         wait_for(lambda: processes_under(lab.home) == [], 15, what="the broker and nodes to end")
     finally:
         lab.kill_all()
+
+
+def test_when_the_broker_dies_the_lab_says_so_stops_the_nodes_and_fails(tmp_path):
+    from tests.lab.labrun import LabCommand
+
+    lab = LabCommand(tmp_path / "home", nodes=1)
+    try:
+        lab.wait_line("1/1 nodes online", timeout=60)
+        os.kill(lab.broker_pid, signal.SIGKILL)
+        assert lab.proc.wait(30) == 1
+        assert "the broker exited with status -9; see" in lab.output()
+        assert processes_under(lab.home) == []
+    finally:
+        lab.kill_all()

@@ -69,25 +69,24 @@ def run(args) -> int:
     if not 0 <= args.nodes <= 64:
         raise LuxnodeError(f"--nodes {args.nodes}: expected 0..64")
     lab = Lab(args.nodes, _ports(args), args.http_port)
-    lab.start()  # on failure (or Ctrl-C) it has already stopped what it started
     stop = threading.Event()
     # Ctrl-C, and SIGTERM from a service manager or a test, end the wait below. Set
     # explicitly: a shell starts background jobs with SIGINT ignored.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda signum, frame: stop.set())
+    lab.start()  # on failure it has already stopped what it started
     status = None
+    healthy = True
     try:
         print(_banner(lab), flush=True)
         if not args.no_browser:
             webbrowser.open(lab.dashboard.url)
         status = StatusLine(lab)
-        status.run_until(stop)
-    except KeyboardInterrupt:
-        pass
+        healthy = status.run_until(stop)
     finally:
         if status:
             status.close()
         print("luxnode lab: stopping the nodes, then the broker ...", flush=True)
         lab.stop()
         print("luxnode lab: stopped", flush=True)
-    return 0
+    return 0 if healthy else 1

@@ -51,8 +51,8 @@ class StatusLine:
             parts.append(f"{mark} {node.device_id} light {light} LED {led}")
         return "  ".join(parts)
 
-    def run_until(self, stop: threading.Event) -> None:
-        """Show the status until ``stop`` is set or the broker exits."""
+    def run_until(self, stop: threading.Event) -> bool:
+        """Show the status until ``stop`` is set (True) or the broker exits (False)."""
         from rich.live import Live
         from rich.text import Text
 
@@ -64,7 +64,7 @@ class StatusLine:
             if self.lab.broker.poll() is not None:
                 self.console.print(f"luxnode lab: the broker exited with status {self.lab.broker.returncode}; "
                                    f"see {self.lab.broker_log}")
-                return
+                return False
             summary = self.summary()
             if self.live:
                 line = f"{time.strftime('%H:%M:%S')}  {summary}  {self.details()}"
@@ -74,6 +74,7 @@ class StatusLine:
             elif summary != last:
                 print(f"luxnode lab: {summary}", flush=True)
             last = summary
+        return True
 
     def close(self) -> None:
         if self.live:
