@@ -98,8 +98,6 @@ def run(args: argparse.Namespace) -> int:
     nodes = []
     try:
         nodes = start_nodes(folders, ambient=args.ambient)
-        for node in nodes:
-            print(f"[{node.device_id}] sim: started (pid {node.pid}, root {node.fs})", flush=True)
         while any(node.alive() for node in nodes):
             time.sleep(0.2)
         return 1  # every node stopped by itself (the reasons are in the output above)

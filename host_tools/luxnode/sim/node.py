@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -26,6 +27,7 @@ BOARD_MODULES = Path(__file__).resolve().parent / "board"
 BOOT = "import boot\nimport main"
 _RESET_PREFIX = "machine: reset "
 _PR_SET_PDEATHSIG = 1
+_STDOUT_LOCK = threading.Lock()
 
 
 def micropython() -> str:
@@ -101,6 +103,7 @@ class SimNode:
         self._thread = threading.Thread(target=self._supervise, name=f"sim {self.device_id}", daemon=True)
         self._thread.start()
         self._started.wait(10)
+        self._record(f"sim: started (pid {self.pid}, root {self.fs})")
         if self._want_bridge:
             from luxnode.sim.bridge import AmbientBridge
             self._bridge = AmbientBridge(self.config, self.set_ambient, self._record, self.fs)
@@ -254,7 +257,9 @@ class SimNode:
         elif callable(self._output):
             self._output(text)
         else:
-            print(text, flush=True)
+            with _STDOUT_LOCK:  # one whole line at a time, whichever node speaks
+                sys.stdout.write(text + "\n")
+                sys.stdout.flush()
 
     def _end_process(self, sig, timeout):
         with self._stdin_lock:
