@@ -77,12 +77,15 @@ def test_connect_codes_match_mosquitto(files, start_broker, mosquitto, anonymous
     assert [connack(ours.ports[0], *case) for case in CONNECT_CASES] == expected
 
 
-def test_without_password_file_only_allow_anonymous_lets_clients_in(start_broker, mosquitto):
-    reference = mosquitto("")             # a listener and nothing else: mosquitto 2 refuses everyone
-    ours = start_broker(listeners=[ListenerConfig(0, "127.0.0.1")])
+@pytest.mark.parametrize("anonymous", [False, True])
+def test_without_password_file_only_allow_anonymous_lets_clients_in(start_broker, mosquitto, anonymous):
+    """mosquitto 2: with no password_file a username proves nothing; allow_anonymous decides."""
+    reference = mosquitto(f"allow_anonymous {str(anonymous).lower()}\n")
+    ours = start_broker(listeners=[ListenerConfig(0, "127.0.0.1", allow_anonymous=anonymous)])
+    expected = 0 if anonymous else 5
     for port in (reference.port, ours.ports[0]):
-        assert connack(port, "a", "anyone", "x") == 5
-        assert connack(port, "b") == 5
+        assert connack(port, "a", "anyone", "x") == expected
+        assert connack(port, "b") == expected
 
 
 def test_clientid_prefixes(start_broker):
@@ -241,3 +244,17 @@ def test_acl_delivery_matches_mosquitto(tmp_path, start_broker, mosquitto, clien
         None: [("public/news", "operator:public/news:2"), ("public/end", "operator:public/end:10")],
     }
     assert ours == reference
+
+
+def test_per_listener_settings_give_each_listener_its_own_auth(files, start_broker):
+    open_port, locked_port = free_port(), free_port()
+    config = conf.parse(
+        f"per_listener_settings true\n"
+        f"listener {open_port} 127.0.0.1\nallow_anonymous true\n"
+        f"listener {locked_port} 127.0.0.1\npassword_file {files / 'passwd'}\n")
+    broker = start_broker(listeners=config.listeners)
+    assert broker.ports == [open_port, locked_port]
+    assert connack(open_port, "anon") == 0
+    assert connack(locked_port, "anon") == 5
+    assert connack(locked_port, "op", "operator", "op-pw") == 0
+    assert connack(open_port, "op", "operator", "wrong") == 0     # no password_file on the open listener

@@ -45,3 +45,24 @@ def test_invalid_entries_are_not_written(tmp_path):
         with pytest.raises(ValueError):
             pskfile.write_file(tmp_path / "psk", keys)
     assert not (tmp_path / "psk").exists()
+
+
+def test_a_psk_file_written_here_works_in_mosquitto(tmp_path, mosquitto):
+    import subprocess
+
+    from tests.support.net import free_port
+
+    key = bytes(range(1, 33))
+    pskfile.write_file(tmp_path / "psk", {"node-1": key, "node-2": b"\x42" * 16})
+    port = free_port()
+    mosquitto(f"listener {port} 127.0.0.1\npsk_hint lab\npsk_file {tmp_path / 'psk'}\n"
+              "use_identity_as_username true\nallow_anonymous false\n")
+
+    def publish(identity, hexkey):
+        return subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "--psk", hexkey,
+                               "--psk-identity", identity, "-t", "t", "-m", "m"],
+                              capture_output=True, text=True, timeout=20).returncode
+
+    assert publish("node-1", key.hex()) == 0
+    assert publish("node-2", "42" * 16) == 0
+    assert publish("node-1", "42" * 16) != 0
