@@ -49,7 +49,7 @@ def test_pwm_command_is_applied_and_reflected_in_state(mosquitto, running):
     obs = observe(broker.port)
     plain_node(sim, broker, "node-1", "--ambient", "20")
     obs.wait(topic("node-1", "status"), lambda p: p == b"online")
-    settled(obs, topic("node-1", "light"), 20, 2, 15)
+    settled(obs, topic("node-1", "light"), 20, 1, 15)  # the node measures what the bench holds
     mark = obs.count()
     obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 50, "unit": "%"}))
     state = obs.wait_json(topic("node-1", "state"), after=mark, control="PWM", value=50)
