@@ -88,6 +88,11 @@ def test_every_global_option(tmp_path):
     assert config.warnings == []
 
 
+def test_tabs_separate_names_from_values(tmp_path):
+    [listener] = load(tmp_path, "listener\t8883\t127.0.0.1\npsk_hint\tlab hint\n").listeners
+    assert (listener.port, listener.address, listener.psk_hint) == (8883, "127.0.0.1", "lab hint")
+
+
 def test_log_type_all_and_none(tmp_path):
     assert load(tmp_path, "log_type all\n").log_types == conf.LOG_TYPES
     assert load(tmp_path, "log_type all\nlog_type none\n").log_types == set()

@@ -175,8 +175,8 @@ class _Parser:
         for lineno, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             if line and not line.startswith("#"):
-                name, _, args = line.partition(" ") if " " in line else line.partition("\t")
-                lines.append((lineno, name.strip(), args.strip()))
+                name, args = (line.split(None, 1) + [""])[:2]
+                lines.append((lineno, name, args.strip()))
         # mosquitto reads per_listener_settings before the rest: it decides where the others go.
         for lineno, name, args in lines:
             if name == "per_listener_settings":
