@@ -19,8 +19,7 @@ import uuid
 from luxnode.mqtt import Decoder, ProtocolError, encoder, topics
 from luxnode.mqtt.packets import (
     CONNECT, DISCONNECT, PINGREQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK_FAILURE,
-    SUBSCRIBE, UNSUBSCRIBE, REFUSED_IDENTIFIER, REFUSED_NOT_AUTHORIZED,
-    REFUSED_PROTOCOL_VERSION,
+    SUBSCRIBE, UNSUBSCRIBE, REFUSED_IDENTIFIER, REFUSED_PROTOCOL_VERSION,
 )
 
 from .session import AWAIT_ACK, AWAIT_COMP, MAX_INFLIGHT, Session
@@ -379,10 +378,9 @@ class Client:
             session.client = None
             if not session.persistent:
                 broker.drop_session(session)
-        if will and self.will is not None:
-            w, self.will = self.will, None
-            if self.may_write(w.topic):
-                broker.publish(w.topic, w.payload, w.qos, w.retain)
+        # As mosquitto, the will topic is checked against the ACL when it is sent.
+        if will and self.will is not None and self.may_write(self.will.topic):
+            broker.publish(self.will.topic, self.will.payload, self.will.qos, self.will.retain)
         self.will = None
 
     # ---- packet handlers -----------------------------------------------------------
@@ -422,9 +420,6 @@ class Client:
             self._refuse(code, f"CONNACK return code {code}")
             return
         self.username = username
-        if packet.will is not None and not self.may_write(packet.will.topic):
-            self._refuse(REFUSED_NOT_AUTHORIZED, f"will topic {packet.will.topic!r} not allowed")
-            return
         old = broker.sessions.get(client_id)
         if old is not None and old.client is not None:
             old.client.close(f"Client {client_id} already connected, closing old connection.")
