@@ -53,8 +53,7 @@ def _banner(lab) -> str:
         f"  credentials  {lab.credentials_file} (operator account and node keys, mode 0600)",
         f"  logs         {lab.broker_log}, {lab.folder / 'sim'}/<id>/node.log",
         "  try          luxnode watch    luxnode set sim-1 50    luxnode set sim-1 auto 60",
-        "  a board      luxnode provision --port /dev/ttyUSB0 --device-id ID --wifi-ssid SSID "
-        "--broker <this machine's LAN address>",
+        "  a board      luxnode provision --port PORT --device-id ID --wifi-ssid SSID --broker LAN-ADDRESS",
         "Ctrl-C stops the nodes, then the broker.",
     ])
 

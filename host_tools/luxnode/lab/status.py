@@ -46,7 +46,7 @@ class StatusLine:
         parts = []
         for node in rows:
             light = "-" if node.light is None else f"{node.light:.0f}%"
-            led = "-" if node.led is None else f"{node.led:g}%"
+            led = "-" if node.led is None else f"{node.led:.0f}%"
             mark = "[green]●[/]" if node.status == "online" else "[red]○[/]"
             parts.append(f"{mark} {node.device_id} light {light} LED {led}")
         return "  ".join(parts)
