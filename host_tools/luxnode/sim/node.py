@@ -48,7 +48,8 @@ def _die_with_parent():
 def module_path(fs: Path) -> str:
     """MICROPYPATH: simulated board first, then the node's root, then the checkout's firmware."""
     parts = [str(BOARD_MODULES), str(fs)]
-    if not (fs / "lux").is_dir() or not (fs / "main.py").exists() and not (fs / "main.mpy").exists():
+    deployed = (fs / "lux").is_dir() and ((fs / "main.py").exists() or (fs / "main.mpy").exists())
+    if not deployed:
         parts.append(str(FIRMWARE_DIR))
     parts.append(".frozen")  # the unix port's frozen modules (asyncio, ...)
     return ":".join(parts)
@@ -92,6 +93,7 @@ class SimNode:
         self._scratch = None
         self._bridge = None
         self._want_bridge = bridge
+        self._spawn_error = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -103,6 +105,9 @@ class SimNode:
         self._thread = threading.Thread(target=self._supervise, name=f"sim {self.device_id}", daemon=True)
         self._thread.start()
         self._started.wait(10)
+        if self._spawn_error:
+            self.stop()
+            raise LuxnodeError(f"{self.device_id}: cannot start micropython: {self._spawn_error}")
         self._record(f"sim: started (pid {self.pid}, root {self.fs})")
         if self._want_bridge:
             from luxnode.sim.bridge import AmbientBridge
@@ -120,11 +125,18 @@ class SimNode:
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM the node's process group, SIGKILL after ``timeout``; nothing is left behind."""
+        self._halt(signal.SIGTERM, timeout)
+
+    def kill(self) -> None:
+        """Pull the plug: SIGKILL, no goodbye to the broker."""
+        self._halt(signal.SIGKILL, 5.0)
+
+    def _halt(self, sig, timeout):
         self._stopping.set()
         if self._bridge:
             self._bridge.stop()
             self._bridge = None
-        self._end_process(signal.SIGTERM, timeout)
+        self._end_process(sig, timeout)
         if self._thread:
             self._thread.join(timeout)
         if self._scratch:
@@ -132,16 +144,6 @@ class SimNode:
         if self._log:
             self._log.close()
             self._log = None
-
-    def kill(self) -> None:
-        """Pull the plug: SIGKILL, no goodbye to the broker."""
-        self._stopping.set()
-        if self._bridge:
-            self._bridge.stop()
-            self._bridge = None
-        self._end_process(signal.SIGKILL, 5.0)
-        if self._thread:
-            self._thread.join(5.0)
 
     def __enter__(self):
         return self.start()
@@ -220,7 +222,11 @@ class SimNode:
                 with self._stdin_lock:
                     if self._stopping.is_set():
                         return
-                    self._proc = proc = self._spawn(cause)
+                    try:
+                        self._proc = proc = self._spawn(cause)
+                    except OSError as exc:
+                        self._spawn_error = exc
+                        return
                 self._started.set()
                 cause = None
                 for raw in proc.stdout:
