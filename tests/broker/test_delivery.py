@@ -77,3 +77,13 @@ def test_unsubscribe_stops_delivery(broker, clients, raw_clients):
     pub.publish("t/2", b"b", qos=1)
     pub.publish("marker", b"m", qos=1)
     assert sub.next_packet().payload == b"m"
+
+
+def test_clients_cannot_publish_to_sys(broker, clients):
+    port = broker.ports[0]
+    watcher = clients(port).connect()
+    watcher.subscribe([("$SYS/#", 0), ("marker", 0)])
+    pub = clients(port).connect()
+    pub.publish("$SYS/broker/version", b"forged", qos=1)  # acknowledged, dropped
+    pub.publish("marker", b"m", qos=1)
+    assert [m.payload for m in watcher.received(1)] == [b"m"]
