@@ -226,3 +226,49 @@ def test_watch_redraws_live_on_a_terminal_and_ends_on_ctrl_c(broker, tmp_path):
             proc.kill()
             proc.wait(10)
         os.close(master)
+
+
+def self_signed(folder):
+    """A self-signed certificate for 127.0.0.1 that is also its own CA."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "luxnode lab test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    (folder / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "server.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                          serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
+    return folder / "server.pem", folder / "server.key"
+
+
+def test_watch_over_tls_with_a_certificate_and_no_plain_fallback(mosquitto, tmp_path):
+    cert, key = self_signed(tmp_path)
+    passwd = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "operator", OPERATOR_PASSWORD], check=True)
+    tls_port = free_port()
+    broker = mosquitto(f"allow_anonymous false\npassword_file {passwd}\n"
+                       f"listener {tls_port} 127.0.0.1\ncafile {cert}\ncertfile {cert}\nkeyfile {key}\n")
+    publish_retained(broker.port, NODES)
+    common = ["--port", str(tls_port), "--username", "operator", "--password", OPERATOR_PASSWORD]
+    result = luxnode("watch", "node-2", "--once", "--cafile", str(cert), *common, home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    assert "node-2" in result.stdout
+    # A certificate the CA file does not vouch for is refused, not downgraded.
+    (tmp_path / "other").mkdir()
+    other, _ = self_signed(tmp_path / "other")
+    result = luxnode("watch", "--once", "--cafile", str(other), *common, home=tmp_path / "home")
+    assert result.returncode == 2 and "CERTIFICATE_VERIFY_FAILED" in result.stderr, result.stderr
