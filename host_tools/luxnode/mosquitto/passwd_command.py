@@ -21,8 +21,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "passwd",
         help="manage a mosquitto password_file (mosquitto_passwd equivalent)",
-        description="Add, update or delete users in a mosquitto password_file. The file works with "
-                    "mosquitto 2 and with 'luxnode broker'.",
+        description="Add, update or delete users in a mosquitto password_file.\n"
+                    "The file works with mosquitto 2 and with 'luxnode broker'.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
                "  luxnode passwd -c passwd alice          create the file, ask for alice's password\n"
@@ -40,7 +40,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("-H", dest="hash", choices=sorted(HASHES), default="sha512-pbkdf2",
                         help="hash to write: sha512-pbkdf2 ($7$, default) or sha512 ($6$, mosquitto <= 1.6)")
     parser.add_argument("file", metavar="FILE", help="the password file")
-    parser.add_argument("username", metavar="USERNAME", nargs="?")
+    parser.add_argument("username", metavar="USERNAME", nargs="?", help="the user to add, update or delete")
     parser.add_argument("password", metavar="PASSWORD", nargs="?", help="with -b only")
     parser.set_defaults(func=run)
 
