@@ -145,3 +145,10 @@ def test_filter_and_name_validation():
     assert "'+' must be" in topics.filter_error("a/b+")
     assert topics.filter_error("") == "empty topic filter"
     assert "wildcard" in topics.name_error("a/#")
+
+
+def test_packets_before_a_malformed_one_are_handed_over():
+    good = encoder.connect(Connect(client_id="c")) + encoder.publish(b"t", b"before")
+    with pytest.raises(ProtocolError) as caught:
+        decode(good + b"\x36\x00")
+    assert [p.type for p in caught.value.packets] == [packets.CONNECT, packets.PUBLISH]

@@ -97,3 +97,15 @@ def test_ping_and_unsuback(broker, raw_clients):
     assert raw.next_packet().type == 13
     raw.send(encoder.unsubscribe(9, ["never/subscribed"]))
     assert (raw.next_packet().type, ) == (11,)
+
+
+def test_packets_before_a_malformed_one_in_the_same_read_are_handled(broker, clients, raw_clients):
+    port = broker.ports[0]
+    watcher = clients(port).connect()
+    watcher.subscribe("batch/#", 0)
+    raw = raw_clients(port)
+    raw.send(encoder.connect(Connect(client_id="batch")) + encoder.publish(b"batch/x", b"before-bad") + b"\x36\x00")
+    assert raw.next_packet().return_code == 0
+    assert raw.closed_by_broker()
+    assert watcher.received(1)[0].payload == b"before-bad"
+    broker.log.wait("Client batch (127.0.0.1:")

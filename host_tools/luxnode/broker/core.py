@@ -156,7 +156,7 @@ class Broker:
             client.send(encoder.publish(topic_bytes or topic.encode(), payload, qos, retain, False, packet_id))
             self.stats.messages_sent += 1
         elif not self.max_queued or len(session.queue) < self.max_queued:
-            session.queue.append((topic, payload, qos, retain))
+            session.enqueue((topic, payload, qos, retain))
         else:
             if not session.dropped:
                 self.log("notice", f"Outgoing messages are being dropped for client {session.client_id}.")
@@ -233,8 +233,7 @@ class Client:
     __slots__ = ("broker", "link", "auth", "peer", "psk_identity", "cert_identity", "decoder",
                  "session", "client_id", "username", "will", "keepalive", "protocol_level",
                  "started", "last_received", "out", "closed", "reading_paused",
-                 "write_paused_since", "held", "_read_ok", "_write_ok", "_generation",
-                 "_handlers")
+                 "write_paused_since", "held", "_read_ok", "_write_ok", "_generation")
 
     def __init__(self, broker: Broker, link, auth, peer: str, psk_identity, cert_identity):
         self.broker = broker
@@ -259,12 +258,6 @@ class Client:
         self._read_ok: dict[str, bool] = {}
         self._write_ok: dict[str, bool] = {}
         self._generation = broker.auth_generation
-        self._handlers = {
-            CONNECT: self._connect, PUBLISH: self._publish, PUBACK: self._puback,
-            PUBREC: self._pubrec, PUBREL: self._pubrel, PUBCOMP: self._pubcomp,
-            SUBSCRIBE: self._subscribe, UNSUBSCRIBE: self._unsubscribe,
-            PINGREQ: self._pingreq, DISCONNECT: self._disconnect,
-        }
 
     @property
     def name(self) -> str:
@@ -278,22 +271,21 @@ class Client:
             return
         self.last_received = broker.clock()
         broker.stats.bytes_received += len(data)
+        error = None
         try:
             packets = self.decoder.feed(data)
         except ProtocolError as exc:
-            packets = None
-            error = exc
+            packets, error = exc.packets, exc  # handle what came before the bad packet
         if packets:
-            handlers = self._handlers
             if self.session is None and packets[0].type != CONNECT:
                 self.close(f"Client {self.peer} sent {type(packets[0]).__name__} before CONNECT, disconnecting.")
                 broker.flush()
                 return
             for packet in packets:
-                handlers[packet.type](packet)
+                _HANDLERS[packet.type](self, packet)
                 if self.closed:
                     break
-        if packets is None and not self.closed:
+        if error is not None and not self.closed:
             self.close(f"Client {self.name} ({self.peer}) disconnected: malformed packet: {error}.",
                        kind="warning")
         broker.flush()
@@ -568,3 +560,11 @@ class Client:
     def _disconnect(self, packet) -> None:
         self.will = None
         self.close(f"Client {self.client_id} disconnected.", will=False)
+
+
+_HANDLERS = {
+    CONNECT: Client._connect, PUBLISH: Client._publish, PUBACK: Client._puback,
+    PUBREC: Client._pubrec, PUBREL: Client._pubrel, PUBCOMP: Client._pubcomp,
+    SUBSCRIBE: Client._subscribe, UNSUBSCRIBE: Client._unsubscribe,
+    PINGREQ: Client._pingreq, DISCONNECT: Client._disconnect,
+}

@@ -49,7 +49,7 @@ class Store:
             if session is None:
                 continue
             if state == QUEUED:
-                session.queue.append((topic, bytes(payload), qos, bool(retain)))
+                session.enqueue((topic, bytes(payload), qos, bool(retain)))
             else:
                 session.inflight[packet_id] = [state, topic, bytes(payload), qos, bool(retain)]
         for client_id, packet_id in db.execute("SELECT client_id, packet_id FROM incoming"):

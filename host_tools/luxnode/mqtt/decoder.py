@@ -73,6 +73,11 @@ class Decoder:
         self._max_remaining = min(MAX_REMAINING, max_payload + 65541) if max_payload else MAX_REMAINING
 
     def feed(self, data: bytes) -> list:
+        """The complete packets in ``data`` (and what was left over before it).
+
+        On a protocol violation the ``ProtocolError`` carries the packets that
+        preceded it in ``.packets``.
+        """
         buf = self._pending + data if self._pending else data
         size = len(buf)
         pos = 0
@@ -95,16 +100,24 @@ class Decoder:
                         break
                     shift += 7
                     if shift > 21:
-                        raise ProtocolError("remaining length longer than 4 bytes")
+                        error = ProtocolError("remaining length longer than 4 bytes")
+                        error.packets = packets
+                        raise error
                 if index >= size:
                     break
             start = index + 1
             end = start + length
             if length > self._max_remaining:
-                raise ProtocolError(f"packet of {length} bytes exceeds the size limit")
+                error = ProtocolError(f"packet of {length} bytes exceeds the size limit")
+                error.packets = packets
+                raise error
             if end > size:
                 break
-            append(self._packet(buf[pos], buf[start:end]))
+            try:
+                append(self._packet(buf[pos], buf[start:end]))
+            except ProtocolError as exc:
+                exc.packets = packets  # the good packets before the bad one still count
+                raise
             pos = end
         self._pending = buf[pos:] if pos < size else b""
         return packets
