@@ -4,6 +4,7 @@ One lab per test module (starting one costs seconds); the tests run in order and
 the last one stops it with Ctrl-C and checks that nothing is left behind.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -131,12 +132,17 @@ def test_a_board_provisioned_against_the_lab_appears_beside_the_sim_nodes(lab, b
     provisioned = run("provision", "--fs", str(folder), "--device-id", "bench-1", "--wifi-ssid", "lab",
                       "--broker", f"127.0.0.1:{lab.ports['psk_port']}", "--board", "sim")
     assert provisioned.returncode == 0, provisioned.stderr
+    config = json.loads((folder / "config.json").read_text())
+    config["telemetry_s"] = 1  # the bench's own setting; the default minute is too long for a test
+    (folder / "config.json").write_text(json.dumps(config))
     node = subprocess.Popen([sys.executable, "-m", "luxnode", "sim", "--fs", str(folder)], env=lab.env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, 'article.node[data-node="bench-1"]'), 30,
                  what="bench-1 to appear on the page")
         wait_for(lambda: field(browser, "bench-1", "status") == "online", 20, what="bench-1 online")
+        wait_for(lambda: "firmware " in field(browser, "bench-1", "telemetry"), 20, what="bench-1's telemetry")
+        assert " reconnects" in field(browser, "bench-1", "telemetry")
     finally:
         os.kill(node.pid, signal.SIGINT)
         node.wait(20)

@@ -5,7 +5,7 @@
 
 const WINDOW_MS = 5 * 60 * 1000;   // the chart shows the last five minutes
 const CHART_W = 300, CHART_H = 100;  // the SVG viewBox
-const LEAVES = ["status", "state", "light", "error"];
+const LEAVES = ["status", "state", "light", "error", "telemetry"];
 
 const nodes = new Map();   // device id -> {card, light: [[t, v]], led: [[t, v]], dragging}
 let client = null;
@@ -124,7 +124,25 @@ function onError(node, text) {
   showError(node, `${msg.error}${payload}`);
 }
 
-const HANDLERS = {status: onStatus, light: onLight, state: onState, error: onError};
+function duration(seconds) {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${Math.round(seconds / 3600)} h`;
+}
+
+function onTelemetry(node, text) {
+  const msg = parseJson(node, "telemetry", text);
+  if (!msg) return;
+  const parts = [];
+  if (msg.version) parts.push(`firmware ${msg.version}`);
+  if (typeof msg.uptime_s === "number") parts.push(`up ${duration(msg.uptime_s)}`);
+  if (typeof msg.rssi === "number") parts.push(`RSSI ${msg.rssi} dBm`);
+  if (typeof msg.free_heap === "number") parts.push(`heap ${Math.round(msg.free_heap / 1024)} KiB free`);
+  if (typeof msg.reconnects === "number") parts.push(`${msg.reconnects} reconnects`);
+  field(node.card, "telemetry").textContent = parts.join(" · ");
+}
+
+const HANDLERS = {status: onStatus, light: onLight, state: onState, error: onError, telemetry: onTelemetry};
 
 function onMessage(topic, payload) {
   if (!topic.startsWith(prefix + "/")) return;
