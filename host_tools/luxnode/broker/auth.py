@@ -6,18 +6,13 @@ PUBLISH ("write"), SUBSCRIBE ("subscribe") and delivery ("read"). The files
 broker) and again by ``reload`` on SIGHUP (a bad line keeps the old files).
 """
 
-import logging
-
 from luxnode.mosquitto import acl as aclfile
 from luxnode.mosquitto import passwd, pskfile
 from luxnode.mosquitto.conf import ListenerConfig
 from luxnode.mosquitto.errors import FileFormatError
 
-log = logging.getLogger(__name__)
-
 # MQTT 3.1.1 CONNACK return codes, as mosquitto sends them.
 ACCEPTED = 0
-IDENTIFIER_REJECTED = 2
 BAD_USERNAME_PASSWORD = 4
 NOT_AUTHORIZED = 5
 
@@ -39,11 +34,11 @@ class Auth:
         return passwords, acl, psk_keys
 
     def reload(self) -> None:
-        """Re-read the files; if one of them is malformed, log why and keep all the old ones."""
+        """Re-read the files; if one of them is malformed, keep all the old ones and put
+        "FILE:LINE: reason" in ``last_reload_error`` for the broker's log."""
         try:
             self.passwords, self.acl, self.psk_keys = self._read_files()
         except FileFormatError as exc:
-            log.error("reload failed, keeping the previous password, acl and psk files: %s", exc)
             self.last_reload_error = str(exc)
         else:
             self.last_reload_error = None
