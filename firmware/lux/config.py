@@ -64,7 +64,7 @@ class Config:
     def __init__(self, doc, board):
         if not isinstance(doc, dict):
             raise ConfigError("config.json: must be a JSON object")
-        self.board = board
+        self.board_name = board.get("name")
         caps = board.get("capabilities") or {}
         self.device_id = _name(doc, "device_id")
         name = _str(doc, "board", board.get("name"))
@@ -164,6 +164,27 @@ def tls_context(cfg):
         except OSError:
             raise ConfigError("config.json: mqtt.tls.ca file %s not found" % cfg.ca)
     return ctx
+
+
+def adc(cfg):
+    from machine import ADC, Pin
+
+    try:
+        a = ADC(Pin(cfg.adc_pin))
+    except TypeError:  # ports whose ADC takes a channel number (ESP8266)
+        a = ADC(cfg.adc_pin)
+    if cfg.adc_atten_db is not None and hasattr(a, "atten"):
+        a.atten(getattr(ADC, "ATTN_%sDB" % str(cfg.adc_atten_db).replace(".", "_")))
+    return a
+
+
+def pwm(cfg):
+    """The LED's PWM, created dark: the node sets the restored level right after."""
+    from machine import PWM, Pin
+
+    if cfg.invert and cfg.hw_invert:
+        return PWM(Pin(cfg.pwm_pin), freq=cfg.freq, duty_u16=0, invert=True)
+    return PWM(Pin(cfg.pwm_pin), freq=cfg.freq, duty_u16=65535 if cfg.invert else 0)
 
 
 def load(config_path="config.json", board_path="board.json"):

@@ -14,7 +14,7 @@ from . import mqttpkt as P
 DOWN = const(0)  # waiting for the backoff timer
 TCP = const(1)  # TCP connect in progress
 WAIT = const(2)  # CONNECT sent, waiting for CONNACK
-UP = const(3)
+UP = const(3)  # connected: state == UP
 
 _CONNACK_MS = const(10000)
 _SEND_MS = const(5000)
@@ -69,10 +69,6 @@ class MQTTClient:
         self.connects = 0
 
     # -- application side --
-
-    @property
-    def connected(self):
-        return self.state == UP
 
     def subscribe(self, topic, qos=1):
         topic = _b(topic)
@@ -134,6 +130,10 @@ class MQTTClient:
         self.log("mqtt: connecting to %s:%d" % (self.host, self.port))
         s = socket.socket()
         self._sock = s
+        try:  # IPPROTO_TCP, TCP_NODELAY: an ack and the publish after it leave at once
+            s.setsockopt(6, 1, 1)
+        except (OSError, ValueError):
+            pass
         s.setblocking(False)
         try:
             s.connect(self._addr)

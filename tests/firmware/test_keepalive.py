@@ -1,6 +1,7 @@
 """Keepalive of lux.mqtt against a scripted broker (CPython sockets) that floods
 the client, or never answers PINGREQ: the timing is measured on the broker side."""
 
+import queue
 import socket
 import threading
 import time
@@ -60,36 +61,48 @@ class ScriptedBroker:
             threading.Thread(target=self._serve, args=(conn, len(self.conns)), daemon=True).start()
 
     def _serve(self, conn, number):
-        lock = threading.Lock()
+        # The reader never waits for the writer: packet times are when they arrived.
+        replies = queue.Queue()
+        threading.Thread(target=self._write, args=(conn, replies), daemon=True).start()
         try:
             while True:
                 packet = read_packet(conn)
                 if packet is None:
-                    return
+                    break
                 self.events.append((time.monotonic(), number, packet[0]))
                 if packet[0] == 0x10:
-                    with lock:
-                        conn.sendall(CONNACK)
-                    if self.flood_s:
-                        threading.Thread(target=self._flood, args=(conn, lock), daemon=True).start()
+                    replies.put(CONNACK)
                 elif packet[0] == 0xC0 and self.answer_pings:
-                    with lock:
-                        conn.sendall(PINGRESP)
-        except OSError:
-            return
-
-    def _flood(self, conn, lock):
-        msg = b"\x30\x44\x00\x05t/set" + b"x" * 61  # QoS 0 PUBLISH, 70 bytes
-        end = time.monotonic() + self.flood_s
-        sent = 0
-        try:
-            while time.monotonic() < end:
-                with lock:
-                    conn.sendall(msg * 20)
-                sent += 20
+                    replies.put(PINGRESP)
         except OSError:
             pass
-        self.flood_done = sent
+        replies.put(None)
+
+    def _write(self, conn, replies):
+        """Replies first, then (after CONNACK, if asked) a flood of QoS 0 PUBLISHes."""
+        msg = b"\x30\x44\x00\x05t/set" + b"x" * 61  # QoS 0 PUBLISH, 70 bytes
+        end = None
+        sent = 0
+        try:
+            while True:
+                flooding = end is not None and time.monotonic() < end
+                try:
+                    reply = replies.get(timeout=0 if flooding else 0.05)
+                except queue.Empty:
+                    reply = b""
+                if reply is None:
+                    return
+                if reply:
+                    conn.sendall(reply)
+                    if reply == CONNACK and self.flood_s:
+                        end = time.monotonic() + self.flood_s
+                elif flooding:
+                    conn.sendall(msg * 20)
+                    sent += 20
+                elif end is not None and self.flood_done is None:
+                    self.flood_done = sent
+        except OSError:
+            self.flood_done = sent
 
     def close(self):
         self.sock.close()
