@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -276,7 +275,7 @@ def report(heap, fw_src, fw_mpy_all, fw_mpy_lux, peer_src, peer_mpy, lux_lat, ec
     kb = lambda b: f"{b / 1024:.1f} KB"
     node = heap["luxnode node"]
     idle = heap["idle interpreter"]
-    print(f"MicroPython unix port (64-bit: objects are larger than on an ESP32), mosquitto on loopback\n")
+    print("MicroPython unix port (64-bit: objects are larger than on an ESP32), mosquitto on loopback\n")
     print("Heap in use once connected and subscribed (gc.mem_alloc after gc.collect)")
     print(f"  {'program':<34}{'heap':>10}{'above idle':>12}{'luxnode / it':>14}")
     for name, label in (("luxnode node", "luxnode whole node"),

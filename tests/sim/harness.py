@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import paho.mqtt.client as paho
 
@@ -137,7 +136,3 @@ def settled(observer, topic, target, tolerance, timeout, after=0, samples=3):
     return wait_for(check, timeout, what=f"{topic} to settle at {target} +- {tolerance}; saw "
                     + repr([light_of(p) for p in observer.payloads(topic, after)][-8:]))
 
-
-def until(deadline_s):
-    end = time.monotonic() + deadline_s
-    return lambda: time.monotonic() < end

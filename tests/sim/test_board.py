@@ -5,8 +5,6 @@ import os
 import shutil
 import subprocess
 
-import pytest
-
 from luxnode import boards
 from luxnode.sim.node import BOARD_MODULES
 

@@ -3,10 +3,16 @@
 import json
 import os
 import secrets
+import shutil
 import signal
+import subprocess
+import time
 
 import pytest
 
+from luxnode.paths import FIRMWARE_DIR
+from luxnode.sim import node_config, write_root
+from luxnode.sim.node import module_path
 from tests.sim.harness import Observer, SimCommand, light_of, settled
 from tests.support.net import free_port, wait_for
 
@@ -174,7 +180,6 @@ def test_a_flood_on_set_longer_than_the_keepalive_does_not_disconnect(mosquitto,
     obs = observe(broker.port)
     plain_node(sim, broker)
     obs.wait(topic("node-1", "status"), lambda p: p == b"online")
-    import time
     end = time.monotonic() + 2.5 * int(KEEPALIVE)
     sent = 0
     while time.monotonic() < end:  # ~400 commands/s for longer than 1.5 x keepalive
@@ -205,12 +210,6 @@ def test_killing_the_node_makes_the_broker_publish_offline(mosquitto, running):
 
 
 def test_fs_boots_a_deployed_root_with_mpy_files(mosquitto, running, tmp_path):
-    import shutil
-    import subprocess
-    from luxnode.paths import FIRMWARE_DIR
-    from luxnode.sim import node_config, write_root
-    from luxnode.sim.node import module_path
-
     sim, observe = running
     broker = mosquitto(ANON)
     obs = observe(broker.port)

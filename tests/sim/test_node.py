@@ -1,6 +1,5 @@
 """The node supervisor (luxnode.sim.SimNode) with small stand-in programs for the firmware."""
 
-import json
 import os
 import signal
 import subprocess
@@ -92,7 +91,7 @@ def test_a_watchdog_that_is_not_fed_resets_the_board(tmp_path):
             time.sleep_ms(100)      # no longer fed
     """)
     with SimNode(root, output=lambda line: None, bridge=False) as node:
-        node.wait_line(f"cause 3")
+        node.wait_line("cause 3")
         assert node.resets == ["WDT_RESET"]
         assert node.lines.index("stuck") < node.lines.index("machine: watchdog timeout")
 

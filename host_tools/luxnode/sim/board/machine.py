@@ -313,7 +313,7 @@ def _watchdog():
 
 class WDT:
     def __init__(self, id=0, timeout=5000):
-        global _wdt_deadline, _wdt_timeout
+        global _wdt_timeout
         if _wdt_deadline is not None:
             _wdt_timeout = max(_wdt_timeout, timeout)  # the ESP32 keeps one watchdog
             self.feed()
