@@ -14,6 +14,7 @@ from luxnode.device import serial_errors
 from luxnode.errors import LuxnodeError
 
 RESET_GRACE_S = 3.0
+READ_TIMEOUT_S = 2.0
 
 
 def _quote(path: str) -> str:
@@ -37,11 +38,14 @@ class BoardLink:
         try:
             from mpremote.transport_serial import SerialTransport
 
-            self.transport = SerialTransport(device, baudrate=115200)
+            # A read timeout keeps the transport's own deadlines working on ptys,
+            # where it reads without polling first.
+            self.transport = SerialTransport(device, baudrate=115200, timeout=READ_TIMEOUT_S)
         except (serial.SerialException, OSError) as exc:
             raise serial_errors.from_serial_exception(port, exc) from None
         except TransportError as exc:
-            raise serial_errors.from_serial_exception(port, exc) from None
+            # mpremote hides why the port did not open: open it once more to find out.
+            raise serial_errors.from_serial_exception(port, serial_errors.open_error(device) or exc) from None
         self._enter()
 
     def _enter(self) -> None:

@@ -26,6 +26,17 @@ def check_port_exists(port: str) -> None:
     )
 
 
+def open_error(device: str) -> BaseException | None:
+    """The error opening ``device`` exclusively raises now, if any."""
+    import serial
+
+    try:
+        serial.Serial(device, exclusive=True).close()
+    except (serial.SerialException, OSError) as exc:
+        return exc
+    return None
+
+
 def from_serial_exception(port: str, exc: BaseException) -> LuxnodeError:
     """Map pyserial/OS errors raised while opening or using ``port``."""
     text = str(exc)
