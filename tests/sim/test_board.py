@@ -62,6 +62,18 @@ def test_forgetting_the_inversion_lights_the_led_fully(tmp_path):
     assert abs(int(full) - (200 + 3700 * 0.8)) <= 3
 
 
+def test_deinit_drops_the_pin_low_which_an_inverting_stage_turns_fully_on(tmp_path):
+    root = board_root(tmp_path)
+    code = SETTLE + """
+pwm = machine.PWM(machine.Pin(25), freq=1000, duty_u16=0, invert=True)
+print(settled())
+pwm.deinit()
+print(settled())
+"""
+    off, on = map(int, run_board(root, code, env={"LUXNODE_SIM_AMBIENT": "10"}))
+    assert abs(off - 570) <= 3 and abs(on - (200 + 3700 * 0.8)) <= 3
+
+
 def test_light_follows_the_led_with_a_first_order_lag(tmp_path):
     root = board_root(tmp_path, dimmer={"invert": False})
     code = SETTLE + """

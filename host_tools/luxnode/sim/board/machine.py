@@ -249,7 +249,6 @@ class PWM:
         self._invert = bool(invert)
         self._freq = 5000
         self._duty = 0
-        self._live = True
         self.init(freq=freq, duty_u16=duty_u16, **kw)
 
     def init(self, freq=None, duty_u16=None, duty=None, duty_ns=None):
@@ -284,10 +283,10 @@ class PWM:
         self.duty_u16(d * 65535 // 1023)
 
     def deinit(self):
+        # The pin drops low: behind an inverting stage that turns the LED fully on.
         self._duty = 0
         self._invert = False
         self._apply()
-        self._live = False
 
     def _apply(self):
         if self._pin != _the_bench().pwm_pin:
