@@ -12,6 +12,18 @@ import paho.mqtt.client as paho
 from tests.support.net import wait_for
 
 
+def process_gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:  # a zombie waiting for its reaper counts as gone
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 class SimCommand:
     """`python -m luxnode sim ARGS` with its output collected line by line."""
 

@@ -1,6 +1,8 @@
 """`luxnode sim` options: bad input is one clear line, good input writes the node's root."""
 
 import json
+import os
+import signal
 import stat
 import subprocess
 import sys
@@ -9,6 +11,8 @@ import pytest
 
 from luxnode.cli import main
 from luxnode.sim.fsroot import node_config, write_root
+from tests.sim.harness import SimCommand, process_gone
+from tests.support.net import free_port
 
 
 @pytest.mark.parametrize("args, message", [
@@ -49,3 +53,17 @@ def test_written_root_holds_config_0600_and_the_board_file(tmp_path):
 def test_help_names_the_ambient_topic():
     out = subprocess.run([sys.executable, "-m", "luxnode", "sim", "--help"], capture_output=True, text=True).stdout
     assert "{prefix}/{id}/sim/ambient" in out and "--count N" in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_every_node(sig):
+    cmd = SimCommand("--broker", f"127.0.0.1:{free_port()}", "--device-id", "n", "--count", "2")
+    try:
+        pids = [cmd.node_pid("n-1"), cmd.node_pid("n-2")]
+        cmd.wait_line("[n-2] luxnode: mqtt error")  # running: it retries the absent broker
+        os.kill(cmd.proc.pid, sig)
+        assert cmd.proc.wait(10) == 130
+        assert all(process_gone(pid) for pid in pids)
+        assert "Traceback" not in cmd.output()
+    finally:
+        cmd.stop()

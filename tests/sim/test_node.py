@@ -10,6 +10,7 @@ import pytest
 
 from luxnode.sim import SimNode, start_nodes, stop_nodes
 from luxnode.sim.fsroot import node_config, write_root
+from tests.sim.harness import process_gone
 from tests.support.net import wait_for
 
 
@@ -19,16 +20,6 @@ def root_with(tmp_path, main, name="node-1"):
     (root / "main.py").write_text(textwrap.dedent(main))
     (root / "lux").mkdir()
     return root
-
-
-def process_gone(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    # a zombie waiting for its reaper counts as gone
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(")")[1].split()[0] == "Z"
 
 
 LOOP = """
