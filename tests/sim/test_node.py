@@ -1,6 +1,5 @@
 """The node supervisor (luxnode.sim.SimNode) with small stand-in programs for the firmware."""
 
-import os
 import signal
 import subprocess
 import sys
