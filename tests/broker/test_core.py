@@ -120,3 +120,26 @@ def test_subscription_index_prunes_and_counts():
     index.remove("a/#", a)
     index.remove("a/b/c", b)
     assert index.count == 0 and index._root.children == {}
+
+
+def test_live_subscriber_backlog_holds_the_publisher_for_a_bounded_time():
+    clock = Clock()
+    broker = Broker(make_config(), Log((), LogLines()), clock=clock)
+    sub, sub_link = connected(broker, "sub")
+    sub.data_received(encoder.subscribe(1, [("t", 1)]))
+    pub, pub_link = connected(broker, "pub")
+    pub.data_received(b"".join(encoder.publish(b"t", b"%d" % n, 1, packet_id=n + 1) for n in range(130)))
+    assert not pub_link.reading  # 20 in flight + 100 queued: the publisher waits
+    deliveries = [p for p in sub_link.packets() if p.type == 3]
+    assert len(deliveries) == 20
+    sub.data_received(b"".join(encoder.puback(p.packet_id) for p in deliveries))
+    assert not pub_link.reading  # 110 still queued
+    clock.now += 2.5
+    broker.tick()
+    assert pub_link.reading  # the subscriber is not catching up: its queue takes the rest
+    acked = 20
+    while acked < 130:
+        batch = [p for p in sub_link.packets() if p.type == 3]
+        acked += len(batch)
+        sub.data_received(b"".join(encoder.puback(p.packet_id) for p in batch))
+    assert broker.sessions["sub"].inflight == {} and not sub.hold_exempt

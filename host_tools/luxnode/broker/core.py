@@ -29,6 +29,12 @@ from .subscriptions import SubscriptionIndex
 CONNECT_TIMEOUT = 30.0
 # A client we have data for that reads nothing for this long is dropped.
 STALLED_TIMEOUT = 60.0
+# Publishers are held (not read) while a connected subscriber has this many QoS 1/2
+# messages queued behind its in-flight window, so a fast publisher does not push a
+# live subscriber's queue over max_queued_messages. A hold lasts at most HOLD_LIMIT
+# seconds; after that the subscriber's queue takes the overflow (as mosquitto).
+HOLD_QUEUE = 100
+HOLD_LIMIT = 2.0
 
 
 class Stats:
@@ -55,6 +61,7 @@ class Broker:
         self.clients: set[Client] = set()
         self.stats = Stats(clock())
         self.max_queued = config.max_queued_messages
+        self.hold_mark = min(HOLD_QUEUE, max(1, self.max_queued // 2)) if self.max_queued else HOLD_QUEUE
         self.auth_generation = 0
         # Clients with bytes waiting to be written.
         self._dirty: list[Client] = []
@@ -80,6 +87,9 @@ class Broker:
                     client.close(f"Client {client.peer} sent no CONNECT in {CONNECT_TIMEOUT:.0f} s, disconnecting.")
             elif client.write_paused_since and now - client.write_paused_since > STALLED_TIMEOUT:
                 client.close(f"Client {client.client_id} is not reading its messages, disconnecting.")
+            elif client.held and not client.write_paused_since and now - client.held_since > HOLD_LIMIT:
+                client.hold_exempt = True  # it is not catching up: let its queue absorb the rest
+                client.release_held()
             elif (client.keepalive and not client.reading_paused
                     and now - client.last_received > client.keepalive * 1.5):
                 client.close(f"Client {client.client_id} has exceeded timeout, disconnecting.")
@@ -124,7 +134,7 @@ class Broker:
             if client is not None and not client.may_read(topic):
                 continue
             if qos and granted:
-                self.send_or_queue(session, topic, topic_bytes, payload, min(qos, granted), False)
+                self.send_or_queue(session, topic, topic_bytes, payload, min(qos, granted), False, source)
                 continue
             if client is None:
                 continue  # QoS 0 is not queued for offline sessions
@@ -148,7 +158,7 @@ class Broker:
             self.changed_retained.add(topic)
 
     def send_or_queue(self, session: Session, topic: str, topic_bytes: bytes | None,
-                      payload: bytes, qos: int, retain: bool) -> None:
+                      payload: bytes, qos: int, retain: bool, source=None) -> None:
         client = session.client
         if client is not None and not session.queue and len(session.inflight) < MAX_INFLIGHT:
             packet_id = session.allocate_packet_id()
@@ -157,6 +167,9 @@ class Broker:
             self.stats.messages_sent += 1
         elif not self.max_queued or len(session.queue) < self.max_queued:
             session.enqueue((topic, payload, qos, retain))
+            if (client is not None and source is not None and not client.hold_exempt
+                    and len(session.queue) >= self.hold_mark):
+                client.hold(source)
         else:
             if not session.dropped:
                 self.log("notice", f"Outgoing messages are being dropped for client {session.client_id}.")
@@ -178,6 +191,10 @@ class Broker:
             self.stats.messages_sent += 1
         if not queue:
             session.dropped = 0
+        if len(queue) < self.hold_mark // 2 + 1:
+            client.hold_exempt = False
+            if client.held and not client.write_paused_since:
+                client.release_held()
 
     def session_changed(self, session: Session) -> None:
         if session.persistent:
@@ -233,7 +250,8 @@ class Client:
     __slots__ = ("broker", "link", "auth", "peer", "psk_identity", "cert_identity", "decoder",
                  "session", "client_id", "username", "will", "keepalive", "protocol_level",
                  "started", "last_received", "out", "closed", "reading_paused",
-                 "write_paused_since", "held", "_read_ok", "_write_ok", "_generation")
+                 "write_paused_since", "held", "held_since", "hold_exempt", "_read_ok", "_write_ok",
+                 "_generation")
 
     def __init__(self, broker: Broker, link, auth, peer: str, psk_identity, cert_identity):
         self.broker = broker
@@ -255,6 +273,8 @@ class Client:
         self.reading_paused = False
         self.write_paused_since = 0.0
         self.held: list[Client] = []  # publishers paused because this client is behind
+        self.held_since = 0.0
+        self.hold_exempt = False
         self._read_ok: dict[str, bool] = {}
         self._write_ok: dict[str, bool] = {}
         self._generation = broker.auth_generation
@@ -300,7 +320,7 @@ class Client:
 
     def resume_writing(self) -> None:
         self.write_paused_since = 0.0
-        self._release_held()
+        self.release_held()
 
     # ---- helpers used by the broker ---------------------------------------------
 
@@ -314,10 +334,13 @@ class Client:
         if publisher is not self and not publisher.reading_paused and not publisher.closed:
             publisher.reading_paused = True
             publisher.link.pause_reading()
+            if not self.held:
+                self.held_since = self.broker.clock()
             self.held.append(publisher)
 
-    def _release_held(self) -> None:
+    def release_held(self) -> None:
         held, self.held = self.held, []
+        self.held_since = 0.0
         now = self.broker.clock()
         for publisher in held:
             if publisher.reading_paused and not publisher.closed:
@@ -369,7 +392,7 @@ class Client:
             self.link.write(b"".join(self.out))
             self.out.clear()
         self.link.close()
-        self._release_held()
+        self.release_held()
         session = self.session
         if session is not None and session.client is self:
             session.client = None
