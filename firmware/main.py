@@ -7,6 +7,6 @@ if lux.safemode.active:
     print("luxnode: safe mode (%s): application skipped; fix config.json and reset"
           % lux.safemode.reason)
 else:
-    import lux.node
+    import lux.start
 
-    lux.node.main()
+    lux.start.start().run()  # run() from here: nothing holds lux.start while the node runs

@@ -31,7 +31,7 @@ def _b(s):
 class MQTTClient:
     def __init__(self, client_id, host, port, user=None, password=None, keepalive=60,
                  clean=False, tls_ctx=None, server_hostname=None, will=None,
-                 rx_size=1024, tx_size=512, backoff_max_ms=30000, max_inflight=8,
+                 rx_size=512, tx_size=256, backoff_max_ms=30000, max_inflight=8,
                  connect_timeout_ms=10000, on_message=None, on_connect=None, log=print):
         self.client_id = _b(client_id)
         self.host = host

@@ -1,6 +1,6 @@
-# The light node: sensor, dimmer, controller, store, WiFi and MQTT in one
-# non-blocking loop. Start-up code (config, board, safe mode, discovery) lives
-# in modules that are unloaded once used, so their code leaves the heap.
+# The light node's main loop: sensor, dimmer, controller, store, WiFi and MQTT,
+# none of them blocking. Code needed only now and then (config, wiring, safe
+# mode, discovery) lives in modules that are unloaded once used.
 import gc
 import json
 import sys
@@ -10,14 +10,11 @@ import machine
 from micropython import const
 
 from . import commands
-from .control import PI
-from .dimmer import Dimmer, curve
-from .mqtt import UP, MQTTClient
-from .sensor import LightSensor
-from .store import Store
+from .dimmer import curve
+from .mqtt import UP
 
 VERSION = "0.1.0"
-_LOOP_MS = const(20)
+_LOOP_MS = const(20)  # longest wait for network input per loop
 _STABLE_MS = const(30000)
 
 
@@ -34,48 +31,7 @@ def forget(name):
 
 
 class Node:
-    def __init__(self, cfg, adc, pwm, tls_ctx):
-        """Takes what the loop needs from cfg (which is dropped afterwards)."""
-        self.started = ticks_ms()
-        self.device_id = cfg.device_id
-        self.board = cfg.board_name
-        self.prefix = cfg.prefix
-        self.fade_ms = cfg.fade_ms
-        self.sample_ms = cfg.sample_ms
-        self.telemetry_ms = int(cfg.telemetry_s * 1000)
-        self.wdt_ms = int(cfg.wdt_s * 1000)
-        self.rtc = cfg.rtc_memory
-        self.store = Store("state.json", int(cfg.save_delay_s * 1000))
-        self.control, self.value, self.last_on = self.store.load() or ("PWM", 0, 100)
-        if self.control not in ("PWM", "AUTO"):
-            self.control, self.value = "PWM", 0
-        self.dimmer = Dimmer(pwm, cfg.invert and not cfg.hw_invert, cfg.gamma, cfg.min_duty, cfg.max_duty)
-        self.dimmer.set_level(self.value if self.control == "PWM" else 0, 0, self.started)
-        self.sensor = LightSensor(adc.read_u16, cfg.adc_bits, cfg.dark_raw, cfg.bright_raw, cfg.oversample,
-                                  cfg.smoothing, cfg.deadband, int(cfg.interval_s * 1000))
-        self.pi = PI(cfg.kp, cfg.ki, 0.0, cfg.max_duty)
-        self.wifi = None
-        if cfg.ssid:
-            from .wifi import WiFi
-
-            self.wifi = WiFi(cfg.ssid, cfg.wifi_password, cfg.device_id, log)
-        self.t_set = cfg.topic("set").encode()
-        self.t_light = cfg.topic("light")
-        self.t_state = cfg.topic("state")
-        self.t_error = cfg.topic("error")
-        self.t_telemetry = cfg.topic("telemetry")
-        self.mqtt = MQTTClient(
-            cfg.client_id, cfg.host, cfg.port, cfg.username, cfg.password, cfg.keepalive,
-            cfg.clean_session, tls_ctx, cfg.host if cfg.tls_mode == "cert" else None,
-            (cfg.topic("status"), "offline", True, 1), cfg.rx_buffer,
-            backoff_max_ms=int(cfg.reconnect_max_s * 1000),
-            on_message=self.on_message, on_connect=self.on_connect, log=log)
-        self.mqtt.subscribe(self.t_set, 1)
-        self._next_sample = self._last_sample = self.started
-        self._next_telemetry = ticks_add(self.started, self.telemetry_ms)
-        self._state_value = None
-        self._stable = False
-        log("node %s started (board %s, firmware %s)" % (self.device_id, self.board, VERSION))
+    """The running node; lux.start wires its parts from the configuration."""
 
     # -- MQTT --
 
@@ -181,10 +137,17 @@ class Node:
 
     def run(self):
         wdt = machine.WDT(timeout=self.wdt_ms) if self.wdt_ms else None
-        while True:
-            self.step()
-            if wdt:
-                wdt.feed()
+        try:
+            while True:
+                self.step()
+                if wdt:
+                    wdt.feed()
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # count a crash towards safe mode and start again
+            log("crashed: %r; resetting" % e)
+            sleep_ms(2000)
+            machine.reset()
 
 
 def _num(x, digits=1):
@@ -193,32 +156,3 @@ def _num(x, digits=1):
     if "." in t:
         t = t.rstrip("0").rstrip(".")
     return "0" if t == "-0" else t
-
-
-def start():
-    """Node from config.json and board.json; the config code is unloaded afterwards."""
-    forget("safemode")
-    from . import config
-
-    try:
-        cfg = config.load()
-        node = Node(cfg, config.adc(cfg), config.pwm(cfg), config.tls_context(cfg))
-    except config.ConfigError as e:
-        log("config error: %s" % e)
-        raise
-    finally:
-        forget("config")
-    gc.collect()
-    return node
-
-
-def main():
-    node = start()
-    try:
-        node.run()
-    except KeyboardInterrupt:
-        raise
-    except Exception as e:  # count a crash towards safe mode and start again
-        log("crashed: %r; resetting" % e)
-        sleep_ms(2000)
-        machine.reset()

@@ -1,0 +1,72 @@
+# Wiring: config.json + board.json -> a running Node. Used once at boot and
+# unloaded (with lux.config) before the loop starts, to keep its code off the heap.
+import gc
+from time import ticks_add, ticks_ms
+
+from . import config
+from .control import PI
+from .dimmer import Dimmer
+from .mqtt import MQTTClient
+from .node import VERSION, Node, forget, log
+from .sensor import LightSensor
+from .store import Store
+
+
+def build(cfg, adc, pwm, tls_ctx):
+    n = Node()
+    n.started = now = ticks_ms()
+    n.device_id = cfg.device_id
+    n.board = cfg.board_name
+    n.prefix = cfg.prefix
+    n.fade_ms = cfg.fade_ms
+    n.sample_ms = cfg.sample_ms
+    n.telemetry_ms = int(cfg.telemetry_s * 1000)
+    n.wdt_ms = int(cfg.wdt_s * 1000)
+    n.rtc = cfg.rtc_memory
+    n.store = Store("state.json", int(cfg.save_delay_s * 1000))
+    n.control, n.value, n.last_on = n.store.load() or ("PWM", 0, 100)
+    if n.control not in ("PWM", "AUTO"):
+        n.control, n.value = "PWM", 0
+    n.dimmer = Dimmer(pwm, cfg.invert and not cfg.hw_invert, cfg.gamma, cfg.min_duty, cfg.max_duty)
+    n.dimmer.set_level(n.value if n.control == "PWM" else 0, 0, now)  # the restored level, at once
+    n.sensor = LightSensor(adc.read_u16, cfg.adc_bits, cfg.dark_raw, cfg.bright_raw, cfg.oversample,
+                           cfg.smoothing, cfg.deadband, int(cfg.interval_s * 1000))
+    n.pi = PI(cfg.kp, cfg.ki, 0.0, cfg.max_duty)
+    n.wifi = None
+    if cfg.ssid:
+        from .wifi import WiFi
+
+        n.wifi = WiFi(cfg.ssid, cfg.wifi_password, cfg.device_id, log)
+    n.t_set = cfg.topic("set").encode()
+    n.t_light = cfg.topic("light")
+    n.t_state = cfg.topic("state")
+    n.t_error = cfg.topic("error")
+    n.t_telemetry = cfg.topic("telemetry")
+    n.mqtt = MQTTClient(
+        cfg.client_id, cfg.host, cfg.port, cfg.username, cfg.password, cfg.keepalive,
+        cfg.clean_session, tls_ctx, cfg.host if cfg.tls_mode == "cert" else None,
+        (cfg.topic("status"), "offline", True, 1), cfg.rx_buffer, cfg.tx_buffer,
+        int(cfg.reconnect_max_s * 1000), on_message=n.on_message, on_connect=n.on_connect, log=log)
+    n.mqtt.subscribe(n.t_set, 1)
+    n._next_sample = n._last_sample = now
+    n._next_telemetry = ticks_add(now, n.telemetry_ms)
+    n._state_value = None
+    n._stable = False
+    log("node %s started (board %s, firmware %s)" % (n.device_id, n.board, VERSION))
+    return n
+
+
+def start():
+    """The node from config.json and board.json, ready to run(); stops loudly on a
+    config error. Unloads the start-up modules, this one included."""
+    forget("safemode")
+    try:
+        cfg = config.load()
+        return build(cfg, config.adc(cfg), config.pwm(cfg), config.tls_context(cfg))
+    except config.ConfigError as e:
+        log("config error: %s" % e)
+        raise
+    finally:
+        forget("config")
+        forget("start")
+        gc.collect()
