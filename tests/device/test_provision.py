@@ -119,3 +119,20 @@ def test_bad_input_is_refused_in_one_line(tmp_path, lab_home, capsys):
     (lab_home / "registry.json").write_text("{not json")
     code, _, err = provision(capsys, "--fs", node, "--board", "sim")
     one_line_error(code, err, "registry.json: not valid JSON")
+
+
+def test_a_stale_pid_file_never_signals_another_program(lab_home):
+    import subprocess
+
+    from luxnode.device import authfiles
+
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        (lab_home / "broker.pid").write_text(f"{bystander.pid}\n")
+        assert "no broker runs as pid" in authfiles.reload_broker()
+        assert bystander.poll() is None  # SIGHUP would have ended it
+    finally:
+        bystander.kill()
+        bystander.wait()
+    (lab_home / "broker.pid").unlink()
+    assert "no lab broker running" in authfiles.reload_broker()

@@ -21,6 +21,7 @@ def render_acl(prefix: str, operator: str) -> str:
         f"user {operator}\n"
         f"topic read {prefix}/#\n"
         f"topic write {prefix}/+/set\n"
+        f"topic write {prefix}/+/sim/ambient\n"  # simulated nodes only: the lab sets their light
         "topic read $SYS/#\n"
         "\n"
         f"pattern write {prefix}/%u/#\n"
@@ -97,4 +98,7 @@ def _is_broker(pid: int) -> bool:
         return False
     except OSError:
         return False
-    return any(b"luxnode" in arg or b"mosquitto" in arg for arg in argv)
+    # mosquitto, or "luxnode broker" / "python -m luxnode broker": not any luxnode command.
+    if any(b"mosquitto" in arg for arg in argv):
+        return True
+    return b"broker" in argv and any(b"luxnode" in arg for arg in argv)

@@ -16,15 +16,15 @@ WIFI_PASSWORD_ENV = "LUXNODE_WIFI_PASSWORD"
 
 
 def firmware_version() -> str | None:
-    """The version the firmware tree declares (lux/version.py), else the host tools' own."""
+    """The version the firmware tree declares (VERSION in lux/node.py), else the host tools' own."""
     import re
 
     from luxnode import __version__
     from luxnode.paths import FIRMWARE_DIR
 
-    version_file = FIRMWARE_DIR / "lux" / "version.py"
-    if version_file.exists():
-        found = re.search(r"""VERSION\s*=\s*["']([^"']+)""", version_file.read_text())
+    for name in ("version.py", "node.py"):
+        path = FIRMWARE_DIR / "lux" / name
+        found = path.exists() and re.search(r"""^VERSION\s*=\s*["']([^"']+)""", path.read_text(), re.M)
         if found:
             return found.group(1)
     return __version__
