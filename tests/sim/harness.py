@@ -76,11 +76,13 @@ class SimCommand:
 class Observer:
     """A paho client that records every message under a filter and can publish."""
 
-    def __init__(self, port, topic="luxnode/#", host="127.0.0.1"):
+    def __init__(self, port, topic="luxnode/#", host="127.0.0.1", username=None, password=None):
         self.messages = []  # (topic, payload bytes, retain)
         self.changed = threading.Condition()
         self.topic = topic
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"observer-{os.getpid()}-{id(self)}")
+        if username:
+            self.client.username_pw_set(username, password)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.1, 0.5)

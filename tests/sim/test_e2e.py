@@ -34,8 +34,8 @@ def running():
         started.append(cmd)
         return cmd
 
-    def observe(port):
-        obs = Observer(port)
+    def observe(port, **credentials):
+        obs = Observer(port, **credentials)
         started.append(obs)
         return obs
 
@@ -225,3 +225,43 @@ def test_fs_boots_a_deployed_root_with_mpy_files(mosquitto, running, tmp_path):
     mark = obs.count()
     obs.publish(topic("node-9", "set"), json.dumps({"state": "ON", "brightness": 255}))
     obs.wait_json(topic("node-9", "state"), after=mark, value=100)
+
+
+CONTRACT_ACL = """user operator
+topic read luxnode/#
+topic write luxnode/+/set
+topic write luxnode/+/sim/ambient
+topic read $SYS/#
+
+pattern write luxnode/%u/#
+pattern read luxnode/%u/set
+pattern read luxnode/%u/sim/#
+pattern write homeassistant/+/%u/#
+"""
+
+
+def test_password_auth_and_the_contract_acl(mosquitto, running, tmp_path):
+    sim, observe = running
+    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
+    for user, password in (("operator", "op-pw"), ("node-1", "node-pw")):
+        subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if user == "operator" else []), str(passwd),
+                        user, password], check=True)
+    acl.write_text(CONTRACT_ACL)
+    broker = mosquitto(f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n")
+    obs = observe(broker.port, username="operator", password="op-pw")
+    cmd = plain_node(sim, broker, "node-1", "--username", "node-1", "--password", "node-pw", "--ambient", "10")
+    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+    mark = obs.count()
+    obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 20, "unit": "%"}))
+    obs.wait_json(topic("node-1", "state"), after=mark, control="PWM", value=20)
+    # The bridge subscribes with the node's credentials as <client_id>-sim.
+    obs.publish(topic("node-1", "sim/ambient"), "70")
+    cmd.wait_line("[node-1] sim: ambient 70 %")
+    settled(obs, topic("node-1", "light"), 70 + 70 * 0.029, 2, 15, after=mark)
+    assert "luxnode-node-1-sim" in broker.log_text()
+
+    # A wrong password is refused and never falls back to anything.
+    bad = plain_node(sim, broker, "node-2", "--username", "node-1", "--password", "wrong")
+    wait_for(lambda: sum(l.startswith("[node-2] luxnode: mqtt error") and "not authorised" in l
+                         for l in bad.lines) >= 2, 20, what="two refused connections:\n" + bad.output())
+    assert obs.payloads(topic("node-2", "status")) == []
