@@ -126,6 +126,7 @@ def test_a_stale_pid_file_never_signals_another_program(lab_home):
 
     from luxnode.device import authfiles
 
+    lab_home.mkdir()
     bystander = subprocess.Popen(["sleep", "30"])
     try:
         (lab_home / "broker.pid").write_text(f"{bystander.pid}\n")
