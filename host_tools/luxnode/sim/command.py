@@ -19,15 +19,15 @@ def add_parser(subparsers):
                    "(default: a temporary folder removed at exit)")
     p.add_argument("--board", default="sim", help="board file for the written root (default: sim)")
     p.add_argument("--prefix", default="luxnode", help="topic prefix (default: luxnode)")
-    p.add_argument("--psk-identity", metavar="I", help="TLS-PSK identity (default: the device id)")
+    p.add_argument("--psk-identity", metavar="I", help="TLS-PSK identity (default: each node's device id)")
     p.add_argument("--psk-key", metavar="HEX", help="TLS-PSK key in hex: connect with TLS-PSK")
-    p.add_argument("--username", metavar="U")
-    p.add_argument("--password", metavar="P")
+    p.add_argument("--username", metavar="U", help="MQTT username (with --password)")
+    p.add_argument("--password", metavar="P", help="MQTT password")
     p.add_argument("--ambient", metavar="PCT", type=float, help="starting ambient light %% (default 20)")
     p.add_argument("--keepalive", metavar="S", type=int, default=60, help="MQTT keepalive in s (default 60)")
     p.add_argument("--interval", metavar="S", type=float, default=5,
                    help="light publish interval in s (config sensor.interval_s, default 5)")
-    p.add_argument("--count", metavar="N", type=int, default=1, help="start N nodes sharing the credentials")
+    p.add_argument("--count", metavar="N", type=int, default=1, help="start N nodes (ID-1 .. ID-N) with the same password and PSK key")
     p.set_defaults(func=run)
 
 
