@@ -16,6 +16,7 @@ amqtt runs from bench/.venv (created on first use) because it pins an older webs
 import argparse
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,8 @@ from pathlib import Path
 
 import broker_cclients
 import broker_load
-from broker_procs import Broker
+import broker_profile
+from broker_procs import Broker, venv_tool
 
 BROKERS = ("luxnode", "mosquitto", "amqtt")
 
@@ -37,61 +39,101 @@ def sized_count(port: int, qos: int, seconds: float, floor: int, ceiling: int) -
     return int(min(ceiling, max(floor, probe["rate"] * seconds)))
 
 
-def throughput(broker: Broker, qos: int, opts, log) -> dict:
-    count = sized_count(broker.port, qos, opts.seconds, 2000, 1_000_000)
-    runs = []
-    for _ in range(opts.repeat):
-        cpu0, t0 = broker.cpu(), time.perf_counter()
-        run = broker_load.one_to_one(broker.port, qos, count)
-        run["cpu_pct"] = 100.0 * (broker.cpu() - cpu0) / (time.perf_counter() - t0)
-        log(f"  qos{qos}: {run['delivered']}/{count} in {run['seconds']:.2f} s = {run['rate']:,.0f} msg/s, "
-            f"lost {run['lost']}, dup {run['duplicates']}, cpu {run['cpu_pct']:.0f}%"
-            + (f", error {run['error']}" if run["error"] else ""))
-        runs.append(run)
-    best = sorted(runs, key=lambda r: r["rate"])[len(runs) // 2]  # the median run
+def measured(broker: Broker, qos: int, count: int, log) -> dict:
+    cpu0, t0 = broker.cpu(), time.perf_counter()
+    run = broker_load.one_to_one(broker.port, qos, count)
+    cpu = broker.cpu() - cpu0
+    run["cpu_pct"] = 100.0 * cpu / (time.perf_counter() - t0)
+    run["cpu_us_per_msg"] = 1e6 * cpu / max(1, run["delivered"])
+    log(f"  {broker.name} qos{qos}: {run['delivered']}/{count} in {run['seconds']:.2f} s = {run['rate']:,.0f} msg/s, "
+        f"lost {run['lost']}, dup {run['duplicates']}, cpu {run['cpu_pct']:.0f}% ({run['cpu_us_per_msg']:.1f} us/msg)"
+        + (f", error {run['error']}" if run["error"] else ""))
+    return run
+
+
+def median_run(runs: list[dict]) -> dict:
+    best = dict(sorted(runs, key=lambda r: r["rate"])[len(runs) // 2])
     best["lost_any"] = sum(r["lost"] for r in runs)
     return best
 
 
-def bench_one(name: str, opts, workdir: Path, log) -> dict:
-    result = {}
-    broker = Broker(name, workdir)
+def run_all(names: list[str], opts, workdir: Path, log) -> dict:
+    """Every broker runs at once (idle ones cost nothing) and the 1:1 repetitions are
+    interleaved, so a change in the machine's load hits all three alike."""
+    results = {name: {} for name in names}
+    brokers: dict[str, Broker] = {}
+
+    def guarded(name, step):
+        try:
+            step()
+        except (RuntimeError, OSError, ConnectionError, asyncio.TimeoutError) as exc:
+            log(f"{name}: FAILED: {type(exc).__name__}: {exc}")
+            results[name]["error"] = f"{type(exc).__name__}: {exc}"
+            brokers.pop(name).stop()
+
     profiler = None
-    log(f"{name}: starting on port {broker.port}")
-    broker.start()
     try:
-        result["idle"] = asyncio.run(broker_load.idle_memory(broker.port, opts.connections, broker.rss))
-        log(f"  idle: {result['idle']['per_conn_kib']:.1f} KiB/conn "
-            f"({result['idle']['rss_before_kib']} -> {result['idle']['rss_after_kib']} KiB)")
-        if opts.profile and name == "luxnode":
-            profiler = start_profiler(broker.pid, opts.profile)
+        for name in names:
+            broker = Broker(name, workdir)
+            try:
+                broker.start()
+            except (RuntimeError, OSError) as exc:
+                log(f"{name}: FAILED to start: {exc}")
+                results[name]["error"] = str(exc)
+                continue
+            brokers[name] = broker
+            log(f"{name}: pid {broker.pid} on port {broker.port}")
+
+        for name, broker in list(brokers.items()):
+            def idle(broker=broker, result=results[name]):
+                result["idle"] = asyncio.run(broker_load.idle_memory(broker.port, opts.connections, broker.rss))
+                log(f"  {broker.name} idle: {result['idle']['per_conn_kib']:.1f} KiB/conn "
+                    f"({result['idle']['rss_before_kib']} -> {result['idle']['rss_after_kib']} KiB)")
+            guarded(name, idle)
+
+        if opts.profile and "luxnode" in brokers:
+            profiler = start_profiler(brokers["luxnode"].pid, opts.profile)
         for qos in (0, 1):
-            result[f"qos{qos}"] = throughput(broker, qos, opts, log)
+            counts, runs = {}, {name: [] for name in brokers}
+            for name, broker in list(brokers.items()):
+                guarded(name, lambda: counts.__setitem__(name, sized_count(broker.port, qos, opts.seconds,
+                                                                           2000, 1_000_000)))
+            for _ in range(opts.repeat):
+                for name, broker in list(brokers.items()):
+                    guarded(name, lambda: runs[name].append(measured(broker, qos, counts[name], log)))
+            for name in brokers:
+                results[name][f"qos{qos}"] = median_run(runs[name])
         if profiler:
             stop_profiler(profiler, opts.profile, log)
-        qos2 = broker_load.one_to_one(broker.port, 2, opts.qos2_count)
-        log(f"  qos2: {qos2['delivered']}/{qos2['count']} = {qos2['rate']:,.0f} msg/s, lost {qos2['lost']}"
-            + (f", error {qos2['error']}" if qos2["error"] else ""))
-        result["qos2"] = qos2
-        if broker_cclients.available():
-            c = broker_cclients.stream(broker.port, result["qos0"]["count"], workdir)
-            log(f"  C clients qos0: {c['delivered']}/{c['count']} = {c['rate']:,.0f} msg/s")
-            result["c_qos0"] = c
-        fan = asyncio.run(broker_load.fan_in(broker.port, opts.connections, opts.fanin_seconds, broker.cpu))
-        log(f"  fan-in: {fan['received']}/{fan['sent']} p50 {fan['p50_ms']:.2f} ms p99 {fan['p99_ms']:.2f} ms "
-            f"cpu {fan['cpu_pct']:.1f}%")
-        result["fanin"] = fan
+            profiler = None
+
+        for name, broker in list(brokers.items()):
+            def rest(broker=broker, result=results[name]):
+                qos2 = broker_load.one_to_one(broker.port, 2, opts.qos2_count)
+                log(f"  {broker.name} qos2: {qos2['delivered']}/{qos2['count']} = {qos2['rate']:,.0f} msg/s, "
+                    f"lost {qos2['lost']}" + (f", error {qos2['error']}" if qos2["error"] else ""))
+                result["qos2"] = qos2
+                if broker_cclients.available():
+                    c = broker_cclients.stream(broker.port, result["qos0"]["count"], workdir)
+                    log(f"  {broker.name} C clients qos0: {c['delivered']}/{c['count']} = {c['rate']:,.0f} msg/s")
+                    result["c_qos0"] = c
+                fan = asyncio.run(broker_load.fan_in(broker.port, opts.connections, opts.fanin_seconds, broker.cpu))
+                log(f"  {broker.name} fan-in: {fan['received']}/{fan['sent']} p50 {fan['p50_ms']:.2f} ms "
+                    f"p99 {fan['p99_ms']:.2f} ms cpu {fan['cpu_pct']:.1f}%")
+                result["fanin"] = fan
+            guarded(name, rest)
     finally:
         if profiler and profiler.poll() is None:
             profiler.kill()
-        broker.stop()
-    return result
+        for broker in brokers.values():
+            broker.stop()
+    return results
 
 
 def start_profiler(pid: int, outdir: str) -> subprocess.Popen:
     Path(outdir).mkdir(parents=True, exist_ok=True)
-    spy = Path(broker_load.__file__).parent / ".venv" / "bin" / "py-spy"
-    proc = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
+    spy = venv_tool("py-spy", "py-spy")
+    proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
                              "--nonblocking", "-o", str(Path(outdir) / "luxnode.collapsed")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # py-spy attaches before the load starts
@@ -99,12 +141,8 @@ def start_profiler(pid: int, outdir: str) -> subprocess.Popen:
 
 
 def stop_profiler(proc: subprocess.Popen, outdir: str, log) -> None:
-    import signal
-
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=30)
-    import broker_profile
-
     log(broker_profile.summary(Path(outdir) / "luxnode.collapsed"))
 
 
@@ -114,9 +152,10 @@ ROWS = (
     # label, key path, format, higher is better
     ("QoS 0 1:1 msg/s", ("qos0", "rate"), "{:,.0f}", True),
     ("QoS 0 1:1 lost", ("qos0", "lost_any"), "{:d}", False),
-    ("QoS 0 1:1 broker CPU %", ("qos0", "cpu_pct"), "{:.0f}", False),
+    ("QoS 0 broker CPU us/msg", ("qos0", "cpu_us_per_msg"), "{:.2f}", False),
     ("QoS 1 1:1 msg/s", ("qos1", "rate"), "{:,.0f}", True),
     ("QoS 1 1:1 lost", ("qos1", "lost_any"), "{:d}", False),
+    ("QoS 1 broker CPU us/msg", ("qos1", "cpu_us_per_msg"), "{:.2f}", False),
     ("QoS 2 1:1 msg/s", ("qos2", "rate"), "{:,.0f}", True),
     ("QoS 2 1:1 lost", ("qos2", "lost"), "{:d}", False),
     ("QoS 0 C clients msg/s", ("c_qos0", "rate"), "{:,.0f}", True),
@@ -194,14 +233,8 @@ def main(argv=None) -> int:
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    results = {}
     with tempfile.TemporaryDirectory(prefix="broker-bench-") as tmp:
-        for name in names:
-            try:
-                results[name] = bench_one(name, opts, Path(tmp), log)
-            except (RuntimeError, OSError, ConnectionError, asyncio.TimeoutError) as exc:
-                log(f"{name}: FAILED: {type(exc).__name__}: {exc}")
-                results[name] = {"error": str(exc)}
+        results = run_all(names, opts, Path(tmp), log)
     print(table(results))
     for line in targets(results):
         print(line)

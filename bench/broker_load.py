@@ -309,22 +309,58 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
+class FanInSubscriber(threading.Thread):
+    """The wildcard subscriber of the fan-in run, on its own thread and blocking socket so
+    that the publishers' event loop never delays the moment a message is timed."""
+
+    def __init__(self, sock: socket.socket, measure_from: float):
+        super().__init__(daemon=True)
+        self.sock, self.measure_from = sock, measure_from
+        self.received = 0
+        self.latencies: list[float] = []
+        self.stopping = False
+
+    def run(self):
+        self.sock.settimeout(0.2)
+        buf = b""
+        while not self.stopping:
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            now = time.perf_counter()
+            buf += chunk
+            i = 0
+            # Every delivery is a QoS 0 PUBLISH with a 2-byte header (remaining length < 128).
+            while len(buf) - i >= 2 and len(buf) - i >= 2 + buf[i + 1]:
+                end = i + 2 + buf[i + 1]
+                if buf[i] >> 4 == 3:
+                    tl = buf[i + 2] << 8 | buf[i + 3]
+                    (stamp,) = struct.unpack_from("!d", buf, i + 4 + tl)
+                    self.received += 1
+                    if stamp >= self.measure_from:
+                        self.latencies.append(now - stamp)
+                i = end
+            buf = buf[i:]
+
+
 async def fan_in(port: int, connections: int, seconds: float, cpu_sampler, warmup: float = 1.0) -> dict:
     """``connections`` clients each publish once a second (QoS 0), spread evenly over the
     second; one subscriber on the wildcard measures latency. Broker CPU is sampled over
     the run after ``warmup`` seconds."""
-    sub_reader, sub_writer = await open_async(port, "bench-fanin-sub", 120)
-    sub_writer.write(subscribe_packet(FANIN_PREFIX + "#", 0))
-    b0, _ = await read_packet(sub_reader)
-    if b0 != 0x90:
-        raise ConnectionError(f"SUBACK expected, got {b0:#x}")
+    sub_sock = open_client(port, "bench-fanin-sub", 120)
+    subscribe(sub_sock, FANIN_PREFIX + "#", 0)
     publishers = await open_many(port, connections, "bench-fanin-")
-    latencies: list[float] = []
-    received = 0
     sent = 0
     start = time.perf_counter() + 0.2
     measure_from = start + warmup
     stop = start + warmup + seconds
+    sub = FanInSubscriber(sub_sock, measure_from)
+    sub.start()
 
     async def publisher(i, writer):
         nonlocal sent
@@ -337,20 +373,6 @@ async def fan_in(port: int, connections: int, seconds: float, cpu_sampler, warmu
             sent += 1
             at += 1.0
 
-    async def subscriber():
-        nonlocal received
-        while True:
-            b0, body = await read_packet(sub_reader)
-            if b0 >> 4 != 3:
-                continue
-            now = time.perf_counter()
-            tl = body[0] << 8 | body[1]
-            (stamp,) = struct.unpack("!d", body[2 + tl:10 + tl])
-            received += 1
-            if stamp >= measure_from:
-                latencies.append(now - stamp)
-
-    reader_task = asyncio.ensure_future(subscriber())
     await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
     cpu_start = cpu_sampler()
     await asyncio.gather(*(publisher(i, w) for i, (_, w) in enumerate(publishers)))
@@ -358,12 +380,15 @@ async def fan_in(port: int, connections: int, seconds: float, cpu_sampler, warmu
     cpu_wall = time.perf_counter() - measure_from
     # Let the last messages arrive; a bounded wait, not a guess at the broker's speed.
     deadline = time.perf_counter() + 10
-    while received < sent and time.perf_counter() < deadline:
+    while sub.received < sent and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
-    reader_task.cancel()
-    await close_many(publishers + [(sub_reader, sub_writer)])
+    sub.stopping = True
+    sub.join(5)
+    await close_many(publishers)
+    sub_sock.close()
+    latencies = sub.latencies
     return {
-        "connections": connections, "sent": sent, "received": received,
+        "connections": connections, "sent": sent, "received": sub.received,
         "p50_ms": percentile(latencies, 50) * 1e3, "p99_ms": percentile(latencies, 99) * 1e3,
         "max_ms": max(latencies, default=float("nan")) * 1e3,
         "cpu_pct": 100.0 * (cpu_end - cpu_start) / cpu_wall,

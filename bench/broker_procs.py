@@ -42,15 +42,21 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def amqtt_command() -> list[str]:
-    """amqtt runs from its own virtualenv: it pins websockets==15.0.1, older than the
-    websockets luxnode needs, so it must not share the project's environment."""
-    exe = AMQTT_VENV / "bin" / "amqtt"
+def venv_tool(executable: str, requirement: str) -> str:
+    """An executable from bench/.venv, installing its package on first use. amqtt lives
+    there because it pins websockets==15.0.1, older than the project's; py-spy to keep
+    the profiler out of the project's environment."""
+    exe = AMQTT_VENV / "bin" / executable
     if not exe.exists():
-        print(f"creating {AMQTT_VENV} with amqtt=={AMQTT_VERSION} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(AMQTT_VENV)], check=True)
-        subprocess.run([str(AMQTT_VENV / "bin" / "pip"), "install", "-q", f"amqtt=={AMQTT_VERSION}"], check=True)
-    return [str(exe)]
+        if not (AMQTT_VENV / "bin" / "pip").exists():
+            print(f"creating {AMQTT_VENV} ...", file=sys.stderr)
+            subprocess.run([sys.executable, "-m", "venv", str(AMQTT_VENV)], check=True)
+        subprocess.run([str(AMQTT_VENV / "bin" / "pip"), "install", "-q", requirement], check=True)
+    return str(exe)
+
+
+def amqtt_command() -> list[str]:
+    return [venv_tool("amqtt", f"amqtt=={AMQTT_VERSION}")]
 
 
 def mosquitto_conf(port: int) -> str:
