@@ -151,3 +151,10 @@ def test_missing_or_broken_config_is_a_clear_error(tmp_path):
     (tmp_path / "config.json").write_text("{nope")
     with pytest.raises(LuxnodeError, match="not valid JSON"):
         SimNode(tmp_path)
+
+
+def test_the_firmware_enters_safe_mode_when_its_button_is_held_at_boot(tmp_path):
+    root = write_root(tmp_path / "node-1", node_config("node-1", "127.0.0.1", 1))
+    with SimNode(root, output=lambda line: None, bridge=False, env={"LUXNODE_SIM_HELD": "0"}) as node:
+        node.wait_line("safe mode (pin 0 held low at boot)")
+        assert not any("mqtt" in line for line in node.lines)

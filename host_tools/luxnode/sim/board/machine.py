@@ -11,6 +11,7 @@
 # stdin, polled without blocking whenever the firmware reads the ADC:
 #   "ambient 42.5"  set the ambient light %
 #   "heap"          print "machine: heap <mem_alloc> <mem_free>" after gc.collect()
+# Buttons held at boot (e.g. the safe-mode pin): LUXNODE_SIM_HELD="0".
 # Board events are printed as "machine: ..." lines; under the runner, reset()
 # and a watchdog timeout print "machine: reset <CAUSE>" and stop, and the runner
 # boots the node again (as the chip would).
@@ -34,6 +35,7 @@ _RUNNER = os.getenv("LUXNODE_SIM_CONTROL") == "stdin"
 _LED_GAIN = float(os.getenv("LUXNODE_SIM_LED_GAIN") or 70.0)  # % light the LED adds at full
 _TAU_MS = float(os.getenv("LUXNODE_SIM_TAU_MS") or 200.0)    # LED-to-sensor lag
 _NOISE = float(os.getenv("LUXNODE_SIM_NOISE") or 0.3)         # +-% uniform sensor noise
+_HELD = (os.getenv("LUXNODE_SIM_HELD") or "").split(",")  # buttons held down to ground
 # Full-scale input voltage of the ESP32 ADC at each attenuation (dB -> volts).
 _FULL_SCALE = {0: 0.95, 2: 1.25, 6: 1.75, 11: 2.45}
 
@@ -159,8 +161,8 @@ class Pin:
             self._mode = mode
         if pull != -1:
             self._pull = pull
-            # Nothing is wired to spare inputs: a pull-up reads high (e.g. the safe-mode button, not pressed).
-            self._value = 1 if pull == Pin.PULL_UP else 0
+            # A pull-up reads high unless a button on that pin is held (LUXNODE_SIM_HELD="0,4").
+            self._value = 1 if pull == Pin.PULL_UP and str(self._id) not in _HELD else 0
         if value is not None:
             self._value = 1 if value else 0
 
