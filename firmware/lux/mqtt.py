@@ -313,13 +313,13 @@ class MQTTClient:
                 if body[i] & 0x80:
                     self.log("mqtt: subscription refused by the broker")
         elif kind == P.CONNACK and self.state == WAIT:
-            self._on_connack(body[1])
+            self._on_connack(body[0] & 1, body[1])
         elif kind == P.PUBREC:  # we publish at most QoS 1; complete the flow anyway
             self._send_ack(P.PUBREL, P.u16(body, 0))
         elif kind != P.PUBCOMP:
             raise P.ProtocolError("unexpected packet 0x%02x" % first)
 
-    def _on_connack(self, rc):
+    def _on_connack(self, session_present, rc):
         if rc:
             raise P.ProtocolError("connection refused: " + (
                 _REFUSED[rc] if rc < len(_REFUSED) else "code %d" % rc))
@@ -327,8 +327,8 @@ class MQTTClient:
         self._attempt = 0
         self.connects += 1
         self._ping_at = None
-        if self.clean:
-            self._rx2 = []
+        if not session_present:
+            self._rx2 = []  # the broker forgot its half of any QoS 2 flow
         self.log("connected to %s:%d" % (self.host, self.port))
         for topic, qos in self._subs:
             self._send_sub(topic, qos)
