@@ -13,6 +13,8 @@ from luxnode import __version__
 from luxnode.errors import LuxnodeError
 
 COMMAND_MODULES = (
+    "luxnode.device.devices",
+    "luxnode.device.export",
     "luxnode.device.flash",
     "luxnode.device.deploy",
     "luxnode.device.provision",
