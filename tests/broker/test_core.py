@@ -143,3 +143,14 @@ def test_live_subscriber_backlog_holds_the_publisher_for_a_bounded_time():
         acked += len(batch)
         sub.data_received(b"".join(encoder.puback(p.packet_id) for p in batch))
     assert broker.sessions["sub"].inflight == {} and not sub.hold_exempt
+
+
+def test_connection_messages_off_keeps_protocol_warnings():
+    lines = LogLines()
+    broker = Broker(make_config(connection_messages=False), Log({"notice", "warning"}, lines))
+    client, link = connected(broker, "quiet")
+    client.data_received(encoder.DISCONNECT_BYTES)
+    noisy, _ = connected(broker, "noisy")
+    noisy.data_received(b"\xf0\x00")
+    assert "quiet" not in lines.text
+    assert "Client noisy (test:noisy) disconnected: malformed packet: reserved packet type 15." in lines.text
