@@ -368,12 +368,10 @@ class Client:
             self._write_ok.clear()
         allowed = self._write_ok.get(topic)
         if allowed is None:
-            if topic.startswith("$SYS"):
-                # As mosquitto: $SYS belongs to the broker whatever the ACL says
-                # (bridges may report their connection state there).
-                allowed = topics.matches("$SYS/broker/connection/+/state", topic)
-            else:
-                allowed = self.auth.allowed(self.username, self.client_id, topic, "write")
+            # As mosquitto: $SYS belongs to the broker whatever the ACL says
+            # (bridges may report their connection state there).
+            allowed = ((not topic.startswith("$SYS") or topics.matches("$SYS/broker/connection/+/state", topic))
+                       and self.auth.allowed(self.username, self.client_id, topic, "write"))
             if len(self._write_ok) > 1000:
                 self._write_ok.clear()
             self._write_ok[topic] = allowed
