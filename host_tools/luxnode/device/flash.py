@@ -150,8 +150,10 @@ def run(args) -> int:
     serial_errors.check_port_exists(args.port)
     chip = detect_chip(args.port, args.connect_attempts)
     if chip != board["chip"]:
-        raise LuxnodeError(f"the chip on {args.port} is an {chip}, but board {args.board} is {board['chip']}: "
-                           f"pass the board file for {chip} (luxnode flash --board ...)")
+        fitting = [name for name in boards.names() if boards.load(name)["chip"] == chip]
+        use = f"use --board {' or '.join(fitting)}" if fitting else "luxnode has no board file for it"
+        raise LuxnodeError(f"the chip on {args.port} is an {chip}, but board {args.board} is "
+                           f"{board['chip']}: {use}")
     print(f"{args.port}: {chip}; writing {board['micropython']['build']} at {board['flash_offset']}"
           + (" after erasing the flash" if args.erase else ""))
     rate = write(board, args.port, args.firmware, args.baud, args.erase, print)
