@@ -93,3 +93,14 @@ def test_kill_9_with_autosave_0_loses_nothing(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_corrupt_store_is_a_one_line_error(tmp_path):
+    (tmp_path / "luxnode.db").write_bytes(b"this is not a database" * 100)
+    conf = tmp_path / "broker.conf"
+    conf.write_text(f"listener {free_port()} 127.0.0.1\npersistence true\npersistence_location {tmp_path}\n")
+    result = subprocess.run([sys.executable, "-m", "luxnode", "broker", "-c", str(conf)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert f"cannot use persistence file {tmp_path / 'luxnode.db'}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -8,6 +8,7 @@ re-reads the auth files of every listener (SIGHUP).
 
 import asyncio
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -104,9 +105,17 @@ class Server:
 
     def _open_store(self) -> None:
         config = self.config
-        folder = Path(config.persistence_location or ".")
-        self.store = Store(folder / config.persistence_file)
-        retained, sessions = self.store.load()
+        path = Path(config.persistence_location or ".") / config.persistence_file
+        store = None
+        try:
+            store = Store(path)
+            retained, sessions = store.load()
+        except (OSError, sqlite3.Error) as exc:
+            if store is not None:
+                store.close()
+            raise LuxnodeError(f"cannot use persistence file {path}: {exc}; "
+                               "fix its permissions or move it away to start with an empty store") from None
+        self.store = store
         self.broker.restore(retained, sessions)
         self.log("notice", f"Restored {len(retained)} retained messages and {len(sessions)} sessions "
                            f"from {self.store.path}.")
