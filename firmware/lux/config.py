@@ -161,9 +161,17 @@ def tls_context(cfg):
         ctx.verify_mode = tls.CERT_REQUIRED
         try:
             with open(cfg.ca, "rb") as f:
-                ctx.load_verify_locations(cadata=f.read())
+                data = f.read()
         except OSError:
             raise ConfigError("config.json: mqtt.tls.ca file %s not found" % cfg.ca)
+        if data.startswith(b"-----BEGIN"):  # tls takes DER: decode the first PEM block
+            from binascii import a2b_base64
+
+            data = a2b_base64(b"".join(data.split(b"-----")[2].split()))
+        try:
+            ctx.load_verify_locations(data)
+        except ValueError:
+            raise ConfigError("config.json: mqtt.tls.ca %s is not a certificate" % cfg.ca)
     return ctx
 
 

@@ -199,7 +199,7 @@ class MQTTClient:
         wait = d - random.getrandbits(16) % (d // 4 + 1)
         self._next_try = ticks_add(ticks_ms(), wait)
         self.log("mqtt error: %s%s; retry in %d ms" % (
-            "connection lost: " if was_up else "", why, wait))
+            "connection lost: " if was_up else "", " ".join(str(why).split()), wait))
 
     def _guard(self, fn, *args):
         try:

@@ -6,6 +6,7 @@ import select
 import sys
 import time
 
+from lux import config
 from lux.mqtt import MQTTClient
 
 args = json.loads(ARGS)  # noqa: F821 (prepended by the test)
@@ -23,16 +24,16 @@ def on_connect():
     print("connected", c.connects)
 
 
-ctx = None
-if args.get("psk_key"):
-    import tls
+class Settings:  # the fields of lux.config.Config that tls_context() reads
+    tls_mode = "psk" if args.get("psk_key") else "cert" if args.get("ca") else None
+    psk_identity = args.get("psk_identity")
+    psk_key = bytes.fromhex(args.get("psk_key") or "")
+    ca = args.get("ca")
 
-    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = tls.CERT_NONE
-    ctx.psk_identity = args["psk_identity"]
-    ctx.psk_key = bytes.fromhex(args["psk_key"])
-c = MQTTClient(args.get("client_id", "mp"), "127.0.0.1", args["port"], args.get("user"), args.get("password"),
-               args.get("keepalive", 60), args.get("clean", True), ctx,
+
+ctx = config.tls_context(Settings)
+c = MQTTClient(args.get("client_id", "mp"), args.get("host", "127.0.0.1"), args["port"], args.get("user"), args.get("password"),
+               args.get("keepalive", 60), args.get("clean", True), ctx, args.get("host") if args.get("ca") else None,
                will=args.get("will"), rx_size=args.get("rx_size", 256),
                backoff_max_ms=args.get("backoff_max_ms", 2000), on_message=on_message,
                on_connect=on_connect, log=log)

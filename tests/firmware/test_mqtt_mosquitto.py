@@ -4,6 +4,7 @@ import subprocess
 
 import pytest
 
+from tests.firmware.certs import make_ca_and_server
 from tests.firmware.client import MPClient
 from tests.support.net import wait_for
 
@@ -116,5 +117,19 @@ def test_tls_psk_against_mosquitto_and_wrong_key_refused(mosquitto, clients, tmp
     assert c.expect("msg") == "msg p/set 8 " + b"over psk".hex()
     bad = clients(port=broker.port, client_id="mp-badpsk", psk_identity="node-1", psk_key="ff" * 32)
     err = bad.expect("log mqtt error")
-    assert "retry" in err
+    assert "MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE" in err and "retry" in err  # the broker refused the key
     assert "mp-badpsk" not in broker.log_text()  # never got as far as CONNECT
+
+
+def test_tls_certificate_mode_verifies_the_broker(mosquitto, clients, tmp_path):
+    ca, cert, key = make_ca_and_server(tmp_path)
+    broker = mosquitto(f"allow_anonymous true\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
+    c = clients(port=broker.port, host="127.0.0.1", client_id="mp-cert", ca=str(ca), subs=[["c/set", 1]])
+    c.expect("connected 1")
+    other = tmp_path / "other"
+    other.mkdir()
+    wrong_ca = make_ca_and_server(other, "some other CA")[0]
+    bad = clients(port=broker.port, host="127.0.0.1", client_id="mp-wrongca", ca=str(wrong_ca))
+    line = bad.expect("log mqtt error")
+    assert "not correctly signed by the trusted CA" in line and "retry" in line, line
+    assert "mp-wrongca" not in broker.log_text()  # refused before any MQTT, never in plain text
