@@ -104,3 +104,8 @@ def test_corrupt_store_is_a_one_line_error(tmp_path):
     assert result.returncode == 2
     assert f"cannot use persistence file {tmp_path / 'luxnode.db'}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_store_file_is_private(start_broker, tmp_path):
+    start_broker(**persistent_settings(tmp_path)).stop()
+    assert (tmp_path / "luxnode.db").stat().st_mode & 0o777 == 0o600

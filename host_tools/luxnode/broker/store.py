@@ -5,6 +5,7 @@ just those rows in one transaction. WAL mode means a committed save survives
 the broker being killed (kill -9), though not the machine losing power.
 """
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -27,6 +28,9 @@ class Store:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Payloads may be private: the file (and sqlite's -wal/-shm, which copy
+        # its mode) is the owner's only, as mosquitto's database.
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
