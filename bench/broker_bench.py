@@ -16,6 +16,9 @@ amqtt runs from bench/.venv (created on first use) because it pins an older webs
 import argparse
 import asyncio
 import json
+import os
+import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,9 +29,19 @@ from pathlib import Path
 import broker_cclients
 import broker_load
 import broker_profile
-from broker_procs import Broker, venv_tool
+from broker_procs import AMQTT_VERSION, Broker, venv_tool
 
 BROKERS = ("luxnode", "mosquitto", "amqtt")
+C_CLIENTS_MAX = 200_000  # mosquitto_pub -l tops out near 150k msg/s: keep that run short
+
+
+def versions() -> str:
+    """What was measured, on what: the figures mean little without it."""
+    mosq = subprocess.run([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-h"], capture_output=True, text=True)
+    mosq_version = (mosq.stdout or mosq.stderr).split("\n")[0].replace("mosquitto version ", "")
+    lux = subprocess.run([sys.executable, "-m", "luxnode", "--version"], capture_output=True, text=True).stdout.strip()
+    return (f"{lux or 'luxnode ?'} | mosquitto {mosq_version} | amqtt {AMQTT_VERSION} | "
+            f"Python {platform.python_version()} | {os.cpu_count()} CPUs")
 
 
 def sized_count(port: int, qos: int, seconds: float, floor: int, ceiling: int) -> int:
@@ -114,7 +127,7 @@ def run_all(names: list[str], opts, workdir: Path, log) -> dict:
                     f"lost {qos2['lost']}" + (f", error {qos2['error']}" if qos2["error"] else ""))
                 result["qos2"] = qos2
                 if broker_cclients.available():
-                    c = broker_cclients.stream(broker.port, result["qos0"]["count"], workdir)
+                    c = broker_cclients.stream(broker.port, min(result["qos0"]["count"], C_CLIENTS_MAX), workdir)
                     log(f"  {broker.name} C clients qos0: {c['delivered']}/{c['count']} = {c['rate']:,.0f} msg/s")
                     result["c_qos0"] = c
                 fan = asyncio.run(broker_load.fan_in(broker.port, opts.connections, opts.fanin_seconds, broker.cpu))
@@ -235,6 +248,7 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="broker-bench-") as tmp:
         results = run_all(names, opts, Path(tmp), log)
+    print(versions())
     print(table(results))
     for line in targets(results):
         print(line)
