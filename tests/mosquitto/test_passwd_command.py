@@ -133,3 +133,38 @@ def test_errors_are_one_line_and_change_nothing(tmp_path, capsys, args, message)
     assert err.startswith("luxnode passwd: error: ") and message in err and err.count("\n") == 1
     assert {p: p.read_text() for p in (f, corrupt)} == before
     assert not (tmp_path / "missing").exists()
+
+
+def test_editing_keeps_the_owner_so_mosquitto_can_still_read_it():
+    """Run as root on a file owned by the broker's user: it stays that user's (0600), and
+    mosquitto, which drops to that user before reading it, still can."""
+    import pwd
+    import shutil
+    import tempfile
+
+    from tests.support.net import free_port, port_open, wait_for
+
+    if os.geteuid() != 0:
+        pytest.skip("changing a file's owner needs root")
+    broker_user = pwd.getpwnam("mosquitto")
+    with tempfile.TemporaryDirectory() as folder:    # outside pytest's 0700 folders
+        os.chmod(folder, 0o755)
+        path = f"{folder}/passwd"
+        luxnode_passwd("-c", "-b", path, "alice", "alice-pw")
+        os.chown(path, broker_user.pw_uid, broker_user.pw_gid)
+        assert luxnode_passwd("-b", path, "bob", "bob-pw") == 0
+        info = os.stat(path)
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (
+            broker_user.pw_uid, broker_user.pw_gid, 0o600)
+        port = free_port()
+        with open(f"{folder}/mosquitto.conf", "w") as conf:
+            conf.write(f"user mosquitto\nlistener {port} 127.0.0.1\npassword_file {path}\n")
+        broker = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", conf.name],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: broker.poll() is not None or port_open(port), what="mosquitto to listen")
+            assert broker.poll() is None, broker.stderr.read()
+            assert mosquitto_pub(port, "bob", "bob-pw").returncode == 0
+        finally:
+            broker.terminate()
+            broker.wait(10)

@@ -15,7 +15,7 @@ import hmac
 import os
 from pathlib import Path
 
-from luxnode.files import write_private
+from luxnode.mosquitto import secretfile
 from luxnode.mosquitto.errors import PasswdError
 
 __all__ = ["PasswdError", "hash_password", "verify", "is_hash", "parse", "read_file", "write_file", "render"]
@@ -99,7 +99,7 @@ def write_file(path: str | Path, entries: dict[str, str]) -> None:
     for user, hashed in entries.items():
         check_username(user)
         _decode(hashed)
-    write_private(path, render(entries))
+    secretfile.replace(path, render(entries))
 
 
 def check_username(username: str) -> None:

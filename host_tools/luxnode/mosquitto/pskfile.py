@@ -3,7 +3,7 @@
 import string
 from pathlib import Path
 
-from luxnode.files import write_private
+from luxnode.mosquitto import secretfile
 from luxnode.mosquitto.errors import PskFileError
 
 __all__ = ["PskFileError", "parse", "read_file", "write_file", "render"]
@@ -69,4 +69,4 @@ def render(keys: dict[str, bytes]) -> str:
 
 def write_file(path: str | Path, keys: dict[str, bytes]) -> None:
     """Replace ``path`` (0600, atomically) with ``keys`` (identity -> key bytes)."""
-    write_private(path, render(keys))
+    secretfile.replace(path, render(keys))
