@@ -85,11 +85,6 @@ async def main():
     await c.disconnect()
 asyncio.run(main())
 """
-MODULES_HEAP = WIFI + """
-import lux.node
-gc.collect()
-print("heap", gc.mem_alloc())
-"""
 IDLE_HEAP = WIFI + """
 gc.collect()
 print("heap", gc.mem_alloc())
@@ -239,7 +234,6 @@ def measure(opts, tmp: Path, peers_src: Path, broker) -> int:
 
     log("heap and latency: luxnode node ...")
     write_root(root, node_config("bench", "127.0.0.1", broker.port, keepalive=60, interval_s=60))
-    heap["luxnode modules"] = run_heap(MODULES_HEAP, [root], root)
     node = SimNode(root, output=lambda line: None, bridge=False).start()
     try:
         node.wait_line("connected to", 20)
@@ -278,12 +272,10 @@ def report(heap, fw_src, fw_mpy_all, fw_mpy_lux, peer_src, peer_mpy, lux_lat, ec
     print("MicroPython unix port (64-bit: objects are larger than on an ESP32), mosquitto on loopback\n")
     print("Heap in use once connected and subscribed (gc.mem_alloc after gc.collect)")
     print(f"  {'program':<34}{'heap':>10}{'above idle':>12}{'luxnode / it':>14}")
-    for name, label in (("luxnode node", "luxnode whole node"),
-                        ("luxnode modules", "  of which: lux modules imported"), ("umqtt.simple", "umqtt.simple alone"),
+    for name, label in (("luxnode node", "luxnode whole node"), ("umqtt.simple", "umqtt.simple alone"),
                         ("mqtt_async", "mqtt_async alone (micropython-mqtt)"), ("idle interpreter", "idle interpreter")):
         value = heap[name]
-        ratio = "" if name in ("luxnode node", "luxnode modules", "idle interpreter") \
-            else f"{(node - idle) / max(1, value - idle):.2f}x"
+        ratio = "" if name in ("luxnode node", "idle interpreter") else f"{(node - idle) / max(1, value - idle):.2f}x"
         print(f"  {label:<34}{kb(value):>10}{kb(value - idle):>12}{ratio:>14}")
     target = "met" if node < heap["mqtt_async"] else "NOT met"
     print(f"  target: whole node below mqtt_async alone: {target}\n")
