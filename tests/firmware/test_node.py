@@ -138,3 +138,19 @@ def test_boot_loop_ends_in_safe_mode(broker, nodes, tmp_path):
     normal = nodes(root, node_config(broker.port)).start(LUXNODE_SIM_RESET_CAUSE="WDT_RESET")
     normal.expect("luxnode: connected to")
     assert (root / ".rtc").read_bytes() == b"LXB\x01"
+
+
+def test_oversize_command_and_telemetry(broker, observer, nodes, tmp_path):
+    node = nodes(tmp_path / "fs", node_config(broker.port, telemetry_s=1)).start()
+    observer.expect("luxnode/node-1/state")
+    telemetry = observer.expect("luxnode/node-1/telemetry")
+    assert set(telemetry) == {"uptime_s", "rssi", "free_heap", "reconnects", "version"}
+    assert telemetry["rssi"] == -55 and telemetry["reconnects"] == 0 and telemetry["free_heap"] > 0
+    big = b'{"control":"PWM","value":50,"pad":"' + b"x" * 2000 + b'"}'
+    observer.publish("luxnode/node-1/set", big)  # larger than the node's receive buffer
+    error = observer.expect("luxnode/node-1/error")
+    assert error == {"error": f"payload too large ({len(big)} bytes, max 256)", "payload": big[:64].decode()}
+    observer.publish("luxnode/node-1/set", b'{"control":"PWM","value":5}')
+    assert observer.expect("luxnode/node-1/state")["value"] == 5  # the stream stayed in step
+    assert observer.count("luxnode/node-1/error") == 1
+    assert "mqtt error" not in "\n".join(node.seen)
