@@ -192,3 +192,45 @@ def test_packets_before_a_malformed_one_are_processed(target):
         assert bystanders.cond.wait_for(lambda: b"before-bad" in bystanders.received, 5), \
             "the valid PUBLISH before the malformed packet was dropped"
     assert_healthy(broker, bystanders)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(payloads=st.lists(st.binary(max_size=300), min_size=1, max_size=12),
+       qos=st.integers(0, 2), cuts=st.lists(st.integers(1, 400), max_size=30), data=st.data())
+def test_stream_split_anywhere_arrives_whole_and_in_order(target, payloads, qos, cuts, data):
+    """The same valid stream, cut into pieces at arbitrary byte offsets (each piece its own
+    send), is delivered exactly as if it had arrived in one piece."""
+    broker, bystanders = target
+    topic = f"frag/{data.draw(st.integers(0, 10**9))}"
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=5) as sub, \
+            socket.create_connection(("127.0.0.1", broker.port), timeout=5) as pub:
+        sub.sendall(P.connect(topic.replace("/", "-") + "-sub") + P.subscribe([(topic, 2)]))
+        assert P.read_packet(sub)[0] == 0x20 and P.read_packet(sub)[0] == 0x90
+        pub.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        stream = P.connect(topic.replace("/", "-") + "-pub") + b"".join(
+            P.publish(topic, payload, qos=qos, packet_id=i + 1) for i, payload in enumerate(payloads))
+        offsets = sorted({c for c in cuts if c < len(stream)})
+        for start, end in zip([0] + offsets, offsets + [len(stream)]):
+            pub.sendall(stream[start:end])
+        assert P.read_packet(pub) == (0x20, b"\x00\x00")
+        if qos:  # finish the publisher's flows: a broker may forward QoS 2 only on PUBREL
+            expected = 0x40 if qos == 1 else 0x50
+            for i in range(len(payloads)):
+                assert P.read_packet(pub) == (expected, (i + 1).to_bytes(2, "big"))
+                if qos == 2:
+                    pub.sendall(P.ack(6, i + 1))
+        got = []
+        while len(got) < len(payloads):
+            first, body = P.read_packet(sub)
+            if first >> 4 == 6:  # PUBREL of a QoS 2 delivery
+                sub.sendall(P.ack(7, body[0] << 8 | body[1]))
+                continue
+            assert first >> 4 == 3, f"expected PUBLISH, got {first:#x}"
+            end = 2 + (body[0] << 8 | body[1])
+            if first & 0x06:
+                sub.sendall(P.ack(4 if first & 0x02 else 5, body[end] << 8 | body[end + 1]))
+                end += 2
+            got.append(body[end:])
+        assert got == payloads
+    assert_healthy(broker, bystanders)
