@@ -21,8 +21,48 @@ def _quote(path: str) -> str:
     return repr(path)
 
 
-class BoardLink:
-    """Raw-REPL access to one board: exec, files, soft reset."""
+class RawReplLink:
+    """What both links share: file operations as small programs run in the raw REPL."""
+
+    port: str
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def exec(self, code: str) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def exec_json(self, code: str):
+        """Run ``code``, which prints one JSON document, and return it decoded."""
+        out = self.exec(code)
+        try:
+            return json.loads(out)
+        except ValueError:
+            raise LuxnodeError(f"the board printed something unexpected: {out[:80]!r}") from None
+
+    def _rename_into_place(self, tmp: str, path: str) -> None:
+        # littlefs replaces the target; FAT refuses, so remove it first there.
+        self.exec(
+            "import os\n"
+            f"try:\n os.rename({_quote(tmp)},{_quote(path)})\n"
+            f"except OSError:\n os.remove({_quote(path)})\n os.rename({_quote(tmp)},{_quote(path)})\n"
+        )
+
+    def mkdir(self, path: str) -> None:
+        self.exec(f"import os\ntry:\n os.mkdir({_quote(path)})\nexcept OSError:\n pass\n")
+
+    def remove(self, path: str) -> None:
+        self.exec(f"import os\nos.remove({_quote(path)})")
+
+
+class BoardLink(RawReplLink):
+    """Raw-REPL access to one board through mpremote's transport: exec, files, soft reset."""
 
     via = "mpremote"
 
@@ -63,12 +103,6 @@ class BoardLink:
             self.close()
             raise serial_errors.from_serial_exception(self.port, exc) from None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.transport.close()
@@ -90,34 +124,16 @@ class BoardLink:
     def exec(self, code: str) -> bytes:
         return self._call("running code", self.transport.exec, code)
 
-    def exec_json(self, code: str):
-        """Run ``code``, which prints one JSON document, and return it decoded."""
-        out = self.exec(code)
-        try:
-            return json.loads(out)
-        except ValueError:
-            raise LuxnodeError(f"the board printed something unexpected: {out[:80]!r}") from None
-
     def write_file(self, path: str, data: bytes, progress=None) -> None:
         """Write via a temporary name and rename, so a cut cable never leaves half a file."""
         tmp = path + ".part"
         self._call(f"writing {path}", self.transport.fs_writefile, tmp, data, progress_callback=progress)
-        self.exec(
-            "import os\n"
-            f"try:\n os.rename({_quote(tmp)},{_quote(path)})\n"
-            f"except OSError:\n os.remove({_quote(path)})\n os.rename({_quote(tmp)},{_quote(path)})\n"
-        )
+        self._rename_into_place(tmp, path)
 
     def read_file(self, path: str) -> bytes | None:
         if not self._call(f"reading {path}", self.transport.fs_exists, path):
             return None
         return bytes(self._call(f"reading {path}", self.transport.fs_readfile, path))
-
-    def mkdir(self, path: str) -> None:
-        self.exec(f"import os\ntry:\n os.mkdir({_quote(path)})\nexcept OSError:\n pass\n")
-
-    def remove(self, path: str) -> None:
-        self.exec(f"import os\nos.remove({_quote(path)})")
 
     def soft_reset(self) -> None:
         """Leave the raw REPL and press Ctrl-D: the board reboots into boot.py/main.py.
