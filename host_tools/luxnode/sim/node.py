@@ -10,6 +10,7 @@ would. The ambient light is sent to the board as a line on its stdin.
 
 import collections
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -70,7 +71,6 @@ class SimNode:
         config = self.fs / "config.json"
         if not config.exists():
             raise LuxnodeError(f"{config} not found; provision the node or start it with --device-id")
-        import json
         try:
             self.config = json.loads(config.read_text())
         except ValueError as exc:
@@ -111,8 +111,12 @@ class SimNode:
         self._record(f"sim: started (pid {self.pid}, root {self.fs})")
         if self._want_bridge:
             from luxnode.sim.bridge import AmbientBridge
-            self._bridge = AmbientBridge(self.config, self.set_ambient, self._record, self.fs)
-            self._bridge.start()
+            try:
+                self._bridge = AmbientBridge(self.config, self.set_ambient, self._record, self.fs)
+                self._bridge.start()
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def alive(self) -> bool:
@@ -238,6 +242,9 @@ class SimNode:
                         self._kill_group(proc, signal.SIGKILL)
                         break
                 code = proc.wait()
+                with self._stdin_lock:  # each boot has its own pipes
+                    proc.stdin.close()
+                    proc.stdout.close()
                 if cause is None:
                     if not self._stopping.is_set():
                         self.exit_code = code
