@@ -130,3 +130,33 @@ def test_psk_listener_refuses_wrong_key_and_plain_text(psk_broker, subs):
     sub.wait_message("luxnode/node-1/light marker")
     assert sub.messages() == ["luxnode/node-1/light marker"]
     assert psk_broker.alive()
+
+
+def test_psk_identity_as_username_with_acl_patterns(luxnode_broker, subs, tmp_path):
+    """The lab's setup: PSK identity = username = device id, so `pattern ... %u` rules
+    confine each node to its own topics."""
+    keys = {"node-1": secrets.token_hex(32), "operator": secrets.token_hex(32)}
+    psk_file = tmp_path / "psk"
+    psk_file.write_text("".join(f"{identity}:{key}\n" for identity, key in keys.items()))
+    acl = tmp_path / "acl"
+    acl.write_text("user operator\ntopic read luxnode/#\ntopic write luxnode/+/set\n\n"
+                   "pattern write luxnode/%u/#\npattern read luxnode/%u/set\n")
+    broker = luxnode_broker(f"psk_hint luxnode-lab\npsk_file {psk_file}\nuse_identity_as_username true\n"
+                            f"allow_anonymous false\nacl_file {acl}\n")
+
+    def psk(identity):
+        return ("--psk", keys[identity], "--psk-identity", identity)
+
+    operator = subs(broker.port, "luxnode/#", *psk("operator"), "-i", "operator-watch", "-q", "1")
+    assert "Subscribed (mid: 1): 1" in operator.wait_subscribed()
+    node = subs(broker.port, "luxnode/node-1/set", "-t", "luxnode/node-2/set", *psk("node-1"), "-i", "node-1-cmd",
+                "-q", "1")
+    assert "Subscribed (mid: 1): 1, 128" in node.wait_subscribed()
+
+    assert pub(broker.port, "luxnode/node-2/light", "spoofed", *psk("node-1"), "-q", "1").returncode == 0
+    assert pub(broker.port, "luxnode/node-1/light", "50", *psk("node-1"), "-q", "1").returncode == 0
+    operator.wait_message("luxnode/node-1/light 50")
+    assert pub(broker.port, "luxnode/node-1/set", '{"control":"ON"}', *psk("operator"), "-q", "1").returncode == 0
+    node.wait_message('luxnode/node-1/set {"control":"ON"}')
+    operator.wait_message('luxnode/node-1/set {"control":"ON"}')
+    assert "luxnode/node-2/light spoofed" not in operator.messages()
