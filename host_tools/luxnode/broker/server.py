@@ -21,6 +21,7 @@ from .store import Store
 
 TICK_S = 0.25             # keepalive resolution
 WRITE_BUFFER_HIGH = 1 << 20  # bytes buffered for a client before its publishers are held
+WEBSOCKET_MAX_MESSAGE = (1 << 28) + 5  # the largest MQTT packet; MQTT keepalive replaces WS pings
 
 
 def _needs_tls(listener) -> bool:
@@ -152,7 +153,7 @@ class Server:
             from websockets.asyncio.server import serve
             server = await serve(lambda ws: self._websocket(ws, auth), host, listener.port,
                                  subprotocols=["mqtt", "mqttv3.1"], ssl=context, compression=None,
-                                 max_size=None, ping_interval=None)
+                                 max_size=WEBSOCKET_MAX_MESSAGE, ping_interval=None)
             kind = "websockets"
         else:
             loop = asyncio.get_running_loop()
