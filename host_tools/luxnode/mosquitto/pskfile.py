@@ -40,9 +40,8 @@ def decode_key(hexkey: str) -> bytes:
         raise ValueError("key must be plain hex without '0x'")
     if any(c not in string.hexdigits for c in hexkey):
         raise ValueError("key contains non-hexadecimal characters")
-    if len(hexkey) % 2:
-        raise ValueError(f"key has an odd number of hex digits ({len(hexkey)})")
-    key = bytes.fromhex(hexkey)
+    # mosquitto reads the hex as a number: an odd digit count has an implied leading 0.
+    key = bytes.fromhex(hexkey if len(hexkey) % 2 == 0 else "0" + hexkey)
     if len(key) > MAX_KEY_BYTES:
         raise ValueError(f"key is {len(key)} bytes, at most {MAX_KEY_BYTES} are allowed")
     return key
