@@ -1,6 +1,7 @@
 """The sans-IO MQTT codec, driven by bytes."""
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from luxnode.mqtt import Decoder, ProtocolError, encoder, packets, topics
 from luxnode.mqtt.packets import Connect, Will
@@ -152,3 +153,21 @@ def test_packets_before_a_malformed_one_are_handed_over():
     with pytest.raises(ProtocolError) as caught:
         decode(good + b"\x36\x00")
     assert [p.type for p in caught.value.packets] == [packets.CONNECT, packets.PUBLISH]
+
+topic_levels = st.text(st.characters(blacklist_characters="+#/\0", blacklist_categories=("Cs",)), max_size=8)
+topic_names = st.lists(topic_levels, min_size=1, max_size=4).map("/".join).filter(bool)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(topic_names, st.binary(max_size=300), st.integers(0, 2), st.booleans(),
+                          st.integers(1, 65535)), min_size=1, max_size=6),
+       st.lists(st.integers(1, 50), max_size=30))
+def test_publish_round_trip_under_any_split(messages, cuts):
+    stream = b"".join(encoder.publish(t.encode(), p, q, r, False, i if q else 0) for t, p, q, r, i in messages)
+    decoder, decoded, pos = Decoder(), [], 0
+    for cut in cuts + [len(stream)]:
+        decoded += decoder.feed(stream[pos:pos + cut])
+        pos += cut
+    decoded += decoder.feed(stream[pos:])
+    assert [(d.topic, d.payload, d.qos, d.retain, d.packet_id) for d in decoded] == [
+        (t, p, q, r, i if q else 0) for t, p, q, r, i in messages]
