@@ -491,7 +491,7 @@ class Client:
             if packet.packet_id not in session.incoming:
                 if allowed:
                     broker.publish(packet.topic, packet.payload, 2, packet.retain, self)
-                session.incoming.add(packet.packet_id)
+                session.remember_incoming(packet.packet_id)
                 broker.session_changed(session)
             self.send(encoder.pubrec(packet.packet_id))
 

@@ -216,6 +216,10 @@ def _identities(ssl_object):
 class _StreamLink(asyncio.Protocol):
     """TCP (optionally TLS) transport for one client."""
 
+    # The transport's methods are bound straight onto the link the core calls.
+    __slots__ = ("broker", "auth", "client", "write", "close", "pause_reading", "resume_reading",
+                 "data_received")
+
     def __init__(self, broker: Broker, auth):
         self.broker = broker
         self.auth = auth

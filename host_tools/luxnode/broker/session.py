@@ -11,6 +11,9 @@ AWAIT_ACK = 0      # PUBLISH sent, waiting for PUBACK (QoS 1) or PUBREC (QoS 2)
 AWAIT_COMP = 1     # PUBREL sent, waiting for PUBCOMP
 
 
+_NO_IDS = frozenset()
+
+
 class Session:
     __slots__ = ("client_id", "persistent", "subscriptions", "queue", "inflight", "incoming",
                  "next_packet_id", "client", "dropped")
@@ -24,8 +27,8 @@ class Session:
         self.queue: deque | tuple = ()
         # packet id -> [state, topic, payload, qos, retain], in send order.
         self.inflight: dict[int, list] = {}
-        # QoS 2 packet ids received and delivered, awaiting PUBREL.
-        self.incoming: set[int] = set()
+        # QoS 2 packet ids received and delivered, awaiting PUBREL (a set once there is one).
+        self.incoming: set[int] | frozenset = _NO_IDS
         self.next_packet_id = 1
         self.client = None
         self.dropped = 0
@@ -35,6 +38,12 @@ class Session:
             self.queue.append(message)
         else:
             self.queue = deque((message,))
+
+    def remember_incoming(self, packet_id: int) -> None:
+        if self.incoming:
+            self.incoming.add(packet_id)
+        else:
+            self.incoming = {packet_id}
 
     def allocate_packet_id(self) -> int:
         packet_id = self.next_packet_id

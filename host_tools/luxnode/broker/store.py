@@ -58,7 +58,7 @@ class Store:
                 session.inflight[packet_id] = [state, topic, bytes(payload), qos, bool(retain)]
         for client_id, packet_id in db.execute("SELECT client_id, packet_id FROM incoming"):
             if client_id in sessions:
-                sessions[client_id].incoming.add(packet_id)
+                sessions[client_id].remember_incoming(packet_id)
         return retained, list(sessions.values())
 
     def save(self, retained: dict[str, tuple[bytes, int] | None], sessions: dict[str, Session | None]) -> None:
