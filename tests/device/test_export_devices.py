@@ -1,6 +1,5 @@
 """luxnode export mosquitto (loaded by real mosquitto) and luxnode devices (the broker's view)."""
 
-import json
 import stat
 import subprocess
 

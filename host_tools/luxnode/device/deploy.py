@@ -103,16 +103,6 @@ def apply(link, result: Plan, manifest_lines: list[str], say) -> None:
         link.write_file(MANIFEST, ("\n".join(sorted(result.files)) + "\n").encode())
 
 
-def open_link(args):
-    if getattr(args, "via", "mpremote") == "ampy":
-        from luxnode.device.ampy_link import AmpyLink
-
-        return AmpyLink(args.port, timeout=args.timeout)
-    from luxnode.device.link import BoardLink
-
-    return BoardLink(args.port, timeout=args.timeout)
-
-
 def deploy(link, source: Path, requested_board: str | None, optimize: int, say) -> tuple[str, dict]:
     """Deploy over an open link; returns (board name, board info)."""
     from luxnode import boards
@@ -134,6 +124,8 @@ def deploy(link, source: Path, requested_board: str | None, optimize: int, say) 
 
 
 def add_parser(subparsers) -> None:
+    from luxnode.device.link import add_link_arguments
+
     parser = subparsers.add_parser(
         "deploy", help="copy the firmware to a MicroPython board (precompiled to .mpy)",
         description="Copy firmware/ to the board with mpremote: modules precompiled with the "
@@ -148,15 +140,8 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def add_link_arguments(parser, port_required: bool = True) -> None:
-    parser.add_argument("--port", required=port_required, help="serial port of the board, e.g. /dev/ttyUSB0")
-    parser.add_argument("--via", choices=("mpremote", "ampy"), default="mpremote",
-                        help="ampy: for USB-serial bridges that only cope with a plain raw REPL")
-    parser.add_argument("--timeout", type=float, default=10.0,
-                        help="seconds to wait for the board's REPL (default 10)")
-
-
 def run(args) -> int:
+    from luxnode.device.link import open_link
     from luxnode.paths import FIRMWARE_DIR, require
 
     source = require(args.source or FIRMWARE_DIR)

@@ -153,3 +153,20 @@ class BoardLink(RawReplLink):
             pass  # the other end went away: that is the reset
         finally:
             self.close()
+
+
+def open_link(args) -> RawReplLink:
+    """The session ``--via`` asks for, on ``--port``."""
+    if args.via == "ampy":
+        from luxnode.device.ampy_link import AmpyLink
+
+        return AmpyLink(args.port, timeout=args.timeout)
+    return BoardLink(args.port, timeout=args.timeout)
+
+
+def add_link_arguments(parser, port_required: bool = True) -> None:
+    parser.add_argument("--port", required=port_required, help="serial port of the board, e.g. /dev/ttyUSB0")
+    parser.add_argument("--via", choices=("mpremote", "ampy"), default="mpremote",
+                        help="ampy: for USB-serial bridges that only cope with a plain raw REPL")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds to wait for the board's REPL (default 10)")

@@ -150,7 +150,7 @@ def provision(args, target) -> dict:
 
 
 def add_parser(subparsers) -> None:
-    from luxnode.device.deploy import add_link_arguments
+    from luxnode.device.link import add_link_arguments
 
     parser = subparsers.add_parser(
         "provision", help="issue a node's credentials, write its config.json, update the broker's auth files",
@@ -181,7 +181,7 @@ def run(args) -> int:
     if args.fs:
         target = FolderTarget(args.fs)
     else:
-        from luxnode.device.deploy import open_link
+        from luxnode.device.link import open_link
 
         target = BoardTarget(open_link(args))
     try:
