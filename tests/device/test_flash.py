@@ -27,20 +27,22 @@ def empty_port():
 ])
 def test_write_arguments_put_the_image_at_the_boards_offset(board, chip, offset, tmp_path):
     args = flash.write_args(boards.load(board), "/dev/ttyUSB0", tmp_path / "fw.bin", 460800, erase=False)
+    size = ["--flash-size", "detect"] if chip == "esp8266" else []
     assert args == ["--chip", chip, "--port", "/dev/ttyUSB0", "--baud", "460800",
                     "--before", "default-reset", "--after", "hard-reset",
-                    "write-flash", offset, str(tmp_path / "fw.bin")]
+                    "write-flash", *size, offset, str(tmp_path / "fw.bin")]
     erase = flash.write_args(boards.load(board), "/dev/ttyUSB0", tmp_path / "fw.bin", 115200, erase=True)
     assert erase[erase.index("write-flash") + 1] == "--erase-all"
 
 
-def test_esptool_accepts_the_arguments_it_is_given(tmp_path, empty_port):
+@pytest.mark.parametrize("board", ["esp32", "esp8266"])
+def test_esptool_accepts_the_arguments_it_is_given(board, tmp_path, empty_port):
     """The built command line parses in esptool itself (it then fails to reach a chip, as it should)."""
     import esptool
     from esptool.util import FatalError
 
-    fw = build("esp32", tmp_path / "fw.bin")
-    args = flash.write_args(boards.load("esp32"), empty_port, fw, 115200, erase=True)
+    fw = build(board, tmp_path / "fw.bin")
+    args = flash.write_args(boards.load(board), empty_port, fw, 115200, erase=True)
     with pytest.raises(FatalError, match="Failed to connect"):
         esptool.main(["--connect-attempts", "1", *args])
 

@@ -55,6 +55,9 @@ def write_args(board: dict, port: str, firmware: Path, baud: int, erase: bool) -
             "--before", "default-reset", "--after", "hard-reset", "write-flash"]
     if erase:
         args.append("--erase-all")
+    if board["chip"] == "ESP8266":
+        # MicroPython's ESP8266 image sizes its filesystem from the header: set the real size.
+        args += ["--flash-size", "detect"]
     return args + [board["flash_offset"], str(firmware)]
 
 
