@@ -127,3 +127,15 @@ def test_a_failed_write_is_retried_once_at_115200(tmp_path, empty_port):
         flash.write(boards.load("esp32"), empty_port, fw, 921600, False, said.append)
     assert len(said) == 1 and "retrying at 115200 baud" in said[0] and "921600" in said[0]
     assert "write failed at 921600 and 115200 baud" in str(failure.value)
+
+
+def test_a_busy_port(tmp_path, empty_port, capsys):
+    import serial
+
+    fw = build("esp32", tmp_path / "fw.bin")
+    holder = serial.Serial(empty_port, exclusive=True)  # a serial monitor left open
+    try:
+        code, _, err = run_cli(capsys, "flash", "--port", empty_port, "--board", "esp32", "--firmware", fw)
+    finally:
+        holder.close()
+    one_line_error(code, err, "is busy", "close it and retry")

@@ -73,8 +73,9 @@ def esptool_error(port: str, exc: BaseException) -> LuxnodeError:
         return LuxnodeError(NOT_RESPONDING.format(port=port))
     if "Wrong boot mode" in text:
         return LuxnodeError(f"the board on {port} is not in download mode: hold BOOT while you press RESET, then retry")
-    if "could not open port" in text:
-        return serial_errors.from_serial_exception(port, exc)
+    if "Could not open" in text or "could not open port" in text:
+        # esptool folds every reason into one message: open the port once more to tell them apart.
+        return serial_errors.from_serial_exception(port, serial_errors.open_error(port) or exc)
     return LuxnodeError(f"esptool on {port}: {text}")
 
 
