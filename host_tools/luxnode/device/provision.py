@@ -31,7 +31,7 @@ def firmware_version() -> str | None:
 
 
 def hidden(secret: str, show: bool) -> str:
-    return secret if show else f"{secret[:4]}... (hidden; --show-secrets prints it)"
+    return secret if show else f"({len(secret)} characters, hidden; --show-secrets prints it)"
 
 
 class FolderTarget:
