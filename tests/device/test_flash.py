@@ -8,6 +8,7 @@ from luxnode import boards
 from luxnode.device import flash, image
 from luxnode.errors import LuxnodeError
 
+from tests.device.esp_rom import EspRom
 from tests.device.helpers import one_line_error, run_cli
 from tests.device.images import build
 
@@ -120,13 +121,37 @@ def test_a_port_with_no_bootloader_behind_it(tmp_path, empty_port, capsys):
     one_line_error(code, err, "no ESP bootloader answered", "hold BOOT")
 
 
-def test_a_failed_write_is_retried_once_at_115200(tmp_path, empty_port):
+@pytest.fixture
+def rom():
+    """An ESP ROM bootloader on a pty: answers sync and chip detection, refuses the rest."""
+    roms = []
+
+    def start(chip):
+        roms.append(EspRom(chip))
+        return roms[-1].port
+
+    yield start
+    for each in roms:
+        each.close()
+
+
+@pytest.mark.parametrize("chip, board, use", [("ESP8266", "esp32", "esp8266"), ("ESP32", "esp8266", "esp32"),
+                                              ("ESP32", "esp32s3", "esp32")])
+def test_a_board_file_for_another_chip_is_refused(chip, board, use, rom, tmp_path, capsys):
+    fw = build(flash.esptool_chip(boards.load(board)["chip"]), tmp_path / "fw.bin")
+    code, _, err = run_cli(capsys, "flash", "--port", rom(chip), "--board", board, "--firmware", fw)
+    one_line_error(code, err, f"is an {chip}, but board {board} is {boards.load(board)['chip']}",
+                   f"use --board {use}")
+
+
+def test_a_failed_write_is_retried_once_at_115200(tmp_path, rom, capsys):
     fw = build("esp32", tmp_path / "fw.bin")
-    said = []
-    with pytest.raises(LuxnodeError) as failure:
-        flash.write(boards.load("esp32"), empty_port, fw, 921600, False, said.append)
-    assert len(said) == 1 and "retrying at 115200 baud" in said[0] and "921600" in said[0]
-    assert "write failed at 921600 and 115200 baud" in str(failure.value)
+    code, out, err = run_cli(capsys, "flash", "--port", rom("ESP32"), "--board", "esp32", "--firmware", fw,
+                             "--baud", "921600")
+    assert ": ESP32; writing ESP32_GENERIC at 0x1000" in out  # the chip matched the board file
+    assert "write at 921600 baud failed" in out and "retrying at 115200 baud" in out
+    assert out.count("Uploading stub flasher") == 2  # two real esptool runs, each connected afresh
+    one_line_error(code, err, "write failed at 921600 and 115200 baud")
 
 
 def test_a_busy_port(tmp_path, empty_port, capsys):

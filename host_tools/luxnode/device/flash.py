@@ -85,27 +85,37 @@ def _is_fatal(exc) -> bool:
     return isinstance(exc, FatalError)
 
 
-def detect_chip(port: str, attempts: int) -> str:
-    """The CHIP_NAME of the chip in download mode on ``port``."""
+def connect(port: str, chip: str, attempts: int):
+    """An esptool connection to the ROM bootloader on ``port`` (``chip`` "auto" detects)."""
     import serial
-    from esptool.cmds import detect_chip as esptool_detect
+    from esptool.cmds import connect_esp
     from esptool.util import FatalError
 
     from luxnode.device.image import quiet_esptool
 
     try:
         with quiet_esptool():
-            esp = esptool_detect(port, SAFE_BAUD, connect_attempts=attempts)
+            return connect_esp(port=port, chip=chip, initial_baud=SAFE_BAUD, connect_attempts=attempts)
     except (FatalError, serial.SerialException, OSError) as exc:
         raise esptool_error(port, exc) from None
+
+
+def disconnect(esp) -> None:
+    # esptool leaves a connection it did not open to its owner: release the port lock.
+    with contextlib.suppress(Exception):
+        esp._port.close()
+
+
+def detect_chip(port: str, attempts: int) -> str:
+    """The CHIP_NAME of the chip in download mode on ``port``."""
+    esp = connect(port, "auto", attempts)
     try:
         return esp.CHIP_NAME
     finally:
-        with contextlib.suppress(Exception):
-            esp._port.close()
+        disconnect(esp)
 
 
-def write(board: dict, port: str, firmware: Path, baud: int, erase: bool, say) -> int:
+def write(board: dict, port: str, firmware: Path, baud: int, erase: bool, say, attempts: int = 3) -> int:
     """Write with esptool; retry once at 115200 baud. Returns the baud that worked."""
     import esptool
     import serial
@@ -113,8 +123,9 @@ def write(board: dict, port: str, firmware: Path, baud: int, erase: bool, say) -
 
     failures = []
     for rate in dict.fromkeys((baud, SAFE_BAUD)):  # fast first; the safe rate once more
+        esp = connect(port, esptool_chip(board["chip"]), attempts)
         try:
-            esptool.main(write_args(board, port, firmware, rate, erase))
+            esptool.main(write_args(board, port, firmware, rate, erase), esp=esp)
             return rate
         except (FatalError, serial.SerialException, OSError) as exc:
             failures.append((rate, esptool_error(port, exc)))
@@ -122,6 +133,8 @@ def write(board: dict, port: str, firmware: Path, baud: int, erase: bool, say) -
                 say(f"write at {rate} baud failed ({failures[-1][1]}); retrying at {SAFE_BAUD} baud")
         except SystemExit as exc:  # esptool's argument parser
             raise LuxnodeError(f"esptool refused the arguments (exit {exc.code})") from None
+        finally:
+            disconnect(esp)
     raise LuxnodeError(f"{failures[-1][1]} (write failed at " + " and ".join(f"{r}" for r, _ in failures) + " baud)")
 
 
@@ -160,6 +173,6 @@ def run(args) -> int:
                            f"{board['chip']}: {use}")
     print(f"{args.port}: {chip}; writing {board['micropython']['build']} at {board['flash_offset']}"
           + (" after erasing the flash" if args.erase else ""))
-    rate = write(board, args.port, args.firmware, args.baud, args.erase, print)
+    rate = write(board, args.port, args.firmware, args.baud, args.erase, print, args.connect_attempts)
     print(f"flashed and verified at {rate} baud; next: luxnode deploy --port {args.port}")
     return 0

@@ -1,0 +1,82 @@
+"""The serial-bootloader side of an ESP chip in download mode, enough for chip detection.
+
+It speaks the ROM's SLIP-framed command protocol on a pty: SYNC, READ_REG (the
+chip-detect magic and the UART clock divider answer as on a chip, other registers 0) and
+refuses every other command as the ROM does with an unsupported one. esptool's own
+detect_chip runs against it unchanged; nothing here writes flash.
+"""
+
+import os
+import select
+import struct
+import threading
+import tty
+
+SYNC, READ_REG, MAGIC_REG = 0x08, 0x0A, 0x40001000
+MAGIC = {"ESP32": 0x00F01D83, "ESP8266": 0xFFF0C101}
+# The UART clock divider esptool derives the crystal from: a 40 MHz (ESP32) or 26 MHz crystal at 115200 baud.
+UART_CLKDIV = {"ESP32": (0x3FF40014, 347), "ESP8266": (0x60000014, 226)}
+
+
+def slip(packet: bytes) -> bytes:
+    return b"\xc0" + packet.replace(b"\xdb", b"\xdb\xdd").replace(b"\xc0", b"\xdb\xdc") + b"\xc0"
+
+
+class EspRom:
+    def __init__(self, chip: str):
+        self.registers = {MAGIC_REG: MAGIC[chip]}
+        address, divider = UART_CLKDIV[chip]
+        self.registers[address] = divider
+        self.status_len = 2 if chip == "ESP8266" else 4  # ESP32 ROMs send 2 reserved bytes more
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        self.port = os.ttyname(self.slave)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _reply(self, op: int, value: int, ok: bool = True) -> None:
+        status = (b"\x00\x00" if ok else b"\x01\x05") + b"\x00" * (self.status_len - 2)
+        os.write(self.master, slip(struct.pack("<BBHI", 1, op, len(status), value) + status))
+
+    def _handle(self, frame: bytes) -> None:
+        if len(frame) < 8 or frame[0] != 0:
+            return
+        op = frame[1]
+        if op == SYNC:
+            for _ in range(8):  # the ROM answers a SYNC several times
+                self._reply(op, 0x20120707)
+        elif op == READ_REG:
+            (address,) = struct.unpack("<I", frame[8:12])
+            self._reply(op, self.registers.get(address, 0))
+        else:
+            self._reply(op, 0, ok=False)
+
+    def _serve(self) -> None:
+        frame, escaped, inside = bytearray(), False, False
+        while not self._stop.is_set():
+            if not select.select([self.master], [], [], 0.05)[0]:
+                continue
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:
+                return
+            for byte in data:
+                if byte == 0xC0:
+                    if inside and frame:
+                        self._handle(bytes(frame))
+                    frame, inside = bytearray(), True
+                elif inside:
+                    if escaped:
+                        frame.append({0xDC: 0xC0, 0xDD: 0xDB}.get(byte, byte))
+                        escaped = False
+                    elif byte == 0xDB:
+                        escaped = True
+                    else:
+                        frame.append(byte)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        os.close(self.slave)
+        os.close(self.master)
