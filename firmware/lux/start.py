@@ -1,6 +1,5 @@
 # Wiring: config.json + board.json -> a running Node. Used once at boot and
 # unloaded (with lux.config) before the loop starts, to keep its code off the heap.
-import gc
 from time import ticks_add, ticks_ms
 
 from . import config
@@ -69,4 +68,6 @@ def start():
     finally:
         forget("config")
         forget("start")
-        gc.collect()
+        # A stale pointer on the stack (the GC scans it conservatively) may keep this
+        # module object alive: let it hold nothing, so config's code goes anyway.
+        globals().clear()
