@@ -15,7 +15,7 @@ import tty
 SYNC, READ_REG, MAGIC_REG = 0x08, 0x0A, 0x40001000
 MAGIC = {"ESP32": 0x00F01D83, "ESP8266": 0xFFF0C101}
 # The UART clock divider esptool derives the crystal from: a 40 MHz (ESP32) or 26 MHz crystal at 115200 baud.
-UART_CLKDIV = {"ESP32": (0x3FF40014, 347), "ESP8266": (0x60000014, 226)}
+UART_CLKDIV = {"ESP32": (0x3FF40014, 347), "ESP8266": (0x60000014, 451)}
 
 
 def slip(packet: bytes) -> bytes:
