@@ -12,8 +12,9 @@ class Bystanders:
     """A paho publisher and a paho subscriber on PROBE_TOPIC; ``probe()`` sends one QoS 1
     message and waits (bounded) until the subscriber has it."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, username: str | None = None, password: str | None = None):
         self.port = port
+        self.credentials = (username, password)
         self.received: set[bytes] = set()
         self.cond = threading.Condition()
         self.counter = itertools.count()
@@ -28,10 +29,12 @@ class Bystanders:
         self.pub = self._client("bystander-pub")
         self._connect(self.pub)
 
-    @staticmethod
-    def _client(client_id: str) -> mqtt.Client:
-        return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
-                           reconnect_on_failure=False)
+    def _client(self, client_id: str) -> mqtt.Client:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
+                             reconnect_on_failure=False)
+        if self.credentials[0] is not None:
+            client.username_pw_set(*self.credentials)
+        return client
 
     def _connect(self, client: mqtt.Client) -> None:
         connected = threading.Event()
