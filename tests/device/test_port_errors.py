@@ -91,3 +91,20 @@ def test_provision_on_a_silent_port_changes_nothing_on_the_host(silent_port, lab
                            "--device-id", "n1", "--wifi-ssid", "lab", "--broker", "127.0.0.1")
     one_line_error(code, err, "no MicroPython REPL answered")
     assert not (lab_home / "registry.json").exists() and not (lab_home / "psk").exists()
+
+
+def test_a_board_that_goes_away_mid_session(pty_board):
+    from luxnode.device.link import BoardLink
+    from luxnode.errors import LuxnodeError
+
+    board = pty_board()
+    link = BoardLink(board.port)
+    try:
+        assert link.exec("print(1 + 1)").strip() == b"2"
+        board.stop()  # the unix port and its pty end, as a board that resets or is unplugged
+        with pytest.raises(LuxnodeError) as failure:
+            link.write_file("x.py", b"x = 1\n" * 100)
+        text = str(failure.value)
+        assert "\n" not in text and ("went away" in text or "stopped answering" in text), text
+    finally:
+        link.close()

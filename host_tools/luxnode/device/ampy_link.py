@@ -9,7 +9,7 @@ import io
 import os
 
 from luxnode.device import serial_errors
-from luxnode.device.link import RESET_GRACE_S, RawReplLink, _quote
+from luxnode.device.link import RESET_GRACE_S, STOPPED_ANSWERING, RawReplLink, _quote
 from luxnode.errors import LuxnodeError
 
 
@@ -51,7 +51,7 @@ class AmpyLink(RawReplLink):
             if len(exc.args) == 3:  # ('exception', stdout, stderr): the code raised on the board
                 last = exc.args[2].decode(errors="replace").strip().splitlines()[-1:] or ["?"]
                 raise LuxnodeError(f"running code failed on the board: {last[0]}") from None
-            raise LuxnodeError(f"the board stopped answering ({exc}); press RESET and retry") from None
+            raise LuxnodeError(STOPPED_ANSWERING) from None
         except OSError as exc:
             raise serial_errors.from_serial_exception(self.port, exc) from None
 

@@ -15,6 +15,10 @@ from luxnode.errors import LuxnodeError
 
 RESET_GRACE_S = 3.0
 READ_TIMEOUT_S = 2.0
+# A running node's watchdog resets the board when the REPL holds it too long.
+STOPPED_ANSWERING = ("the board stopped answering (a running node's watchdog may have reset it): "
+                     "hold BOOT while you press RESET to start it in safe mode, then run the command "
+                     "again (it resumes: unchanged files are not copied twice)")
 
 
 def _quote(path: str) -> str:
@@ -116,8 +120,8 @@ class BoardLink(RawReplLink):
         except TransportExecError as exc:
             last = exc.error_output.strip().splitlines()[-1:] or ["?"]
             raise LuxnodeError(f"{what} failed on the board: {last[0]}") from None
-        except self._transport_error as exc:
-            raise LuxnodeError(f"{what}: the board stopped answering ({exc}); press RESET and retry") from None
+        except self._transport_error:
+            raise LuxnodeError(f"{what}: {STOPPED_ANSWERING}") from None
         except (serial.SerialException, OSError) as exc:
             raise serial_errors.from_serial_exception(self.port, exc) from None
 

@@ -55,7 +55,8 @@ def from_serial_exception(port: str, exc: BaseException) -> LuxnodeError:
             "(sudo usermod -aG dialout $USER, then log in again)"
         )
     if code == errno.EIO or "Input/output error" in text or "returned no data" in text:
-        return LuxnodeError(f"{port} stopped answering (board reset or unplugged): reconnect and retry")
+        return LuxnodeError(f"{port} went away (the board reset or was unplugged): reconnect it and run "
+                            "the command again (it resumes: unchanged files are not copied twice)")
     return LuxnodeError(f"serial error on {port}: {text}; check the cable and retry")
 
 
