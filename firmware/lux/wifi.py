@@ -8,7 +8,8 @@ _ATTEMPT_MS = 15000
 
 
 class WiFi:
-    def __init__(self, ssid, password, hostname, log):
+    def __init__(self, ssid, password, hostname, log, attempt_ms=_ATTEMPT_MS):
+        self.attempt_ms = attempt_ms
         self.ssid = ssid
         self.password = password
         self.log = log
@@ -32,7 +33,7 @@ class WiFi:
             self.up = False
             self._tried = now
             self.log("wifi: lost %s" % self.ssid)
-        if self._tried is None or ticks_diff(now, self._tried) >= _ATTEMPT_MS:
+        if self._tried is None or ticks_diff(now, self._tried) >= self.attempt_ms:
             self._tried = now
             try:
                 self.wlan.active(True)

@@ -22,10 +22,10 @@ def executable() -> str:
     return path
 
 
-def run(code: str, path=(FIRMWARE,), cwd=None, timeout=30.0, heap="2M") -> str:
-    """Run ``code`` with MICROPYPATH built from ``path`` (first entry wins) and
-    return its stdout; raise MicroPythonError with stderr if it fails."""
-    env = dict(os.environ, MICROPYPATH=":".join(str(p) for p in path))
+def run(code: str, path=(FIRMWARE,), cwd=None, timeout=30.0, heap="2M", env=None) -> str:
+    """Run ``code`` with MICROPYPATH built from ``path`` (first entry wins), extra
+    environment ``env``, and return its stdout; raise MicroPythonError with stderr if it fails."""
+    env = dict(os.environ, **(env or {}), MICROPYPATH=":".join(str(p) for p in path))
     try:
         proc = subprocess.run(
             [executable(), "-X", f"heapsize={heap}", "-c", code], cwd=cwd, env=env,

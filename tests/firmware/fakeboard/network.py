@@ -1,0 +1,40 @@
+# A station that joins only on the n-th connect() (FAKE_WIFI_JOIN_ON) and can
+# drop its link: enough to test lux.wifi's own retry on the unix port.
+STA_IF = 0
+_state = {"connects": 0, "join_on": 2, "up": False}
+
+
+def hostname(name=None):
+    _state["hostname"] = name
+
+
+class WLAN:
+    def __init__(self, interface=STA_IF):
+        self._active = False
+
+    def active(self, on=None):
+        if on is None:
+            return self._active
+        self._active = on
+
+    def connect(self, ssid, key):
+        if not self._active:
+            raise OSError("Wifi Not Started")
+        _state["connects"] += 1
+        _state["up"] = _state["connects"] >= _state["join_on"]
+
+    def disconnect(self):
+        _state["up"] = False
+
+    def isconnected(self):
+        return self._active and _state["up"]
+
+    def ifconfig(self):
+        return ("10.0.0.7", "255.255.255.0", "10.0.0.1", "10.0.0.1")
+
+    def status(self, param=None):
+        if param == "rssi":
+            if not self.isconnected():
+                raise OSError("Wifi Not Connected")
+            return -61
+        return 1010 if self.isconnected() else 1000
