@@ -6,6 +6,8 @@ import subprocess
 
 import pytest
 
+from tests.support.net import wait_for
+
 from .cclients import Sub, pub, require_clients
 
 
@@ -160,3 +162,22 @@ def test_psk_identity_as_username_with_acl_patterns(luxnode_broker, subs, tmp_pa
     node.wait_message('luxnode/node-1/set {"control":"ON"}')
     operator.wait_message('luxnode/node-1/set {"control":"ON"}')
     assert "luxnode/node-2/light spoofed" not in operator.messages()
+
+
+def test_failed_psk_handshake_is_logged(psk_broker):
+    """A node with a wrong key or an unknown identity must leave a line in the broker's log
+    that names the peer and the TLS failure: otherwise nothing tells the operator why it
+    cannot connect (mosquitto logs "OpenSSL Error" and the disconnect)."""
+    before = psk_broker.log_text()
+    refused = pub(psk_broker.port, "luxnode/node-1/light", "x", "--psk", "00" * 32, "--psk-identity", "node-1")
+    assert refused.returncode != 0
+
+    def logged() -> list[str]:
+        new = psk_broker.log_text()[len(before):].splitlines()
+        return [line for line in new if "127.0.0.1" in line
+                and any(word in line.lower() for word in ("tls", "ssl", "psk", "handshake"))]
+
+    try:
+        wait_for(logged, timeout=5, what="a log line about the failed TLS-PSK handshake")
+    except TimeoutError:
+        pytest.fail(f"no log line names the failed handshake; the log got:\n{psk_broker.log_text()[len(before):]}")
