@@ -100,3 +100,41 @@ def test_restart_without_persistence_forgets(luxnode_broker):
     keeper, present = session(restarted.port, "keeper")
     keeper.close()
     assert not present
+
+
+def test_kill_9_mid_stream_keeps_every_acknowledged_message(luxnode_broker, tmp_path):
+    """A publisher streams QoS 1 messages to an offline persistent session; the broker is
+    killed (-9) mid-stream. After the restart the session holds every message whose PUBACK
+    the publisher had received: an acknowledgement is a promise the store keeps."""
+    store = tmp_path / "store"
+    store.mkdir()
+    conf = f"allow_anonymous true\npersistence true\npersistence_location {store}\nautosave_interval 0\n"
+    broker = luxnode_broker(conf)
+    keeper, _ = session(broker.port, "keeper")
+    subscribe(keeper, "lab/stream", 1)
+    keeper.sendall(P.DISCONNECT)
+    keeper.close()
+
+    acked: set[int] = set()
+    pub, _ = session(broker.port, "stream-publisher", clean=True)
+    next_n = 0
+    with pub:
+        while len(acked) < 300:  # then kill; 900 at most, below max_queued_messages 1000
+            while next_n < 900 and next_n - len(acked) < 20:
+                pub.sendall(P.publish("lab/stream", b"%d" % next_n, qos=1, packet_id=next_n + 1))
+                next_n += 1
+            first, body = P.read_packet(pub)
+            assert first == 0x40
+            acked.add((body[0] << 8 | body[1]) - 1)
+        broker.kill()
+
+    restarted = luxnode_broker(conf, port=broker.port)
+    keeper, present = session(restarted.port, "keeper")
+    assert present
+    got: set[int] = set()
+    with keeper:
+        keeper.settimeout(3)
+        while not acked <= got:
+            topic, payload, _ = receive_publish(keeper)
+            got.add(int(payload))
+    assert acked <= got
