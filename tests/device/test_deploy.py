@@ -58,6 +58,14 @@ def test_redeploy_copies_only_changes_and_removes_stale_files(tmp_path, pty_boar
     code, out, _ = run_cli(capsys, "deploy", "--port", board.port, "--source", source, "--no-reset")
     assert "0 copied, 5 up to date, 0 removed" in out
 
+    # a top-level file the firmware no longer has goes too (the last deploy listed it)
+    (source / "extra.py").write_text("pass\n")
+    assert "1 copied" in run_cli(capsys, "deploy", "--port", board.port, "--source", source, "--no-reset")[1]
+    (source / "extra.py").unlink()
+    code, out, _ = run_cli(capsys, "deploy", "--port", board.port, "--source", source, "--no-reset")
+    assert "0 copied, 5 up to date, 1 removed" in out and "removed extra.py" in out
+    assert not (board.root / "extra.py").exists() and (board.root / "config.json").exists()
+
 
 def test_real_firmware_deploys_and_every_module_imports(pty_board, capsys):
     board = pty_board()

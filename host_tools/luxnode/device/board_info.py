@@ -54,6 +54,12 @@ try:
         _manifest = [l.strip() for l in f if l.strip()]
 except OSError:
     pass
+for _n in _manifest:
+    if _n not in _files:
+        try:
+            _files[_n] = _hash(_n)
+        except OSError:
+            pass
 print(json.dumps({'version': list(sys.implementation.version[:3]),
     'mpy': getattr(sys.implementation, '_mpy', None), 'platform': sys.platform,
     'machine': getattr(sys.implementation, '_machine', ''), 'board': _board,

@@ -66,7 +66,7 @@ def plan(files: dict[str, bytes], info: dict, top_dirs: list[str]) -> Plan:
         else:
             result.copy.append(path)
     # Stale: in a folder deploy owns, or listed by the last deploy, and not in this one.
-    owned = {p for p in on_board if p.split("/", 1)[0] in top_dirs} | set(info.get("manifest", []))
+    owned = {p for p in on_board if p.split("/", 1)[0] in top_dirs or p in info.get("manifest", [])}
     result.remove = sorted(owned - set(files))
     result.dirs = sorted({"/".join(p.split("/")[:i]) for p in result.copy
                           for i in range(1, p.count("/") + 1)})
@@ -94,11 +94,8 @@ def apply(link, result: Plan, manifest_lines: list[str], say) -> None:
             done += size
             say(f"  copied  {path} ({size} bytes)")
     for path in result.remove:
-        try:
-            link.remove(path)
-            say(f"  removed {path}")
-        except LuxnodeError:
-            pass  # already gone: the manifest may name files a user deleted
+        link.remove(path)
+        say(f"  removed {path}")
     if manifest_lines != sorted(result.files):
         link.write_file(MANIFEST, ("\n".join(sorted(result.files)) + "\n").encode())
 
