@@ -5,8 +5,8 @@
 #
 # Asks for the WiFi network, its password (not echoed), the device id and the broker.
 # Environment (each skips its question): FIRMWARE=path/to/micropython.bin, WIFI_SSID,
-# LUXNODE_WIFI_PASSWORD, DEVICE_ID, BROKER=host[:port], TLS=psk|cert|none,
-# SKIP_FLASH=1 keeps the MicroPython already on the board.
+# LUXNODE_WIFI_PASSWORD, DEVICE_ID, BROKER=host[:port], TLS=psk|cert|none, CA=ca.pem
+# (with TLS=cert), SKIP_FLASH=1 keeps the MicroPython already on the board.
 set -euo pipefail
 
 if [ $# -lt 1 ] || [ $# -gt 2 ]; then
@@ -42,6 +42,9 @@ fi
 export LUXNODE_WIFI_PASSWORD  # provision reads it from the environment, never from argv
 default_host=$(hostname -I 2>/dev/null | awk '{print $1}')
 ask DEVICE_ID "Device id" "node-1"
+if [ "$board" = esp8266 ]; then   # no TLS-PSK there: the user chooses, luxnode never picks a weaker mode
+    ask TLS "ESP8266 has no TLS-PSK; transport: cert (with CA=ca.pem) or none (trusted network only)"
+fi
 ask BROKER "Broker as the board reaches it (host[:port])" "${default_host:-}"
 
 if [ -z "$skip_flash" ]; then
@@ -52,5 +55,5 @@ echo "== 2/3 deploy the firmware"
 "${luxnode[@]}" deploy --port "$port" --board "$board" --timeout 20 --no-reset
 echo "== 3/3 provision $DEVICE_ID"
 "${luxnode[@]}" provision --port "$port" --board "$board" --device-id "$DEVICE_ID" \
-    --wifi-ssid "$WIFI_SSID" --broker "$BROKER" ${TLS:+--tls "$TLS"}
+    --wifi-ssid "$WIFI_SSID" --broker "$BROKER" ${TLS:+--tls "$TLS"} ${CA:+--ca "$CA"}
 echo "done: '${luxnode[*]} devices' lists it; '${luxnode[*]} watch $DEVICE_ID' shows it live"
