@@ -23,11 +23,15 @@ def log(msg):
 
 
 def forget(name):
-    """Unload lux.<name>: a module needed only now and then."""
-    sys.modules.pop("lux." + name, None)
+    """Unload lux.<name>, a module needed only now and then. Its dict is emptied too:
+    the GC scans the stack conservatively, and a stale pointer to the module object
+    must not keep everything the module refers to."""
+    mod = sys.modules.pop("lux." + name, None)
     pkg = sys.modules.get("lux")
     if pkg and hasattr(pkg, name):
         delattr(pkg, name)
+    if mod:
+        mod.__dict__.clear()
 
 
 class Node:

@@ -67,7 +67,4 @@ def start():
         raise
     finally:
         forget("config")
-        forget("start")
-        # A stale pointer on the stack (the GC scans it conservatively) may keep this
-        # module object alive: let it hold nothing, so config's code goes anyway.
-        globals().clear()
+        forget("start")  # nothing below may use this module's globals

@@ -154,3 +154,19 @@ def test_oversize_command_and_telemetry(broker, observer, nodes, tmp_path):
     assert observer.expect("luxnode/node-1/state")["value"] == 5  # the stream stayed in step
     assert observer.count("luxnode/node-1/error") == 1
     assert "mqtt error" not in "\n".join(node.seen)
+
+
+def test_esp8266_board_inverts_in_software_and_reads_its_10_bit_adc(broker, observer, nodes, tmp_path):
+    # The ESP8266 PWM has no invert (the simulated board refuses the keyword as the
+    # port does) and its ADC has 10 bits and no attenuation: same firmware, board.json decides.
+    cfg = node_config(broker.port, board="esp8266", sensor={"interval_s": 1, "dark_raw": 50, "bright_raw": 975,
+                                                            "sample_ms": 100})
+    cfg["dimmer"]["freq"] = 500
+    node = nodes(tmp_path / "fs", cfg, board="esp8266").start()
+    dark = observer.expect("luxnode/node-1/light")
+    assert dark["light"] == pytest.approx(20, abs=1.5) and dark["raw"] < 1024
+    observer.publish("luxnode/node-1/set", json.dumps({"control": "PWM", "value": 100}))
+    observer.expect("luxnode/node-1/light", lambda p: p["light"] > 80)
+    observer.publish("luxnode/node-1/set", json.dumps({"control": "OFF"}))
+    observer.expect("luxnode/node-1/light", lambda p: p["light"] < 22)
+    assert "Traceback" not in "\n".join(node.seen)
