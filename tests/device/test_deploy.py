@@ -85,3 +85,16 @@ def test_board_file_for_another_chip_is_refused(tmp_path, pty_board, capsys):
     code, _, err = run_cli(capsys, "deploy", "--port", board.port, "--source",
                            tiny_firmware(tmp_path / "fw"), "--board", "esp32")
     one_line_error(code, err, "'esp32' is for ESP32", "--board sim")
+
+
+def test_deploying_to_a_provisioned_board_records_its_firmware_version(tmp_path, pty_board, lab_home, capsys):
+    source = tiny_firmware(tmp_path / "fw")
+    board = pty_board()
+    code, _, err = run_cli(capsys, "provision", "--port", board.port, "--board", "sim", "--device-id", "node-9",
+                           "--wifi-ssid", "lab", "--broker", "127.0.0.1", "--no-reset")
+    assert code == 0, err
+    (source / "lux" / "version.py").write_text('VERSION = "9.9.9"\n')
+    code, out, err = run_cli(capsys, "deploy", "--port", board.port, "--source", source, "--no-reset")
+    assert code == 0, err
+    assert "registry: node-9 now runs firmware 9.9.9" in out
+    assert json.loads((lab_home / "registry.json").read_text())["devices"]["node-9"]["firmware"] == "9.9.9"

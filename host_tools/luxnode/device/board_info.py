@@ -48,6 +48,12 @@ try:
         _board = json.load(f).get('name')
 except Exception:
     pass
+_device = None
+try:
+    with open('config.json') as f:
+        _device = json.load(f).get('device_id')
+except Exception:
+    pass
 _manifest = []
 try:
     with open(MANIFEST) as f:
@@ -63,7 +69,8 @@ for _n in _manifest:
 print(json.dumps({'version': list(sys.implementation.version[:3]),
     'mpy': getattr(sys.implementation, '_mpy', None), 'platform': sys.platform,
     'machine': getattr(sys.implementation, '_machine', ''), 'board': _board,
-    'files': _files, 'manifest': _manifest, 'hashlib': hashlib is not None}))
+    'files': _files, 'manifest': _manifest, 'hashlib': hashlib is not None,
+    'device_id': _device}))
 """
 
 

@@ -29,6 +29,36 @@ class Plan:
         return sum(len(self.files[p]) for p in self.copy)
 
 
+def firmware_version(source: Path | None = None) -> str:
+    """The version a firmware tree declares (VERSION in lux/version.py or lux/node.py)."""
+    import re
+
+    from luxnode import __version__
+    from luxnode.paths import FIRMWARE_DIR
+
+    for name in ("version.py", "node.py"):
+        path = (source or FIRMWARE_DIR) / "lux" / name
+        found = path.exists() and re.search(r"""^VERSION\s*=\s*["']([^"']+)""", path.read_text(), re.M)
+        if found:
+            return found.group(1)
+    return __version__
+
+
+def record_version(device_id: str | None, version: str) -> str | None:
+    """Note the deployed version in the registry when the board is a provisioned device."""
+    from luxnode.device import registry as reg
+
+    if not device_id or not reg.path().exists():
+        return None
+    registry = reg.load()
+    entry = registry["devices"].get(device_id)
+    if entry is None or entry.get("firmware") == version:
+        return None
+    entry["firmware"] = version
+    reg.save(registry)
+    return f"registry: {device_id} now runs firmware {version}"
+
+
 def firmware_layout(source: Path) -> tuple[list[str], list[str]]:
     """(top-level files, top-level package folders) of a firmware tree."""
     files = sorted(p.name for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -117,6 +147,9 @@ def deploy(link, source: Path, requested_board: str | None, optimize: int, say) 
     apply(link, result, info.get("manifest", []), say)
     say(f"deployed: {len(result.copy)} copied, {len(result.unchanged)} up to date, "
         f"{len(result.remove)} removed (mpy-cross {' '.join(compiler.flags())})")
+    note = record_version(info.get("device_id"), firmware_version(source))
+    if note:
+        say(note)
     return board, info
 
 

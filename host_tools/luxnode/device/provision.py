@@ -15,21 +15,6 @@ from luxnode.errors import LuxnodeError
 WIFI_PASSWORD_ENV = "LUXNODE_WIFI_PASSWORD"
 
 
-def firmware_version() -> str | None:
-    """The version the firmware tree declares (VERSION in lux/node.py), else the host tools' own."""
-    import re
-
-    from luxnode import __version__
-    from luxnode.paths import FIRMWARE_DIR
-
-    for name in ("version.py", "node.py"):
-        path = FIRMWARE_DIR / "lux" / name
-        found = path.exists() and re.search(r"""^VERSION\s*=\s*["']([^"']+)""", path.read_text(), re.M)
-        if found:
-            return found.group(1)
-    return __version__
-
-
 def hidden(secret: str, show: bool) -> str:
     return secret if show else f"({len(secret)} characters, hidden; --show-secrets prints it)"
 
@@ -110,6 +95,7 @@ def previous_config(raw: bytes | None) -> dict | None:
 def provision(args, target) -> dict:
     from luxnode import boards
     from luxnode.device import authfiles, nodeconfig, registry as reg
+    from luxnode.device.deploy import firmware_version
 
     device_id = reg.check_device_id(args.device_id)
     registry = reg.load()
