@@ -1,7 +1,8 @@
 """The serial-bootloader side of an ESP chip in download mode, enough for chip detection.
 
-It speaks the ROM's SLIP-framed command protocol on a pty: SYNC, READ_REG (the
-chip-detect magic and the UART clock divider answer as on a chip, other registers 0) and
+It speaks the ROM's SLIP-framed command protocol on a pty: SYNC, GET_SECURITY_INFO
+(the chip id, on ESP32-S3/C3), READ_REG (the chip-detect magic and the UART clock
+divider answer as on a chip, other registers 0) and
 refuses every other command as the ROM does with an unsupported one. esptool's own
 detect_chip runs against it unchanged; nothing here writes flash.
 """
@@ -12,10 +13,12 @@ import struct
 import threading
 import tty
 
-SYNC, READ_REG, MAGIC_REG = 0x08, 0x0A, 0x40001000
-MAGIC = {"ESP32": 0x00F01D83, "ESP8266": 0xFFF0C101}
+SYNC, READ_REG, GET_SECURITY_INFO, MAGIC_REG = 0x08, 0x0A, 0x14, 0x40001000
+MAGIC = {"ESP32": 0x00F01D83, "ESP8266": 0xFFF0C101}  # older ROMs: a magic register
+CHIP_ID = {"ESP32-S3": 9, "ESP32-C3": 5}  # newer ROMs: the chip id in the security info
 # The UART clock divider esptool derives the crystal from: a 40 MHz (ESP32) or 26 MHz crystal at 115200 baud.
-UART_CLKDIV = {"ESP32": (0x3FF40014, 347), "ESP8266": (0x60000014, 451)}
+UART_CLKDIV = {"ESP32": (0x3FF40014, 347), "ESP8266": (0x60000014, 451),
+               "ESP32-S3": (0x60000014, 347), "ESP32-C3": (0x60000014, 347)}
 
 
 def slip(packet: bytes) -> bytes:
@@ -24,7 +27,8 @@ def slip(packet: bytes) -> bytes:
 
 class EspRom:
     def __init__(self, chip: str):
-        self.registers = {MAGIC_REG: MAGIC[chip]}
+        self.chip_id = CHIP_ID.get(chip)
+        self.registers = {MAGIC_REG: MAGIC.get(chip, 0)}
         address, divider = UART_CLKDIV[chip]
         self.registers[address] = divider
         self.status_len = 2 if chip == "ESP8266" else 4  # ESP32 ROMs send 2 reserved bytes more
@@ -35,9 +39,9 @@ class EspRom:
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
-    def _reply(self, op: int, value: int, ok: bool = True) -> None:
-        status = (b"\x00\x00" if ok else b"\x01\x05") + b"\x00" * (self.status_len - 2)
-        os.write(self.master, slip(struct.pack("<BBHI", 1, op, len(status), value) + status))
+    def _reply(self, op: int, value: int, ok: bool = True, data: bytes = b"") -> None:
+        body = data + (b"\x00\x00" if ok else b"\x01\x05") + b"\x00" * (self.status_len - 2)
+        os.write(self.master, slip(struct.pack("<BBHI", 1, op, len(body), value) + body))
 
     def _handle(self, frame: bytes) -> None:
         if len(frame) < 8 or frame[0] != 0:
@@ -46,6 +50,9 @@ class EspRom:
         if op == SYNC:
             for _ in range(8):  # the ROM answers a SYNC several times
                 self._reply(op, 0x20120707)
+        elif op == GET_SECURITY_INFO and self.chip_id is not None:
+            # flags, flash_crypt_cnt, 7 key purposes, chip id, api version: no security features on
+            self._reply(op, 0, data=struct.pack("<IBBBBBBBBII", 0, 0, 0, 0, 0, 0, 0, 0, 0, self.chip_id, 0))
         elif op == READ_REG:
             (address,) = struct.unpack("<I", frame[8:12])
             self._reply(op, self.registers.get(address, 0))

@@ -136,7 +136,8 @@ def rom():
 
 
 @pytest.mark.parametrize("chip, board, use", [("ESP8266", "esp32", "esp8266"), ("ESP32", "esp8266", "esp32"),
-                                              ("ESP32", "esp32s3", "esp32")])
+                                              ("ESP32", "esp32s3", "esp32"), ("ESP32-S3", "esp32", "esp32s3"),
+                                              ("ESP32-C3", "esp32s3", "esp32c3")])
 def test_a_board_file_for_another_chip_is_refused(chip, board, use, rom, tmp_path, capsys):
     fw = build(flash.esptool_chip(boards.load(board)["chip"]), tmp_path / "fw.bin")
     code, _, err = run_cli(capsys, "flash", "--port", rom(chip), "--board", board, "--firmware", fw)
