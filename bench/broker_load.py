@@ -373,9 +373,11 @@ async def fan_in(port: int, connections: int, seconds: float, cpu_sampler, warmu
             sent += 1
             at += 1.0
 
+    # The publishers start now, so the warm-up second is already spread evenly over time.
+    running = asyncio.gather(*(publisher(i, w) for i, (_, w) in enumerate(publishers)))
     await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
     cpu_start = cpu_sampler()
-    await asyncio.gather(*(publisher(i, w) for i, (_, w) in enumerate(publishers)))
+    await running
     cpu_end = cpu_sampler()
     cpu_wall = time.perf_counter() - measure_from
     # Let the last messages arrive; a bounded wait, not a guess at the broker's speed.
