@@ -137,3 +137,27 @@ def test_a_stale_pid_file_never_signals_another_program(lab_home):
         bystander.wait()
     (lab_home / "broker.pid").unlink()
     assert "no lab broker running" in authfiles.reload_broker()
+
+
+def test_overlapping_provisioning_runs_lose_no_device(tmp_path, lab_home):
+    import threading
+    from types import SimpleNamespace
+
+    from luxnode.device import provision as prov
+
+    def one(device_id):
+        node = tmp_path / device_id
+        node.mkdir()
+        args = SimpleNamespace(device_id=device_id, board="sim", tls="psk", ca=None, broker="127.0.0.1",
+                               wifi_ssid="lab", wifi_password="")
+        prov.provision(args, prov.FolderTarget(node))
+
+    threads = [threading.Thread(target=one, args=(f"n{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    registry = json.loads((lab_home / "registry.json").read_text())
+    assert sorted(registry["devices"]) == [f"n{i}" for i in range(8)]
+    keys = pskfile.read_file(lab_home / "psk")
+    assert {k: v.hex() for k, v in keys.items()} == {d: e["psk_key"] for d, e in registry["devices"].items()}

@@ -50,12 +50,13 @@ def record_version(device_id: str | None, version: str) -> str | None:
 
     if not device_id or not reg.path().exists():
         return None
-    registry = reg.load()
-    entry = registry["devices"].get(device_id)
-    if entry is None or entry.get("firmware") == version:
-        return None
-    entry["firmware"] = version
-    reg.save(registry)
+    with reg.locked():
+        registry = reg.load()
+        entry = registry["devices"].get(device_id)
+        if entry is None or entry.get("firmware") == version:
+            return None
+        entry["firmware"] = version
+        reg.save(registry)
     return f"registry: {device_id} now runs firmware {version}"
 
 

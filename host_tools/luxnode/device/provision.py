@@ -129,9 +129,11 @@ def provision(args, target) -> dict:
         target.write(nodeconfig.CA_NAME, ca)
     target.write("config.json", (json.dumps(config, indent=1) + "\n").encode())
 
-    entry = reg.record(registry, device_id, board_name, tls, credentials, firmware_version())
-    reg.save(registry)
-    authfiles.write(registry)
+    with reg.locked():
+        registry = reg.load()  # again: another run may have saved meanwhile
+        entry = reg.record(registry, device_id, board_name, tls, credentials, firmware_version())
+        reg.save(registry)
+        authfiles.write(registry)
     return {"entry": entry, "config": config, "reload": authfiles.reload_broker()}
 
 

@@ -6,6 +6,8 @@ credentials provisioning issued. The broker's auth files are derived from it
 the host.
 """
 
+import contextlib
+import fcntl
 import json
 import secrets
 from datetime import datetime, timezone
@@ -27,6 +29,18 @@ PSK_BYTES = 32
 
 def path():
     return lab_home.home() / lab_home.REGISTRY
+
+
+@contextlib.contextmanager
+def locked():
+    """Hold the registry for one read-modify-write: provisioning runs may overlap."""
+    lock_path = lab_home.home() / (lab_home.REGISTRY + ".lock")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def load() -> dict:
