@@ -138,6 +138,14 @@ def test_flash_free_path_from_empty_board_to_accepted_node_and_rotated_key(
             node_output = stop(node)
         assert f"connected to 127.0.0.1:{psk_port}" in node_output, node_output
 
+        # luxnode devices shows the broker's view: the node's retained status
+        saved = json.loads((lab_home / "registry.json").read_text())
+        saved["broker"]["password_port"] = broker.port
+        (lab_home / "registry.json").write_text(json.dumps(saved))
+        code, out, err = run_cli(capsys, "devices")
+        assert code == 0 and not err, err
+        assert out.splitlines()[1].split()[0] == "node-1" and out.splitlines()[1].split()[-1] in ("online", "offline")
+
         # ACL: a node writes only under its own id
         assert mosquitto_pub(psk_port, "node-1", old_key, "luxnode/node-1/light", "own").returncode == 0
         assert mosquitto_pub(psk_port, "node-1", old_key, "luxnode/node-2/light", "foreign").returncode == 0
