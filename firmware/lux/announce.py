@@ -1,5 +1,9 @@
-# Home Assistant MQTT discovery (retained configs for the light sensor and the
-# LED). Loaded for each connect and unloaded again: it is not needed in between.
+# Messages the node sends now and then: Home Assistant MQTT discovery (retained
+# configs for the light sensor and the LED) on each connect, and telemetry.
+# Loaded for the occasion and unloaded again.
+import gc
+import json
+from time import ticks_diff, ticks_ms
 
 
 def discovery(mqtt, prefix, device_id, board, version):
@@ -14,3 +18,14 @@ def discovery(mqtt, prefix, device_id, board, version):
         "homeassistant/light/%s/led/config" % device_id,
         '{"name": "LED", "uniq_id": "%s_led", "schema": "json", "cmd_t": "%sset", "stat_t": "%sstate", '
         '"brightness": true, "supported_color_modes": ["brightness"], %s' % (device_id, base, base, dev), True, 1)
+
+
+def telemetry(node, version):
+    gc.collect()
+    node.mqtt.publish(node.t_telemetry, json.dumps({
+        "uptime_s": ticks_diff(ticks_ms(), node.started) // 1000,
+        "rssi": node.wifi.rssi() if node.wifi else None,
+        "free_heap": gc.mem_free(),
+        "reconnects": max(0, node.mqtt.connects - 1),
+        "version": version,
+    }))

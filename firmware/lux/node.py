@@ -1,7 +1,6 @@
 # The light node's main loop: sensor, dimmer, controller, store, WiFi and MQTT,
 # none of them blocking. Code needed only now and then (config, wiring, safe
 # mode, discovery) lives in modules that are unloaded once used.
-import gc
 import json
 import sys
 from time import sleep_ms, ticks_add, ticks_diff, ticks_ms
@@ -9,13 +8,13 @@ from time import sleep_ms, ticks_add, ticks_diff, ticks_ms
 import machine
 from micropython import const
 
-from . import commands
 from .dimmer import curve
 from .mqtt import UP
 
 VERSION = "0.1.0"
 _LOOP_MS = const(20)  # longest wait for network input per loop
-_STABLE_MS = const(30000)
+_STABLE_MS = const(30000)  # running this long clears the boot-loop count
+_COMMANDS_MS = const(30000)  # lux.commands stays loaded this long after a command
 
 
 def log(msg):
@@ -51,6 +50,9 @@ class Node:
     def on_message(self, topic, payload, size):
         if bytes(topic) != self.t_set:
             return
+        from . import commands  # loaded on demand, unloaded after a quiet while (step)
+
+        self._commands_at = ticks_ms()
         try:
             cmd = commands.parse(payload, size, self.fade_ms)
         except commands.CommandError as e:
@@ -90,14 +92,10 @@ class Node:
                               ', "target": %s' % _num(self.value) if self.control == "AUTO" else ""), True, 1)
 
     def telemetry(self):
-        gc.collect()
-        self.mqtt.publish(self.t_telemetry, json.dumps({
-            "uptime_s": ticks_diff(ticks_ms(), self.started) // 1000,
-            "rssi": self.wifi.rssi() if self.wifi else None,
-            "free_heap": gc.mem_free(),
-            "reconnects": max(0, self.mqtt.connects - 1),
-            "version": VERSION,
-        }))
+        from . import announce
+
+        announce.telemetry(self, VERSION)
+        forget("announce")
 
     # -- loop --
 
@@ -118,6 +116,9 @@ class Node:
             self._next_telemetry = ticks_add(now, self.telemetry_ms)
             if self.mqtt.state == UP:
                 self.telemetry()
+        if self._commands_at is not None and ticks_diff(now, self._commands_at) >= _COMMANDS_MS:
+            self._commands_at = None
+            forget("commands")
         if not self._stable and ticks_diff(now, self.started) >= _STABLE_MS:
             self._stable = True
             if self.rtc:

@@ -51,6 +51,7 @@ def build(cfg, adc, pwm, tls_ctx):
     n._next_telemetry = ticks_add(now, n.telemetry_ms)
     n._state_value = None
     n._stable = False
+    n._commands_at = None
     log("node %s started (board %s, firmware %s)" % (n.device_id, n.board, VERSION))
     return n
 
