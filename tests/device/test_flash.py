@@ -145,14 +145,61 @@ def test_a_board_file_for_another_chip_is_refused(chip, board, use, rom, tmp_pat
                    f"use --board {use}")
 
 
-def test_a_failed_write_is_retried_once_at_115200(tmp_path, rom, capsys):
+@pytest.mark.parametrize("board, offset", [("esp32", 0x1000), ("esp32s3", 0x0), ("esp32c3", 0x0),
+                                           ("esp8266", 0x0)])
+def test_the_image_lands_at_the_boards_offset_and_is_verified(board, offset, tmp_path, capsys):
+    chip = boards.load(board)["chip"]
+    fw = build(flash.esptool_chip(chip), tmp_path / "fw.bin")
+    rom = EspRom(chip)
+    try:
+        code, out, err = run_cli(capsys, "flash", "--port", rom.port, "--board", board, "--firmware", fw)
+        assert code == 0, err
+        image = fw.read_bytes()
+        written = rom.flash[offset:offset + len(image)]
+        # esptool may set the flash size in the header (bytes 2-3) to the chip's; the rest is the file
+        assert written[:2] == image[:2] and written[4:] == image[4:]
+        assert rom.flash[:offset] == b"\xff" * offset and rom.flash[offset + len(image)] == 0xFF
+    finally:
+        rom.close()
+    assert "Hash of data verified." in out
+    assert f"flashed and verified at {flash.FAST_BAUD} baud" in out
+
+
+def test_erase_wipes_the_whole_flash_first(tmp_path, capsys):
     fw = build("esp32", tmp_path / "fw.bin")
-    code, out, err = run_cli(capsys, "flash", "--port", rom("ESP32"), "--board", "esp32", "--firmware", fw,
-                             "--baud", "921600")
-    assert ": ESP32; writing ESP32_GENERIC at 0x1000" in out  # the chip matched the board file
+    rom = EspRom("ESP32")
+    try:
+        rom.flash[0x300000:0x300010] = b"old filesystem.."
+        code, _, err = run_cli(capsys, "flash", "--port", rom.port, "--board", "esp32", "--firmware", fw, "--erase")
+        assert code == 0, err
+        assert rom.flash[0x300000:0x300010] == b"\xff" * 16
+    finally:
+        rom.close()
+
+
+def test_a_failed_fast_write_is_retried_once_at_115200(tmp_path, capsys):
+    fw = build("esp32", tmp_path / "fw.bin")
+    rom = EspRom("ESP32", fail_above=115200)  # a bridge that loses data at high rates
+    try:
+        code, out, err = run_cli(capsys, "flash", "--port", rom.port, "--board", "esp32", "--firmware", fw,
+                                 "--baud", "921600")
+        assert code == 0, err
+        assert rom.flash[0x1000:0x1000 + len(fw.read_bytes())] == fw.read_bytes()
+    finally:
+        rom.close()
     assert "write at 921600 baud failed" in out and "retrying at 115200 baud" in out
+    assert "flashed and verified at 115200 baud" in out
+
+
+def test_a_write_that_fails_at_both_rates_is_one_line(tmp_path, capsys):
+    fw = build("esp32", tmp_path / "fw.bin")
+    rom = EspRom("ESP32", fail_above=1)  # every write fails
+    try:
+        code, out, err = run_cli(capsys, "flash", "--port", rom.port, "--board", "esp32", "--firmware", fw)
+    finally:
+        rom.close()
     assert out.count("Uploading stub flasher") == 2  # two real esptool runs, each connected afresh
-    one_line_error(code, err, "write failed at 921600 and 115200 baud")
+    one_line_error(code, err, "Failed to write compressed data", "write failed at 460800 and 115200 baud")
 
 
 def test_a_busy_port(tmp_path, empty_port, capsys):
