@@ -180,7 +180,7 @@ def adc(cfg):
 
     try:
         a = ADC(Pin(cfg.adc_pin))
-    except TypeError:  # ports whose ADC takes a channel number (ESP8266)
+    except (TypeError, ValueError):  # ports whose ADC takes a channel number (ESP8266)
         a = ADC(cfg.adc_pin)
     if cfg.adc_atten_db is not None and hasattr(a, "atten"):
         a.atten(getattr(ADC, "ATTN_%sDB" % str(cfg.adc_atten_db).replace(".", "_")))

@@ -141,7 +141,12 @@ class Node:
                 self.publish_state()
 
     def run(self):
-        wdt = machine.WDT(timeout=self.wdt_ms) if self.wdt_ms else None
+        wdt = None
+        if self.wdt_ms:
+            try:
+                wdt = machine.WDT(timeout=self.wdt_ms)
+            except TypeError:  # ports with a fixed watchdog period (ESP8266)
+                wdt = machine.WDT()
         try:
             while True:
                 self.step()
