@@ -133,7 +133,8 @@ def test_server_context_under_a_bare_asyncio_server(tmp_path):
     """server_context and peer_identity without the broker: the identity reaches the connection."""
     (tmp_path / "psk").write_text(f"sensor-7:{NODE_KEY}\n")
     listener = ListenerConfig(free_port(), "127.0.0.1", psk_hint="hint", psk_file=tmp_path / "psk")
-    context = server_context(listener, Auth(listener))
+    logged = []
+    context = server_context(listener, Auth(listener), log=lambda kind, message: logged.append((kind, message)))
     seen = []
     ready = threading.Event()
     loop = asyncio.new_event_loop()
@@ -163,6 +164,9 @@ def test_server_context_under_a_bare_asyncio_server(tmp_path):
         assert result.returncode == 0, result.stderr
         wait_for(lambda: seen, what="a TLS-PSK connection")
         assert seen == [("sensor-7", None)]
+        assert mosquitto_pub_psk(listener.port, "sensor-8", NODE_KEY, "t", "1", "-q", "0").returncode != 0
+        assert logged == [("notice", "TLS-PSK handshake refused on the 'hint' listener: unknown identity "
+                                     "'sensor-8' (not in psk_file).")]
     finally:
         for task in asyncio.all_tasks(loop):
             loop.call_soon_threadsafe(task.cancel)

@@ -21,7 +21,7 @@ import threading
 from luxnode.errors import LuxnodeError
 from luxnode.mosquitto.conf import ListenerConfig
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 TLS_MINIMUM = {"tlsv1.1": ssl.TLSVersion.TLSv1_1, "tlsv1.2": ssl.TLSVersion.TLSv1_2,
                "tlsv1.3": ssl.TLSVersion.TLSv1_3}
@@ -58,41 +58,53 @@ class _PskServerContext(_PskContextBase):
     sslobject_class = _ServerObject
 
 
-def server_context(listener: ListenerConfig, auth) -> ssl.SSLContext | None:
-    """The SSLContext for ``listener``, or None for a plain listener."""
+def server_context(listener: ListenerConfig, auth, log=None) -> ssl.SSLContext | None:
+    """The SSLContext for ``listener``, or None for a plain listener.
+
+    ``log(kind, message)`` (the broker's Log) hears about PSK identities that are refused;
+    without it they go to the standard logging module.
+    """
     if listener.psk_hint:
-        return _psk_context(listener, auth)
+        return _psk_context(listener, auth, log)
     if listener.certfile:
         return _cert_context(listener)
     return None
 
 
-def _psk_context(listener: ListenerConfig, auth) -> ssl.SSLContext:
+def _psk_context(listener: ListenerConfig, auth, log) -> ssl.SSLContext:
     ctx = _PskServerContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = TLS_MINIMUM.get(listener.tls_version or "tlsv1.2")
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2   # the PSK callbacks speak TLS 1.2 suites
     ctx.set_ciphers(PSK_CIPHERS)
     ctx.options |= ssl.OP_NO_RENEGOTIATION
-    ctx.set_psk_server_callback(_psk_lookup(auth), listener.psk_hint)
+    ctx.set_psk_server_callback(_psk_lookup(auth, listener.psk_hint, log), listener.psk_hint)
     return ctx
 
 
-def _psk_lookup(auth):
+def _psk_lookup(auth, hint: str, log):
     def lookup(identity: str | None) -> bytes:
         # Called by OpenSSL inside the handshake: it must not raise. b"" refuses the client.
         try:
             key = auth.psk_key(identity) if identity else None
-        except Exception:  # noqa: BLE001 - a failing lookup refuses the handshake
-            log.exception("PSK lookup for identity %r failed", identity)
+        except Exception as exc:  # noqa: BLE001 - a failing lookup refuses the handshake
+            _report(log, "error", f"TLS-PSK key lookup for identity {identity!r} failed: {exc!r}")
             key = None
         if not key:
-            log.info("TLS-PSK handshake refused: unknown identity %r", identity)
+            _report(log, "notice", f"TLS-PSK handshake refused on the {hint!r} listener: "
+                                   f"unknown identity {identity!r} (not in psk_file).")
             return b""
         current = getattr(_handshaking, "current", None)
         if current is not None:
             current.psk_identity = identity
         return key
     return lookup
+
+
+def _report(log, kind: str, message: str) -> None:
+    if log is not None:
+        log(kind, message)
+    else:
+        logger.log(logging.ERROR if kind == "error" else logging.INFO, message)
 
 
 def _cert_context(listener: ListenerConfig) -> ssl.SSLContext:
