@@ -53,10 +53,6 @@ class Dimmer:
         self.level = self.target = level_of(duty, self.gamma, self.lo, self.hi)
         self._write(duty)
 
-    @property
-    def fading(self):
-        return self._fade != 0
-
     def poll(self, now):
         if not self._fade:
             return

@@ -43,10 +43,6 @@ def put_str(buf, i, s):
     return i + len(s)
 
 
-def len_size(n):
-    return 1 if n < 0x80 else 2 if n < 0x4000 else 3 if n < 0x200000 else 4
-
-
 def connect(buf, client_id, user, password, keepalive, clean, will_topic, will_msg, will_retain, will_qos):
     """CONNECT into buf; returns its length. Strings are bytes."""
     rem = 10 + 2 + len(client_id)

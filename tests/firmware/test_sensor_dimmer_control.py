@@ -56,10 +56,10 @@ class FakePWM:
 p = FakePWM()
 d = Dimmer(p, True, gamma=1.0)
 d.set_level(100, 1000, 0)       # starts a fade; nothing written yet
-out = [p.writes[:], d.fading]
+out = [p.writes[:], d._fade != 0]
 d.poll(250); out.append(p.writes[-1])
 d.poll(500); out.append(p.writes[-1])
-d.poll(1000); out += [p.writes[-1], d.fading, d.level]
+d.poll(1000); out += [p.writes[-1], d._fade != 0, d.level]
 n = len(p.writes); d.poll(2000); out.append(len(p.writes) == n)   # no rewrite of the same duty
 d.set_level(0, 0, 2000); out.append(p.writes[-1])
 d.set_duty(0.25); out += [p.writes[-1], round(d.level, 3)]
