@@ -2,6 +2,7 @@
 against real mosquitto."""
 
 import json
+import subprocess
 
 import pytest
 
@@ -170,3 +171,24 @@ def test_esp8266_board_inverts_in_software_and_reads_its_10_bit_adc(broker, obse
     observer.publish("luxnode/node-1/set", json.dumps({"control": "OFF"}))
     observer.expect("luxnode/node-1/light", lambda p: p["light"] < 22)
     assert "Traceback" not in "\n".join(node.seen)
+
+
+def test_node_over_tls_psk_with_credentials(mosquitto, nodes, tmp_path):
+    key = "a1" * 32
+    (tmp_path / "psk").write_text(f"node-1:{key}\n")
+    passwd = tmp_path / "passwd"
+    passwd.write_text("node-1:secret\n")
+    subprocess.run(["mosquitto_passwd", "-U", str(passwd)], check=True)
+    psk_broker = mosquitto(f"allow_anonymous false\npassword_file {passwd}\n"
+                           f"psk_hint luxnode\npsk_file {tmp_path / 'psk'}\nuse_identity_as_username false\n")
+    cfg = node_config(psk_broker.port)
+    cfg["mqtt"].update(username="node-1", password="secret",
+                       tls={"mode": "psk", "identity": "node-1", "key": key})
+    node = nodes(tmp_path / "fs", cfg).start()
+    node.expect("luxnode: connected to")
+    got = subprocess.run(["mosquitto_sub", "-p", str(psk_broker.port), "--psk", key, "--psk-identity", "node-1",
+                          "-u", "node-1", "-P", "secret", "-t", "luxnode/node-1/status", "-C", "1", "-W", "10"],
+                         capture_output=True, text=True, timeout=15)
+    assert got.stdout.strip() == "online"
+    log = psk_broker.log_text()
+    assert "as luxnode-node-1 (p2, c0, k10, u'node-1')" in log  # MQTT 3.1.1, persistent session
