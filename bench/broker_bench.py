@@ -190,7 +190,8 @@ def lookup(result, path):
 
 def table(results: dict) -> str:
     names = [n for n in BROKERS if n in results]
-    ratios = [(f"lux/{peer[:4]}", peer) for peer in ("mosquitto", "amqtt") if "luxnode" in results and peer in results]
+    labels = {"mosquitto": "lux/mosq", "amqtt": "lux/amqtt"}
+    ratios = [(labels[peer], peer) for peer in labels if "luxnode" in results and peer in results]
     header = f"{'figure':<26}" + "".join(f"{n:>14}" for n in names) + "".join(f"{r:>11}" for r, _ in ratios)
     lines = [header, "-" * len(header)]
     for label, path, fmt, _ in ROWS:
