@@ -8,9 +8,9 @@ import pytest
 from luxnode.broker.background import BackgroundBroker
 from luxnode.broker.log import Log
 from luxnode.mosquitto import conf, passwd, pskfile
-from tests.support.net import free_port
+from tests.support.net import free_port, wait_for
 
-from .conftest import LogLines
+from .conftest import LogLines, RawClient
 
 ACL = """user operator
 topic read luxnode/#
@@ -72,6 +72,11 @@ def test_psk_listener_with_mosquitto_clients(lab, clients):
                               "--psk-identity", "node-1", "-t", "luxnode/node-1/light", "-m", "x"],
                              capture_output=True, timeout=10)
     assert refused.returncode != 0
+    lab.log.wait("disconnected: TLS handshake failed: ")
+    plain = RawClient(psk_port).send(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00")
+    assert plain.closed_by_broker()  # plain text on a TLS port: never answered in clear
+    wait_for(lambda: lab.log.text.count("TLS handshake failed") >= 2, what="the plain-text client logged")
+    plain.close()
 
 
 def test_reload_reads_new_passwords(lab, clients):

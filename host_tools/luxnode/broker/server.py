@@ -20,6 +20,7 @@ from .log import Log
 from .store import Store
 
 TICK_S = 0.25             # keepalive resolution
+TLS_HANDSHAKE_S = 20.0   # a TLS client must finish its handshake by then
 WRITE_BUFFER_HIGH = 1 << 20  # bytes buffered for a client before its publishers are held
 WEBSOCKET_MAX_MESSAGE = (1 << 28) + 5  # the largest MQTT packet; MQTT keepalive replaces WS pings
 
@@ -145,7 +146,7 @@ class Server:
         context = None
         if _needs_tls(listener):
             from .tls import server_context
-            context = server_context(listener, auth)
+            context = server_context(listener, auth, log=self.log)
             if context is None:
                 raise LuxnodeError(f"listener {listener.port}: TLS is configured but no TLS context could be made")
         host = listener.address
@@ -157,9 +158,12 @@ class Server:
             kind = "websockets"
         else:
             loop = asyncio.get_running_loop()
+            if context is None:
+                factory = lambda: _StreamLink(self.broker, auth)  # noqa: E731
+            else:
+                factory = lambda: _TlsAcceptor(self.broker, auth, context, self.log)  # noqa: E731
             try:
-                server = await loop.create_server(lambda: _StreamLink(self.broker, auth), host,
-                                                  listener.port, ssl=context, reuse_address=True)
+                server = await loop.create_server(factory, host, listener.port, reuse_address=True)
             except OSError as exc:
                 raise LuxnodeError(f"cannot listen on {host or '*'}:{listener.port}: {exc.strerror}; "
                                    "is another broker running? choose another port") from None
@@ -237,13 +241,46 @@ class _StreamLink(asyncio.Protocol):
         self.data_received = self.client.data_received
 
     def connection_lost(self, exc) -> None:
-        self.client.connection_lost()
+        if self.client is not None:  # None: the TLS handshake never completed
+            self.client.connection_lost()
 
     def pause_writing(self) -> None:
-        self.client.pause_writing()
+        if self.client is not None:
+            self.client.pause_writing()
 
     def resume_writing(self) -> None:
-        self.client.resume_writing()
+        if self.client is not None:
+            self.client.resume_writing()
+
+
+class _TlsAcceptor(asyncio.Protocol):
+    """Plain TCP until the TLS handshake completes, then a _StreamLink over TLS.
+
+    Doing the handshake here rather than in create_server(ssl=...) lets a failed
+    one (wrong PSK key, unknown identity, plain text on a TLS port) be logged with
+    the peer's address; asyncio itself reports it only in debug mode.
+    """
+
+    def __init__(self, broker: Broker, auth, context, log: Log):
+        self.link = _StreamLink(broker, auth)
+        self.context = context
+        self.log = log
+
+    def connection_made(self, transport) -> None:
+        transport.pause_reading()  # the ClientHello is for the TLS layer start_tls puts in
+        asyncio.get_running_loop().create_task(self._handshake(transport))
+
+    async def _handshake(self, transport) -> None:
+        peer = _peer(transport.get_extra_info("peername"))
+        try:
+            tls_transport = await asyncio.get_running_loop().start_tls(
+                transport, self.link, self.context, server_side=True, ssl_handshake_timeout=TLS_HANDSHAKE_S)
+        except (OSError, asyncio.TimeoutError) as exc:
+            reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+            self.log("notice", f"Client <unknown> ({peer}) disconnected: TLS handshake failed: {reason}.")
+            transport.close()
+            return
+        self.link.connection_made(tls_transport)
 
 
 class _WebSocketLink:
