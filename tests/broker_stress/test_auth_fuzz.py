@@ -6,11 +6,12 @@ import socket
 import subprocess
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from . import packets as P
 from .bystanders import Bystanders
+from .fuzzing import fuzz_settings
 from .test_fuzz import assert_healthy
 
 USERS = {"alice": b"alice-pw", "bob": b"bob-pw"}
@@ -60,8 +61,7 @@ def answer(port: int, connect: bytes) -> bytes:
         return reply
 
 
-@settings(max_examples=80, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@fuzz_settings(80)
 @given(username=usernames, password=passwords, client=st.integers(0, 10**6))
 @example(username="alice", password=b"alice-pw", client=1)
 @example(username="bob", password=b"alice-pw", client=2)

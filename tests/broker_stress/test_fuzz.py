@@ -4,11 +4,12 @@ serving well-behaved paho clients, and hang up on packets MQTT 3.1.1 calls malfo
 import socket
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from . import packets as P
 from .bystanders import Bystanders
+from .fuzzing import fuzz_settings
 
 CRASH_MARKERS = ("Traceback", "Exception in callback", "Task exception was never retrieved")
 
@@ -107,8 +108,7 @@ def sessions(draw):
 
 # -- tests ----------------------------------------------------------------------------------
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@fuzz_settings(150)
 @given(stream=sessions())
 def test_broker_survives_mutated_packets(target, stream):
     broker, bystanders = target
@@ -116,8 +116,7 @@ def test_broker_survives_mutated_packets(target, stream):
     assert_healthy(broker, bystanders)
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@fuzz_settings(40)
 @given(chunks=st.lists(st.binary(min_size=1, max_size=256), min_size=1, max_size=5))
 def test_broker_survives_random_bytes_after_connect(target, chunks):
     broker, bystanders = target
@@ -194,8 +193,7 @@ def test_packets_before_a_malformed_one_are_processed(target):
     assert_healthy(broker, bystanders)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@fuzz_settings(60)
 @given(payloads=st.lists(st.binary(max_size=300), min_size=1, max_size=12),
        qos=st.integers(0, 2), cuts=st.lists(st.integers(1, 400), max_size=30), data=st.data())
 def test_stream_split_anywhere_arrives_whole_and_in_order(target, payloads, qos, cuts, data):

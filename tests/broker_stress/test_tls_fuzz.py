@@ -7,11 +7,12 @@ import socket
 import ssl
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from . import packets as P
 from .cclients import Sub, pub, require_clients
+from .fuzzing import fuzz_settings
 from .test_fuzz import CRASH_MARKERS
 
 KEY = secrets.token_hex(32)
@@ -64,8 +65,7 @@ def tls_garbage(draw):
     return bytes(data)
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@fuzz_settings(30)
 @given(data=tls_garbage())
 def test_psk_listener_survives_garbage(psk_target, data):
     broker, sub, numbers = psk_target

@@ -3,7 +3,7 @@ cut into binary frames at arbitrary offsets, plus text frames; TCP clients keep 
 a valid stream split across frames arrives whole."""
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect as ws_connect
@@ -12,6 +12,7 @@ from tests.support.net import free_port
 
 from . import packets as P
 from .bystanders import Bystanders
+from .fuzzing import fuzz_settings
 from .test_fuzz import assert_healthy, sessions
 
 
@@ -29,8 +30,7 @@ def frames(data: bytes, cuts: list[int]) -> list[bytes]:
     return [data[a:b] for a, b in zip([0] + offsets, offsets + [len(data)])]
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@fuzz_settings(60)
 @given(stream=sessions(), cuts=st.lists(st.integers(1, 200), max_size=10), text=st.none() | st.text(max_size=20))
 def test_websocket_listener_survives_mutated_frames(ws_target, stream, cuts, text):
     broker, ws_port, bystanders = ws_target
@@ -46,8 +46,7 @@ def test_websocket_listener_survives_mutated_frames(ws_target, stream, cuts, tex
     assert_healthy(broker, bystanders)
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@fuzz_settings(30)
 @given(payloads=st.lists(st.binary(max_size=200), min_size=1, max_size=8),
        cuts=st.lists(st.integers(1, 300), max_size=20))
 def test_valid_stream_split_across_frames_arrives(ws_target, payloads, cuts):
