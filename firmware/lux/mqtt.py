@@ -125,7 +125,8 @@ class MQTTClient:
     def _open(self):
         self.state = TCP
         self._since = ticks_ms()
-        if self._addr is None:  # resolved once, again only after a failure
+        if self._addr is None:  # resolved once, again only after a failed connect
+            self.log("mqtt: resolving %s" % self.host)
             self._addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0][-1]
         self.log("mqtt: connecting to %s:%d" % (self.host, self.port))
         s = socket.socket()

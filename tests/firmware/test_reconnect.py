@@ -25,3 +25,24 @@ def test_backoff_doubles_from_one_second_with_jitter_and_is_capped():
             assert step * 3 // 4 <= wait <= step, waits  # jitter takes off up to a quarter
     finally:
         client.close()
+
+
+def test_broker_address_is_resolved_once_and_again_only_after_a_failed_connect(mosquitto):
+    broker = mosquitto("allow_anonymous true\n")
+    client = MPClient(port=broker.port, host="127.0.0.1", backoff_max_ms=1000)
+    try:
+        client.expect("connected 1")
+        broker.kill()
+        client.expect("log mqtt error: connection lost")
+        client.expect("log mqtt: connecting")  # the first attempt reuses the address
+        client.expect("log mqtt error")  # refused ...
+        client.expect("log mqtt: resolving 127.0.0.1")  # ... so the next one resolves again
+        broker.start()
+        client.expect("connected 2", timeout=15)
+        lines = client.seen
+        assert lines[0] == "log mqtt: resolving 127.0.0.1"
+        lost = next(i for i, line in enumerate(lines) if "connection lost" in line)
+        assert lines[lost + 1].startswith("log mqtt: connecting")
+        assert sum("resolving" in line for line in lines[:lost]) == 1
+    finally:
+        client.close()
