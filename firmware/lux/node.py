@@ -1,13 +1,13 @@
 # The light node's main loop: sensor, dimmer, controller, store, WiFi and MQTT,
 # none of them blocking. Code needed only now and then (config, wiring, safe
-# mode, discovery) lives in modules that are unloaded once used.
+# mode, discovery, commands, the AUTO controller) is loaded on demand.
 import json
-import sys
 from time import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 import machine
 from micropython import const
 
+from . import forget
 from .dimmer import curve
 from .mqtt import UP
 
@@ -19,18 +19,6 @@ _COMMANDS_MS = const(30000)  # lux.commands stays loaded this long after a comma
 
 def log(msg):
     print("luxnode:", msg)
-
-
-def forget(name):
-    """Unload lux.<name>, a module needed only now and then. Its dict is emptied too:
-    the GC scans the stack conservatively, and a stale pointer to the module object
-    must not keep everything the module refers to."""
-    mod = sys.modules.pop("lux." + name, None)
-    pkg = sys.modules.get("lux")
-    if pkg and hasattr(pkg, name):
-        delattr(pkg, name)
-    if mod:
-        mod.__dict__.clear()
 
 
 class Node:
@@ -67,9 +55,15 @@ class Node:
         elif control == "OFF":
             control, value = "PWM", 0
         if control == "AUTO":
-            if self.control != "AUTO":
+            if self.pi is None:  # the controller is loaded for AUTO only
+                from .control import PI
+
+                self.pi = PI(self.kp, self.ki, 0.0, self.dimmer.hi)
                 self.pi.reset(self.dimmer.duty)
         else:
+            if self.pi is not None:
+                self.pi = None
+                forget("control")
             if value > 0:
                 self.last_on = value
             self.dimmer.set_level(value, fade_ms, ticks_ms())

@@ -3,10 +3,10 @@
 from time import ticks_add, ticks_ms
 
 from . import config
-from .control import PI
 from .dimmer import Dimmer
 from .mqtt import MQTTClient
-from .node import VERSION, Node, forget, log
+from . import forget
+from .node import VERSION, Node, log
 from .sensor import LightSensor
 from .store import Store
 
@@ -30,7 +30,7 @@ def build(cfg, adc, pwm, tls_ctx):
     n.dimmer.set_level(n.value if n.control == "PWM" else 0, 0, now)  # the restored level, at once
     n.sensor = LightSensor(adc.read_u16, cfg.adc_bits, cfg.dark_raw, cfg.bright_raw, cfg.oversample,
                            cfg.smoothing, cfg.deadband, int(cfg.interval_s * 1000))
-    n.pi = PI(cfg.kp, cfg.ki, 0.0, cfg.max_duty)
+    n.kp, n.ki, n.pi = cfg.kp, cfg.ki, None
     n.wifi = None
     if cfg.ssid:
         from .wifi import WiFi
@@ -52,6 +52,8 @@ def build(cfg, adc, pwm, tls_ctx):
     n._state_value = None
     n._stable = False
     n._commands_at = None
+    if n.control == "AUTO":
+        n.apply("AUTO", n.value, 0)
     log("node %s started (board %s, firmware %s)" % (n.device_id, n.board, VERSION))
     return n
 
