@@ -21,10 +21,16 @@ def discovery(mqtt, prefix, device_id, board, version):
 
 
 def telemetry(node, version):
+    rssi = None
+    if node.wlan:
+        try:
+            rssi = node.wlan.status("rssi")
+        except (OSError, ValueError, TypeError):
+            pass
     gc.collect()
     node.mqtt.publish(node.t_telemetry, json.dumps({
         "uptime_s": ticks_diff(ticks_ms(), node.started) // 1000,
-        "rssi": node.wifi.rssi() if node.wifi else None,
+        "rssi": rssi,
         "free_heap": gc.mem_free(),
         "reconnects": max(0, node.mqtt.connects - 1),
         "version": version,

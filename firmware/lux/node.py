@@ -95,12 +95,21 @@ class Node:
 
     def step(self):
         now = ticks_ms()
-        if self.wifi is None or self.wifi.poll(now):
-            self.mqtt.poll(_LOOP_MS)
-        else:
+        if self.wifi:  # joining the access point
+            if self.wifi.poll(now):
+                self.wifi = None
+                forget("wifi")
+            else:
+                sleep_ms(_LOOP_MS)
+        elif self.wlan and not self.wlan.isconnected():
+            log("wifi: lost %s" % self.ssid)
             if self.mqtt.state:
                 self.mqtt.disconnect()
-            sleep_ms(_LOOP_MS)
+            from .wifi import WiFi
+
+            self.wifi = WiFi(self.wlan, self.ssid, self.wifi_password, log, tried=now)
+        else:
+            self.mqtt.poll(_LOOP_MS)
         now = ticks_ms()
         if ticks_diff(now, self._next_sample) >= 0:
             self.sample(now)

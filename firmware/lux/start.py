@@ -31,11 +31,13 @@ def build(cfg, adc, pwm, tls_ctx):
     n.sensor = LightSensor(adc.read_u16, cfg.adc_bits, cfg.dark_raw, cfg.bright_raw, cfg.oversample,
                            cfg.smoothing, cfg.deadband, int(cfg.interval_s * 1000))
     n.kp, n.ki, n.pi = cfg.kp, cfg.ki, None
-    n.wifi = None
-    if cfg.ssid:
-        from .wifi import WiFi
+    n.wlan = n.wifi = None
+    if cfg.ssid:  # without a WiFi section the port's network is taken as it is
+        from . import wifi
 
-        n.wifi = WiFi(cfg.ssid, cfg.wifi_password, cfg.device_id, log)
+        n.ssid, n.wifi_password = cfg.ssid, cfg.wifi_password
+        n.wlan = wifi.station(cfg.device_id)
+        n.wifi = wifi.WiFi(n.wlan, n.ssid, n.wifi_password, log)
     n.t_set = cfg.topic("set").encode()
     n.t_light = cfg.topic("light")
     n.t_state = cfg.topic("state")

@@ -1,5 +1,6 @@
-# WiFi station with its own retry: a connect attempt gets a fixed time, then
-# the radio is reset and the next attempt starts.
+# Joining the WiFi access point, with its own retry: a connect attempt gets a
+# fixed time, then the radio is reset and the next attempt starts. The node
+# loads this only while its station is off the network.
 from time import ticks_diff
 
 import network
@@ -7,32 +8,31 @@ import network
 _ATTEMPT_MS = 15000
 
 
+def station(hostname):
+    """The station interface, announcing the node's host name where the port can."""
+    if hasattr(network, "hostname"):
+        try:
+            network.hostname(hostname)
+        except (OSError, ValueError):
+            pass
+    return network.WLAN(network.STA_IF)
+
+
 class WiFi:
-    def __init__(self, ssid, password, hostname, log, attempt_ms=_ATTEMPT_MS):
-        self.attempt_ms = attempt_ms
+    def __init__(self, wlan, ssid, password, log, attempt_ms=_ATTEMPT_MS, tried=None):
+        """tried: when the link was lost (the port's own reconnect gets one attempt's time)."""
+        self.wlan = wlan
         self.ssid = ssid
         self.password = password
         self.log = log
-        if hasattr(network, "hostname"):
-            try:
-                network.hostname(hostname)
-            except (OSError, ValueError):
-                pass
-        self.wlan = network.WLAN(network.STA_IF)
-        self.up = False
-        self._tried = None
+        self.attempt_ms = attempt_ms
+        self._tried = tried
 
     def poll(self, now):
-        """True while the station has an IP address; (re)connects otherwise."""
+        """True once the station has an IP address."""
         if self.wlan.isconnected():
-            if not self.up:
-                self.up = True
-                self.log("wifi: connected to %s as %s" % (self.ssid, self.wlan.ifconfig()[0]))
+            self.log("wifi: connected to %s as %s" % (self.ssid, self.wlan.ifconfig()[0]))
             return True
-        if self.up:
-            self.up = False
-            self._tried = now
-            self.log("wifi: lost %s" % self.ssid)
         if self._tried is None or ticks_diff(now, self._tried) >= self.attempt_ms:
             self._tried = now
             try:
@@ -45,9 +45,3 @@ class WiFi:
             except OSError as e:
                 self.log("wifi: connect failed: %s" % e)
         return False
-
-    def rssi(self):
-        try:
-            return self.wlan.status("rssi")
-        except (OSError, ValueError, TypeError):
-            return None
