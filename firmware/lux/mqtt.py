@@ -1,14 +1,15 @@
 # MQTT 3.1.1 session over one socket. poll() drives everything: a non-blocking
-# connect with exponential backoff, reading into a preallocated buffer, acks,
-# keepalive. Only a TLS handshake blocks, bounded by a socket timeout.
+# connect with exponential backoff (lux.mqttconn, loaded while connecting),
+# reading into a preallocated buffer, acks, keepalive. Only a TLS handshake
+# blocks, bounded by a socket timeout.
 import errno
 import random
 import select
-import socket
 from time import ticks_add, ticks_diff, ticks_ms, sleep_ms
 
 from micropython import const
 
+from . import forget
 from . import mqttpkt as P
 
 DOWN = const(0)  # waiting for the backoff timer
@@ -20,12 +21,14 @@ _CONNACK_MS = const(10000)
 _SEND_MS = const(5000)
 _READS_PER_POLL = const(16)
 _RX2_MAX = const(16)
-_REFUSED = ("", "bad protocol version", "client id rejected", "server unavailable",
-            "bad username or password", "not authorised")
-
-
 def _b(s):
     return s.encode() if isinstance(s, str) else s
+
+
+def _conn():
+    from . import mqttconn
+
+    return mqttconn
 
 
 class MQTTClient:
@@ -42,7 +45,7 @@ class MQTTClient:
         self.clean = clean
         self.tls_ctx = tls_ctx
         self.server_hostname = server_hostname
-        self.will = will  # (topic, message, retain, qos)
+        self.will = (_b(will[0]), _b(will[1]), will[2], will[3]) if will else None  # topic, message, retain, qos
         self.backoff_max_ms = backoff_max_ms
         self.max_inflight = max_inflight
         self.connect_timeout_ms = connect_timeout_ms
@@ -96,12 +99,12 @@ class MQTTClient:
         try:
             if self.state == DOWN:
                 if ticks_diff(ticks_ms(), self._next_try) >= 0:
-                    self._open()
+                    _conn().dial(self)
                 elif timeout_ms:
                     sleep_ms(timeout_ms)
                 return
             if self.state == TCP:
-                self._connecting(timeout_ms)
+                _conn().handshake(self, timeout_ms)
                 return
             if timeout_ms:
                 for _ in self._poller.ipoll(timeout_ms):
@@ -121,58 +124,6 @@ class MQTTClient:
         self.state = DOWN
 
     # -- connection --
-
-    def _open(self):
-        self.state = TCP
-        self._since = ticks_ms()
-        if self._addr is None:  # resolved once, again only after a failed connect
-            self.log("mqtt: resolving %s" % self.host)
-            self._addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0][-1]
-        self.log("mqtt: connecting to %s:%d" % (self.host, self.port))
-        s = socket.socket()
-        self._sock = s
-        try:  # IPPROTO_TCP, TCP_NODELAY: an ack and the publish after it leave at once
-            s.setsockopt(6, 1, 1)
-        except (OSError, ValueError):
-            pass
-        s.setblocking(False)
-        try:
-            s.connect(self._addr)
-        except OSError as e:
-            if e.errno != errno.EINPROGRESS:
-                raise
-        self._poller.register(s, select.POLLOUT)
-
-    def _connecting(self, timeout_ms):
-        ev = 0
-        for _, ev in self._poller.ipoll(timeout_ms):
-            break
-        if ev & (select.POLLERR | select.POLLHUP):
-            raise OSError(errno.ECONNREFUSED)
-        if not ev:
-            if ticks_diff(ticks_ms(), self._since) > self.connect_timeout_ms:
-                raise OSError(errno.ETIMEDOUT)
-            return
-        s = self._sock
-        self._poller.unregister(s)
-        if self.tls_ctx:
-            s.setblocking(True)
-            s.settimeout(self.connect_timeout_ms / 1000)
-            if self.server_hostname:
-                s = self.tls_ctx.wrap_socket(s, server_hostname=self.server_hostname)
-            else:
-                s = self.tls_ctx.wrap_socket(s)
-            self._sock = s
-            s.setblocking(False)
-        self._poller.register(s, select.POLLIN)
-        self.reader.reset()
-        w = self.will
-        n = P.connect(self._tx, self.client_id, self.user, self.password, self.keepalive,
-                      self.clean, w and _b(w[0]), w and _b(w[1]), w and w[2], w[3] if w else 0)
-        self._send(self._txmv[:n])
-        self._last_rx = ticks_ms()
-        self.state = WAIT
-        self._since = self._last_rx
 
     def _close(self):
         if self._sock:
@@ -314,29 +265,12 @@ class MQTTClient:
                 if body[i] & 0x80:
                     self.log("mqtt: subscription refused by the broker")
         elif kind == P.CONNACK and self.state == WAIT:
-            self._on_connack(body[0] & 1, body[1])
+            _conn().connack(self, body[0] & 1, body[1])
+            forget("mqttconn")
         elif kind == P.PUBREC:  # we publish at most QoS 1; complete the flow anyway
             self._send_ack(P.PUBREL, P.u16(body, 0))
         elif kind != P.PUBCOMP:
             raise P.ProtocolError("unexpected packet 0x%02x" % first)
-
-    def _on_connack(self, session_present, rc):
-        if rc:
-            raise P.ProtocolError("connection refused: " + (
-                _REFUSED[rc] if rc < len(_REFUSED) else "code %d" % rc))
-        self.state = UP
-        self._attempt = 0
-        self.connects += 1
-        self._ping_at = None
-        if not session_present:
-            self._rx2 = []  # the broker forgot its half of any QoS 2 flow
-        self.log("connected to %s:%d" % (self.host, self.port))
-        for topic, qos in self._subs:
-            self._send_sub(topic, qos)
-        for pid, topic, msg, retain in self._inflight:
-            self._send_pub(topic, msg, 1, retain, True, pid)
-        if self.on_connect:
-            self.on_connect()
 
     def _on_publish(self, first, body, rem):
         qos = first >> 1 & 3

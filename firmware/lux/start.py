@@ -1,5 +1,6 @@
 # Wiring: config.json + board.json -> a running Node. Used once at boot and
 # unloaded (with lux.config) before the loop starts, to keep its code off the heap.
+import json
 from time import ticks_add, ticks_ms
 
 from . import config
@@ -9,6 +10,16 @@ from . import forget
 from .node import VERSION, Node, log
 from .sensor import LightSensor
 from .store import Store
+
+
+def load_state(path):
+    """The LED state lux.store saved, or None."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+        return doc["control"], doc["value"], doc["last_on"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def build(cfg, adc, pwm, tls_ctx):
@@ -22,8 +33,9 @@ def build(cfg, adc, pwm, tls_ctx):
     n.telemetry_ms = int(cfg.telemetry_s * 1000)
     n.wdt_ms = int(cfg.wdt_s * 1000)
     n.rtc = cfg.rtc_memory
-    n.store = Store("state.json", int(cfg.save_delay_s * 1000))
-    n.control, n.value, n.last_on = n.store.load() or ("PWM", 0, 100)
+    saved = load_state("state.json")
+    n.store = Store(saved, "state.json", int(cfg.save_delay_s * 1000))
+    n.control, n.value, n.last_on = saved or ("PWM", 0, 100)
     if n.control not in ("PWM", "AUTO"):
         n.control, n.value = "PWM", 0
     n.dimmer = Dimmer(pwm, cfg.invert and not cfg.hw_invert, cfg.gamma, cfg.min_duty, cfg.max_duty)

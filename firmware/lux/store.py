@@ -1,26 +1,17 @@
 # The last LED state on flash: written only when it changed and then stayed
 # the same for a while (fades and slider drags cost no flash wear).
-import json
 import os
 from time import ticks_diff
 
 
 class Store:
-    def __init__(self, path="state.json", delay_ms=5000):
+    def __init__(self, saved, path="state.json", delay_ms=5000):
+        """saved: (control, value, last_on) as read at boot (lux.start), or None."""
         self.path = path
         self.delay_ms = delay_ms
-        self.saved = None
+        self.saved = saved
         self._seen = None
         self._since = 0
-
-    def load(self):
-        try:
-            with open(self.path) as f:
-                doc = json.load(f)
-            self.saved = (doc["control"], doc["value"], doc["last_on"])
-        except (OSError, ValueError, KeyError, TypeError):
-            self.saved = None
-        return self.saved
 
     def poll(self, now, snap):
         """snap: (control, value, last_on) now; writes once it settled."""

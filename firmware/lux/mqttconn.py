@@ -1,0 +1,87 @@
+# Connection set-up of lux.mqtt: resolve, non-blocking TCP connect, TLS
+# handshake, CONNECT, and what a CONNACK brings (subscriptions, retransmission).
+# The client loads this while it connects and unloads it once connected.
+import errno
+import select
+import socket
+from time import ticks_diff, ticks_ms
+
+from . import mqttpkt as P
+from .mqtt import TCP, UP, WAIT
+
+_REFUSED = ("", "bad protocol version", "client id rejected", "server unavailable",
+            "bad username or password", "not authorised")
+
+
+def dial(c):
+    """Start a non-blocking TCP connect to the broker."""
+    c.state = TCP
+    c._since = ticks_ms()
+    if c._addr is None:  # resolved once, again only after a failed connect
+        c.log("mqtt: resolving %s" % c.host)
+        c._addr = socket.getaddrinfo(c.host, c.port, 0, socket.SOCK_STREAM)[0][-1]
+    c.log("mqtt: connecting to %s:%d" % (c.host, c.port))
+    s = socket.socket()
+    c._sock = s
+    try:  # IPPROTO_TCP, TCP_NODELAY: an ack and the publish after it leave at once
+        s.setsockopt(6, 1, 1)
+    except (OSError, ValueError):
+        pass
+    s.setblocking(False)
+    try:
+        s.connect(c._addr)
+    except OSError as e:
+        if e.errno != errno.EINPROGRESS:
+            raise
+    c._poller.register(s, select.POLLOUT)
+
+
+def handshake(c, timeout_ms):
+    """Once TCP is up: TLS (blocking, bounded by the connect timeout), then CONNECT."""
+    ev = 0
+    for _, ev in c._poller.ipoll(timeout_ms):
+        break
+    if ev & (select.POLLERR | select.POLLHUP):
+        raise OSError(errno.ECONNREFUSED)
+    if not ev:
+        if ticks_diff(ticks_ms(), c._since) > c.connect_timeout_ms:
+            raise OSError(errno.ETIMEDOUT)
+        return
+    s = c._sock
+    c._poller.unregister(s)
+    if c.tls_ctx:
+        s.setblocking(True)
+        s.settimeout(c.connect_timeout_ms / 1000)
+        if c.server_hostname:
+            s = c.tls_ctx.wrap_socket(s, server_hostname=c.server_hostname)
+        else:
+            s = c.tls_ctx.wrap_socket(s)
+        c._sock = s
+        s.setblocking(False)
+    c._poller.register(s, select.POLLIN)
+    c.reader.reset()
+    w = c.will or (None, None, False, 0)
+    n = P.connect(c._tx, c.client_id, c.user, c.password, c.keepalive, c.clean, w[0], w[1], w[2], w[3])
+    c._send(c._txmv[:n])
+    c._last_rx = ticks_ms()
+    c.state = WAIT
+    c._since = c._last_rx
+
+
+def connack(c, session_present, rc):
+    if rc:
+        raise P.ProtocolError("connection refused: " + (
+            _REFUSED[rc] if rc < len(_REFUSED) else "code %d" % rc))
+    c.state = UP
+    c._attempt = 0
+    c.connects += 1
+    c._ping_at = None
+    if not session_present:
+        c._rx2 = []  # the broker forgot its half of any QoS 2 flow
+    c.log("connected to %s:%d" % (c.host, c.port))
+    for topic, qos in c._subs:
+        c._send_sub(topic, qos)
+    for pid, topic, msg, retain in c._inflight:
+        c._send_pub(topic, msg, 1, retain, True, pid)
+    if c.on_connect:
+        c.on_connect()
