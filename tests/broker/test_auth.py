@@ -64,6 +64,8 @@ CONNECT_CASES = [
     ("x", "stranger", "node-pw"),
     ("x", "node-1", None),
     ("anon", None, None),
+    ("op", "operator", "op-pw\x00junk"),   # mosquitto compares up to the first NUL
+    ("op", "operator", "op-p\x00w"),
 ]
 
 
@@ -73,7 +75,7 @@ def test_connect_codes_match_mosquitto(files, start_broker, mosquitto, anonymous
     reference = mosquitto(lines)
     ours = start_broker(listeners=conf.parse(f"listener {free_port()} 127.0.0.1\n{lines}").listeners)
     expected = [connack(reference.port, *case) for case in CONNECT_CASES]
-    assert expected == [0, 0, 5, 5, 5, 0 if anonymous else 5]
+    assert expected == [0, 0, 5, 5, 5, 0 if anonymous else 5, 0, 5]
     assert [connack(ours.ports[0], *case) for case in CONNECT_CASES] == expected
 
 

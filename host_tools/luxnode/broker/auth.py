@@ -63,6 +63,8 @@ class Auth:
             # mosquitto 2: without a password file a username proves nothing; only
             # allow_anonymous lets the client in.
             return (ACCEPTED, username) if listener.allow_anonymous else (NOT_AUTHORIZED, None)
+        if password is not None:
+            password = bytes(password).split(b"\0", 1)[0]   # mosquitto reads it as a C string
         hashed = self.passwords.get(username)
         # Hash even for unknown users or a missing password, so the time taken does not tell.
         matches = passwd.verify(password or b"", hashed or _UNKNOWN_USER)
