@@ -19,44 +19,50 @@ def load_json(path):
         raise ConfigError(path + ": not valid JSON")
 
 
-def _get(doc, key, default):
+def _key(section, key):
+    """The key's full name for messages (kept apart: each distinct string stays in RAM)."""
+    return key if not section else ("mqtt.tls." if section == "tls" else section + ".") + key
+
+
+def _get(doc, section, key, default):
     node = doc
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node or node[part] is None:
-            if default is _REQUIRED:
-                raise ConfigError("config.json: %s is missing" % key)
-            return default
-        node = node[part]
-    return node
+    if section:
+        for part in ("mqtt", "tls") if section == "tls" else (section,):
+            node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or node.get(key) is None:
+        if default is _REQUIRED:
+            raise ConfigError("config.json: %s is missing" % _key(section, key))
+        return default
+    return node[key]
 
 
-def _str(doc, key, default=_REQUIRED):
-    v = _get(doc, key, default)
+def _str(doc, section, key, default=_REQUIRED):
+    v = _get(doc, section, key, default)
     if v is not None and not isinstance(v, str):
-        raise ConfigError("config.json: %s must be a string" % key)
+        raise ConfigError("config.json: %s must be a string" % _key(section, key))
     return v
 
 
-def _num(doc, key, default, lo, hi, integer=False):
-    v = _get(doc, key, default)
+def _num(doc, section, key, default, lo, hi, integer=False):
+    v = _get(doc, section, key, default)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
-        raise ConfigError("config.json: %s must be %s" % (key, "an integer" if integer else "a number"))
+        raise ConfigError("config.json: %s must be %s" % (_key(section, key), "an integer" if integer else "a number"))
     if not lo <= v <= hi:
-        raise ConfigError("config.json: %s must be within %s..%s, not %s" % (key, lo, hi, v))
+        raise ConfigError("config.json: %s must be within %s..%s, not %s" % (_key(section, key), lo, hi, v))
     return v
 
 
-def _bool(doc, key, default):
-    v = _get(doc, key, default)
+def _bool(doc, section, key, default):
+    v = _get(doc, section, key, default)
     if not isinstance(v, bool):
-        raise ConfigError("config.json: %s must be true or false" % key)
+        raise ConfigError("config.json: %s must be true or false" % _key(section, key))
     return v
 
 
-def _name(doc, key, default=_REQUIRED):
-    v = _str(doc, key, default)
+def _name(doc, section, key, default=_REQUIRED):
+    v = _str(doc, section, key, default)
     if not v or "/" in v or "+" in v or "#" in v or " " in v:
-        raise ConfigError("config.json: %s %r is not usable in an MQTT topic" % (key, v))
+        raise ConfigError("config.json: %s %r is not usable in an MQTT topic" % (_key(section, key), v))
     return v
 
 
@@ -66,23 +72,23 @@ class Config:
             raise ConfigError("config.json: must be a JSON object")
         self.board_name = board.get("name")
         caps = board.get("capabilities") or {}
-        self.device_id = _name(doc, "device_id")
-        name = _str(doc, "board", board.get("name"))
+        self.device_id = _name(doc, None, "device_id")
+        name = _str(doc, None, "board", board.get("name"))
         if name != board.get("name"):
             raise ConfigError("config.json: board %r but board.json is %r" % (name, board.get("name")))
-        self.ssid = _str(doc, "wifi.ssid", None)
-        self.wifi_password = _str(doc, "wifi.password", "")
+        self.ssid = _str(doc, "wifi", "ssid", None)
+        self.wifi_password = _str(doc, "wifi", "password", "")
 
-        self.tls_mode = _str(doc, "mqtt.tls.mode", None)
+        self.tls_mode = _str(doc, "tls", "mode", None)
         if self.tls_mode not in (None, "psk", "cert"):
             raise ConfigError("config.json: mqtt.tls.mode must be \"psk\" or \"cert\"")
         if self.tls_mode == "psk":
             if not caps.get("tls_psk"):
                 raise ConfigError("config.json: mqtt.tls.mode \"psk\" but board %s has no TLS-PSK;"
                                   " refusing to connect without it" % name)
-            self.psk_identity = _str(doc, "mqtt.tls.identity", None) or _str(doc, "mqtt.username", None) \
+            self.psk_identity = _str(doc, "tls", "identity", None) or _str(doc, "mqtt", "username", None) \
                 or self.device_id
-            key = _str(doc, "mqtt.tls.key")
+            key = _str(doc, "tls", "key")
             try:
                 self.psk_key = bytes.fromhex(key)
             except ValueError:
@@ -90,51 +96,51 @@ class Config:
             if not self.psk_key:
                 raise ConfigError("config.json: mqtt.tls.key is empty")
         elif self.tls_mode == "cert":
-            self.ca = _str(doc, "mqtt.tls.ca")
-        self.host = _str(doc, "mqtt.host")
-        self.port = _num(doc, "mqtt.port", 8883 if self.tls_mode else 1883, 1, 65535, True)
-        self.client_id = _str(doc, "mqtt.client_id", "luxnode-" + self.device_id)
-        self.username = _str(doc, "mqtt.username", None)
-        self.password = _str(doc, "mqtt.password", None)
-        self.keepalive = _num(doc, "mqtt.keepalive", 60, 0, 65535, True)
-        self.prefix = _name(doc, "mqtt.prefix", "luxnode")
-        self.clean_session = _bool(doc, "mqtt.clean_session", False)
-        self.reconnect_max_s = _num(doc, "mqtt.reconnect_max_s", 30, 1, 3600)
-        self.rx_buffer = _num(doc, "mqtt.rx_buffer", 512, 128, 16384, True)
-        self.tx_buffer = _num(doc, "mqtt.tx_buffer", 256, 64, 16384, True)
+            self.ca = _str(doc, "tls", "ca")
+        self.host = _str(doc, "mqtt", "host")
+        self.port = _num(doc, "mqtt", "port", 8883 if self.tls_mode else 1883, 1, 65535, True)
+        self.client_id = _str(doc, "mqtt", "client_id", "luxnode-" + self.device_id)
+        self.username = _str(doc, "mqtt", "username", None)
+        self.password = _str(doc, "mqtt", "password", None)
+        self.keepalive = _num(doc, "mqtt", "keepalive", 60, 0, 65535, True)
+        self.prefix = _name(doc, "mqtt", "prefix", "luxnode")
+        self.clean_session = _bool(doc, "mqtt", "clean_session", False)
+        self.reconnect_max_s = _num(doc, "mqtt", "reconnect_max_s", 30, 1, 3600)
+        self.rx_buffer = _num(doc, "mqtt", "rx_buffer", 512, 128, 16384, True)
+        self.tx_buffer = _num(doc, "mqtt", "tx_buffer", 256, 64, 16384, True)
 
         bits = board["adc"]["bits"]
         full = (1 << bits) - 1
-        self.adc_pin = _num(doc, "pins.adc", board["adc"]["pin"], 0, 255, True)
+        self.adc_pin = _num(doc, "pins", "adc", board["adc"]["pin"], 0, 255, True)
         self.adc_bits = bits
         self.adc_atten_db = board["adc"].get("atten_db")
-        self.interval_s = _num(doc, "sensor.interval_s", 5, 0.1, 86400)
-        self.deadband = _num(doc, "sensor.deadband", 1.0, 0, 100)
-        self.dark_raw = _num(doc, "sensor.dark_raw", 0, 0, full, True)
-        self.bright_raw = _num(doc, "sensor.bright_raw", full, 0, full, True)
+        self.interval_s = _num(doc, "sensor", "interval_s", 5, 0.1, 86400)
+        self.deadband = _num(doc, "sensor", "deadband", 1.0, 0, 100)
+        self.dark_raw = _num(doc, "sensor", "dark_raw", 0, 0, full, True)
+        self.bright_raw = _num(doc, "sensor", "bright_raw", full, 0, full, True)
         if self.dark_raw == self.bright_raw:
             raise ConfigError("config.json: sensor.dark_raw and sensor.bright_raw must differ")
-        self.oversample = _num(doc, "sensor.oversample", 16, 1, 256, True)
-        self.sample_ms = _num(doc, "sensor.sample_ms", 200, 10, 60000, True)
-        self.smoothing = _num(doc, "sensor.smoothing", 0.5, 0.01, 1)
+        self.oversample = _num(doc, "sensor", "oversample", 16, 1, 256, True)
+        self.sample_ms = _num(doc, "sensor", "sample_ms", 200, 10, 60000, True)
+        self.smoothing = _num(doc, "sensor", "smoothing", 0.5, 0.01, 1)
 
         pwm = board["pwm"]
-        self.pwm_pin = _num(doc, "pins.pwm", pwm["pin"], 0, 255, True)
-        self.freq = _num(doc, "dimmer.freq", min(1000, pwm["freq_max"]), pwm["freq_min"], pwm["freq_max"], True)
-        self.invert = _bool(doc, "dimmer.invert", False)
+        self.pwm_pin = _num(doc, "pins", "pwm", pwm["pin"], 0, 255, True)
+        self.freq = _num(doc, "dimmer", "freq", min(1000, pwm["freq_max"]), pwm["freq_min"], pwm["freq_max"], True)
+        self.invert = _bool(doc, "dimmer", "invert", False)
         self.hw_invert = bool(caps.get("pwm_invert"))
-        self.gamma = _num(doc, "dimmer.gamma", 2.2, 0.1, 5)
-        self.fade_ms = _num(doc, "dimmer.fade_ms", 500, 0, 600000, True)
-        self.min_duty = _num(doc, "dimmer.min_duty", 0.0, 0, 1)
-        self.max_duty = _num(doc, "dimmer.max_duty", 1.0, 0, 1)
+        self.gamma = _num(doc, "dimmer", "gamma", 2.2, 0.1, 5)
+        self.fade_ms = _num(doc, "dimmer", "fade_ms", 500, 0, 600000, True)
+        self.min_duty = _num(doc, "dimmer", "min_duty", 0.0, 0, 1)
+        self.max_duty = _num(doc, "dimmer", "max_duty", 1.0, 0, 1)
         if self.min_duty >= self.max_duty:
             raise ConfigError("config.json: dimmer.min_duty must be below dimmer.max_duty")
-        self.save_delay_s = _num(doc, "dimmer.save_delay_s", 5, 0, 3600)
+        self.save_delay_s = _num(doc, "dimmer", "save_delay_s", 5, 0, 3600)
 
-        self.kp = _num(doc, "control.kp", 0.5, 0, 100)
-        self.ki = _num(doc, "control.ki", 1.0, 0, 100)
-        self.telemetry_s = _num(doc, "telemetry_s", 60, 1, 86400)
-        self.wdt_s = _num(doc, "wdt_s", 30, 0, 3600)
+        self.kp = _num(doc, "control", "kp", 0.5, 0, 100)
+        self.ki = _num(doc, "control", "ki", 1.0, 0, 100)
+        self.telemetry_s = _num(doc, None, "telemetry_s", 60, 1, 86400)
+        self.wdt_s = _num(doc, None, "wdt_s", 30, 0, 3600)
         self.safe_mode_pin = board.get("safe_mode_pin")
         self.rtc_memory = bool(caps.get("rtc_memory"))
 
