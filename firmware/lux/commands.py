@@ -67,3 +67,14 @@ def excerpt(payload):
         return head.decode()
     except UnicodeError:
         return "".join(chr(b) if 32 <= b < 127 else "\\x%02x" % b for b in head)
+
+
+def handle(node, payload, size):
+    """Apply a command, or answer it with one error message (the output stays as it is)."""
+    try:
+        cmd = parse(payload, size, node.fade_ms)
+    except CommandError as e:
+        node.mqtt.publish(node.t_error, json.dumps({"error": str(e), "payload": excerpt(payload)}))
+        print("luxnode: command refused:", e)
+        return
+    node.apply(*cmd)

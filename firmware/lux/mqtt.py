@@ -35,7 +35,8 @@ class MQTTClient:
     def __init__(self, client_id, host, port, user=None, password=None, keepalive=60,
                  clean=False, tls_ctx=None, server_hostname=None, will=None,
                  rx_size=512, tx_size=256, backoff_max_ms=30000, max_inflight=8,
-                 connect_timeout_ms=10000, on_message=None, on_connect=None, log=print):
+                 connect_timeout_ms=10000, subs=(), on_message=None, on_connect=None, log=print):
+        """subs: (topic, qos) pairs, subscribed on every CONNACK."""
         self.client_id = _b(client_id)
         self.host = host
         self.port = port
@@ -55,7 +56,7 @@ class MQTTClient:
         self.reader = P.Reader(rx_size)
         self._tx = bytearray(tx_size)
         self._txmv = memoryview(self._tx)
-        self._subs = []  # (topic, qos), sent again on every CONNACK
+        self._subs = [(_b(t), q) for t, q in subs]
         self._inflight = []  # [pid, topic, msg, retain] of unacknowledged QoS 1
         self._rx2 = []  # QoS 2 packet ids received, PUBREL not yet seen
         self._pid = 0
@@ -72,12 +73,6 @@ class MQTTClient:
         self.connects = 0
 
     # -- application side --
-
-    def subscribe(self, topic, qos=1):
-        topic = _b(topic)
-        self._subs.append((topic, qos))
-        if self.state == UP:
-            self._guard(self._send_sub, topic, qos)
 
     def publish(self, topic, msg, retain=False, qos=0):
         """QoS 0 is dropped while offline; QoS 1 is kept (bounded) until acknowledged."""
@@ -189,9 +184,6 @@ class MQTTClient:
         else:
             self._send(self._txmv[:h])
             self._send(msg)
-
-    def _send_sub(self, topic, qos):
-        self._send(self._txmv[:P.subscribe(self._tx, self._next_pid(), topic, qos)])
 
     def _send_ack(self, kind, pid):
         self._send(self._txmv[:P.ack(self._tx, kind, pid)])

@@ -80,7 +80,7 @@ def connack(c, session_present, rc):
         c._rx2 = []  # the broker forgot its half of any QoS 2 flow
     c.log("connected to %s:%d" % (c.host, c.port))
     for topic, qos in c._subs:
-        c._send_sub(topic, qos)
+        c._send(c._txmv[:P.subscribe(c._tx, c._next_pid(), topic, qos)])
     for pid, topic, msg, retain in c._inflight:
         c._send_pub(topic, msg, 1, retain, True, pid)
     if c.on_connect:

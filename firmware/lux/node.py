@@ -1,7 +1,6 @@
 # The light node's main loop: sensor, dimmer, controller, store, WiFi and MQTT,
 # none of them blocking. Code needed only now and then (config, wiring, safe
 # mode, discovery, commands, the AUTO controller) is loaded on demand.
-import json
 from time import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 import machine
@@ -36,18 +35,11 @@ class Node:
         self.sensor.resend()
 
     def on_message(self, topic, payload, size):
-        if bytes(topic) != self.t_set:
-            return
-        from . import commands  # loaded on demand, unloaded after a quiet while (step)
+        if bytes(topic) == self.t_set:
+            from . import commands  # loaded on demand, unloaded after a quiet while (step)
 
-        self._commands_at = ticks_ms()
-        try:
-            cmd = commands.parse(payload, size, self.fade_ms)
-        except commands.CommandError as e:
-            self.mqtt.publish(self.t_error, json.dumps({"error": str(e), "payload": commands.excerpt(payload)}))
-            log("command refused: %s" % e)
-            return
-        self.apply(*cmd)
+            self._commands_at = ticks_ms()
+            commands.handle(self, payload, size)
 
     def apply(self, control, value, fade_ms):
         if control == "ON":

@@ -59,8 +59,8 @@ def build(cfg, adc, pwm, tls_ctx):
         cfg.client_id, cfg.host, cfg.port, cfg.username, cfg.password, cfg.keepalive,
         cfg.clean_session, tls_ctx, cfg.host if cfg.tls_mode == "cert" else None,
         (cfg.topic("status"), "offline", True, 1), cfg.rx_buffer, cfg.tx_buffer,
-        int(cfg.reconnect_max_s * 1000), on_message=n.on_message, on_connect=n.on_connect, log=log)
-    n.mqtt.subscribe(n.t_set, 1)
+        int(cfg.reconnect_max_s * 1000), subs=((n.t_set, 1),), on_message=n.on_message,
+        on_connect=n.on_connect, log=log)
     n._next_sample = n._last_sample = now
     n._next_telemetry = ticks_add(now, n.telemetry_ms)
     n._state_value = None

@@ -1,6 +1,6 @@
 # MicroPython side of the client interop tests: runs lux.mqtt.MQTTClient with the
 # settings in the ARGS line (JSON), prints one line per event and obeys
-# commands on stdin: "pub TOPIC QOS RETAIN PAYLOAD", "sub TOPIC QOS", "quit".
+# commands on stdin: "pub TOPIC QOS RETAIN PAYLOAD", "inflight", "quit".
 import json
 import select
 import sys
@@ -36,9 +36,7 @@ c = MQTTClient(args.get("client_id", "mp"), args.get("host", "127.0.0.1"), args[
                args.get("keepalive", 60), args.get("clean", True), ctx, args.get("host") if args.get("ca") else None,
                will=args.get("will"), rx_size=args.get("rx_size", 256),
                backoff_max_ms=args.get("backoff_max_ms", 2000), on_message=on_message,
-               on_connect=on_connect, log=log)
-for topic, qos in args.get("subs", []):
-    c.subscribe(topic, qos)
+               subs=args.get("subs", ()), on_connect=on_connect, log=log)
 stdin = select.poll()
 stdin.register(sys.stdin, select.POLLIN)
 slow_ms = args.get("slow_ms", 0)  # a slow application: each message costs this long
@@ -52,8 +50,6 @@ while True:
         words = sys.stdin.readline().rstrip("\n").split(" ", 4)
         if words[0] == "pub":
             print("published", c.publish(words[1], words[4], words[3] == "1", int(words[2])))
-        elif words[0] == "sub":
-            c.subscribe(words[1], int(words[2]))
         elif words[0] == "inflight":
             print("inflight", len(c._inflight))
         else:
