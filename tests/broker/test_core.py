@@ -154,3 +154,29 @@ def test_connection_messages_off_keeps_protocol_warnings():
     noisy.data_received(b"\xf0\x00")
     assert "quiet" not in lines.text
     assert "Client noisy (test:noisy) disconnected: malformed packet: reserved packet type 15." in lines.text
+
+
+def test_stuck_reader_is_held_for_at_most_the_limit_then_loses_qos0():
+    clock = Clock()
+    lines = LogLines()
+    broker = Broker(make_config(), Log({"notice"}, lines), clock=clock)
+    stuck, stuck_link = connected(broker, "stuck")
+    stuck.data_received(encoder.subscribe(1, [("t", 0)]))
+    healthy, healthy_link = connected(broker, "healthy")
+    healthy.data_received(encoder.subscribe(1, [("t", 0)]))
+    stuck_link.packets(), healthy_link.packets()
+    pub, pub_link = connected(broker, "pub")
+    stuck.pause_writing()
+    pub.data_received(encoder.publish(b"t", b"1"))
+    assert not pub_link.reading
+    clock.now += 2.5
+    broker.tick()
+    assert pub_link.reading
+    pub.data_received(encoder.publish(b"t", b"2"))
+    assert pub_link.reading  # no longer held by the stuck reader
+    assert [p.payload for p in healthy_link.packets()] == [b"1", b"2"]
+    assert [p.payload for p in stuck_link.packets()] == [b"1"]  # "2" dropped for it
+    assert "Outgoing messages are being dropped for client stuck." in lines.text
+    stuck.resume_writing()
+    pub.data_received(encoder.publish(b"t", b"3"))
+    assert [p.payload for p in stuck_link.packets()] == [b"3"]

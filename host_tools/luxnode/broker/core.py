@@ -29,10 +29,11 @@ from .subscriptions import SubscriptionIndex
 CONNECT_TIMEOUT = 30.0
 # A client we have data for that reads nothing for this long is dropped.
 STALLED_TIMEOUT = 60.0
-# Publishers are held (not read) while a connected subscriber has this many QoS 1/2
-# messages queued behind its in-flight window, so a fast publisher does not push a
-# live subscriber's queue over max_queued_messages. A hold lasts at most HOLD_LIMIT
-# seconds; after that the subscriber's queue takes the overflow (as mosquitto).
+# Publishers are held (not read) while a connected subscriber's socket buffer is full
+# or it has HOLD_QUEUE QoS 1/2 messages queued behind its in-flight window, so a fast
+# publisher does not overrun a live subscriber. A hold lasts at most HOLD_LIMIT
+# seconds, so one stuck reader cannot stall everyone: after that its queue takes the
+# QoS 1/2 overflow and QoS 0 is dropped for it (as mosquitto does).
 HOLD_QUEUE = 100
 HOLD_LIMIT = 2.0
 
@@ -87,8 +88,10 @@ class Broker:
                     client.close(f"Client {client.peer} sent no CONNECT in {CONNECT_TIMEOUT:.0f} s, disconnecting.")
             elif client.write_paused_since and now - client.write_paused_since > STALLED_TIMEOUT:
                 client.close(f"Client {client.client_id} is not reading its messages, disconnecting.")
-            elif client.held and not client.write_paused_since and now - client.held_since > HOLD_LIMIT:
-                client.hold_exempt = True  # it is not catching up: let its queue absorb the rest
+            elif client.held and now - client.held_since > HOLD_LIMIT:
+                # It is not catching up: its queue takes the QoS 1/2 overflow and
+                # QoS 0 is dropped for it until it reads again.
+                client.hold_exempt = True
                 client.release_held()
             elif (client.keepalive and not client.reading_paused
                     and now - client.last_received > client.keepalive * 1.5):
@@ -138,6 +141,12 @@ class Broker:
                 continue
             if client is None:
                 continue  # QoS 0 is not queued for offline sessions
+            if client.write_paused_since:
+                if client.hold_exempt:
+                    self.dropped(session)  # stuck reader: the others must not wait for it
+                    continue
+                if source is not None:
+                    client.hold(source)
             if qos0_packet is None:
                 qos0_packet = encoder.publish(topic_bytes, payload)
             out = client.out
@@ -145,8 +154,6 @@ class Broker:
                 dirty.append(client)
             out.append(qos0_packet)
             sent += 1
-            if client.write_paused_since and source is not None:
-                client.hold(source)
         self.stats.messages_sent += sent
 
     def set_retained(self, topic: str, payload: bytes, qos: int) -> None:
@@ -171,11 +178,14 @@ class Broker:
                     and len(session.queue) >= self.hold_mark):
                 client.hold(source)
         else:
-            if not session.dropped:
-                self.log("notice", f"Outgoing messages are being dropped for client {session.client_id}.")
-            session.dropped += 1
+            self.dropped(session)
             return
         self.session_changed(session)
+
+    def dropped(self, session: Session) -> None:
+        if not session.dropped:
+            self.log("notice", f"Outgoing messages are being dropped for client {session.client_id}.")
+        session.dropped += 1
 
     def fill_inflight(self, session: Session) -> None:
         """Move queued messages into flight while the client has room."""
@@ -320,6 +330,9 @@ class Client:
 
     def resume_writing(self) -> None:
         self.write_paused_since = 0.0
+        self.hold_exempt = False
+        if self.session is not None and not self.session.queue:
+            self.session.dropped = 0
         self.release_held()
 
     # ---- helpers used by the broker ---------------------------------------------
