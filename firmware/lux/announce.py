@@ -1,9 +1,16 @@
-# Messages the node sends now and then: Home Assistant MQTT discovery (retained
-# configs for the light sensor and the LED) on each connect, and telemetry.
-# Loaded for the occasion and unloaded again.
+# Messages the node sends now and then: on each connect its status, Home
+# Assistant MQTT discovery (retained configs for the light sensor and the LED)
+# and its state; telemetry once a period. Loaded for the occasion, then unloaded.
 import gc
 import json
 from time import ticks_diff, ticks_ms
+
+
+def connected(node, version):
+    node.mqtt.publish("%s/%s/status" % (node.prefix, node.device_id), "online", True, 1)
+    discovery(node.mqtt, node.prefix, node.device_id, node.board, version)
+    node.publish_state()
+    node.sensor.resend()
 
 
 def discovery(mqtt, prefix, device_id, board, version):

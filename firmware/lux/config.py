@@ -106,7 +106,7 @@ class Config:
         self.prefix = _name(doc, "mqtt", "prefix", "luxnode")
         self.clean_session = _bool(doc, "mqtt", "clean_session", False)
         self.reconnect_max_s = _num(doc, "mqtt", "reconnect_max_s", 30, 1, 3600)
-        self.rx_buffer = _num(doc, "mqtt", "rx_buffer", 512, 128, 16384, True)
+        self.rx_buffer = _num(doc, "mqtt", "rx_buffer", 384, 128, 16384, True)
         self.tx_buffer = _num(doc, "mqtt", "tx_buffer", 256, 64, 16384, True)
 
         bits = board["adc"]["bits"]

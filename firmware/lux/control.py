@@ -1,6 +1,15 @@
 # AUTO mode: a PI controller that drives the LED duty so that the measured
 # light holds the target. Conditional integration keeps the integrator from
-# winding up while the output is saturated.
+# winding up while the output is saturated. Loaded only while in AUTO.
+
+
+def level_of(duty, gamma, lo, hi):
+    """Inverse of lux.dimmer.curve(): the brightness % that gives this duty."""
+    if duty <= lo:
+        return 0.0
+    if duty >= hi:
+        return 100.0
+    return 100 * ((duty - lo) / (hi - lo)) ** (1 / gamma)
 
 
 class PI:
@@ -23,3 +32,8 @@ class PI:
             self.i = min(self.hi, max(self.lo, self.i + self.ki * e * dt))
             u = self.i + self.kp * e
         return min(self.hi, max(self.lo, u))
+
+    def drive(self, dimmer, target, measured, dt):
+        """One step: the dimmer's duty set directly (no curve, no fade), within its min..max."""
+        duty = min(dimmer.hi, max(dimmer.lo, self.step(target, measured, dt)))
+        dimmer.hold(duty, level_of(duty, dimmer.gamma, dimmer.lo, dimmer.hi))

@@ -12,17 +12,6 @@ def curve(level, gamma, lo, hi):
     return lo + (hi - lo) * (level / 100) ** gamma
 
 
-def level_of(duty, gamma, lo, hi):
-    """Inverse of curve(): the brightness % that gives this duty."""
-    if duty <= 0:
-        return 0.0
-    if duty >= hi:
-        return 100.0
-    if duty <= lo:
-        return 0.0
-    return 100 * ((duty - lo) / (hi - lo)) ** (1 / gamma)
-
-
 class Dimmer:
     def __init__(self, pwm, soft_invert, gamma=2.2, lo=0.0, hi=1.0):
         self.pwm = pwm  # anything with duty_u16(int)
@@ -46,11 +35,10 @@ class Dimmer:
         if not fade_ms:
             self._apply_level(level)
 
-    def set_duty(self, duty):
-        """Direct duty for the controller (no curve, no fade), clamped to lo..hi."""
-        duty = min(self.hi, max(self.lo, duty))
+    def hold(self, duty, level):
+        """Duty set directly (AUTO: lux.control), ending any fade; level is its brightness %."""
         self._fade = 0
-        self.level = self.target = level_of(duty, self.gamma, self.lo, self.hi)
+        self.level = self.target = level
         self._write(duty)
 
     def poll(self, now):

@@ -26,13 +26,10 @@ class Node:
     # -- MQTT --
 
     def on_connect(self):
-        self.mqtt.publish("%s/%s/status" % (self.prefix, self.device_id), "online", True, 1)
         from . import announce
 
-        announce.discovery(self.mqtt, self.prefix, self.device_id, self.board, VERSION)
+        announce.connected(self, VERSION)
         forget("announce")
-        self.publish_state()
-        self.sensor.resend()
 
     def on_message(self, topic, payload, size):
         if bytes(topic) == self.t_set:
@@ -128,7 +125,7 @@ class Node:
         self._last_sample = now
         light = self.sensor.sample()
         if self.control == "AUTO":
-            self.dimmer.set_duty(self.pi.step(self.value, light, dt))
+            self.pi.drive(self.dimmer, self.value, light, dt)
         if self.mqtt.state == UP and self.sensor.due(now):
             self.mqtt.publish(self.t_light, '{"light": %s, "unit": "%%", "raw": %d}' % (
                 _num(light), self.sensor.raw), True)

@@ -35,7 +35,8 @@ print(json.dumps(out))""")
 
 def test_gamma_curve_min_max_and_inverse():
     got = mp("""
-from lux.dimmer import curve, level_of
+from lux.dimmer import curve
+from lux.control import level_of
 c = [round(curve(l, 2.2, 0.05, 0.9), 4) for l in (0, 1, 50, 100)]
 inv = [round(level_of(curve(l, 2.2, 0.05, 0.9), 2.2, 0.05, 0.9), 3) for l in (10, 50, 90)]
 print(json.dumps([c, inv, curve(50, 1.0, 0, 1)]))""")
@@ -62,7 +63,7 @@ d.poll(500); out.append(p.writes[-1])
 d.poll(1000); out += [p.writes[-1], d._fade != 0, d.level]
 n = len(p.writes); d.poll(2000); out.append(len(p.writes) == n)   # no rewrite of the same duty
 d.set_level(0, 0, 2000); out.append(p.writes[-1])
-d.set_duty(0.25); out += [p.writes[-1], round(d.level, 3)]
+d.hold(0.25, 25.0); out += [p.writes[-1], d.level]
 print(json.dumps(out))""")
     assert got == [[], True, 65535 - 16384, 65535 - 32768, 0, False, 100, True, 65535, 65535 - 16384, 25.0]
 
@@ -84,8 +85,17 @@ b = settle(20, 100)                # unreachable: output saturates at 1.0
 i_after_saturation = pi.i
 c = settle(20, 50, steps=15)       # comes back quickly: no wind-up
 d = settle(80, 50)                 # ambient above target: LED off
-print(json.dumps([a, b, i_after_saturation, c[1] < 1.0, d]))""")
-    a, b, i_sat, recovered, d = got
+class FakePWM:
+    def duty_u16(self, d): self.d = d
+from lux.dimmer import Dimmer
+dim = Dimmer(FakePWM(), False, 2.0, 0.1, 0.9)
+pi.reset(0.0)
+pi.drive(dim, 100, 0, 0.2)   # far below target: the duty goes up, within min..max, no fade
+e = [round(dim.duty, 3), round(dim.level, 1), dim.pwm.d]
+print(json.dumps([a, b, i_after_saturation, c[1] < 1.0, d, e]))""")
+    a, b, i_sat, recovered, d, e = got
+    duty = 1.0 * 1.0 * 0.2 + 0.5 * 1.0  # integrator after one step (ki e dt) + proportional part (kp e)
+    assert e == [round(duty, 3), round(100 * ((duty - 0.1) / 0.8) ** 0.5, 1), int(duty * 65535 + 0.5)]
     assert abs(a[0] - 60) < 0.1
     assert b == [90.0, 1.0] and i_sat <= 1.0
     assert recovered
