@@ -10,7 +10,7 @@ def connected(node, version):
     node.mqtt.publish("%s/%s/status" % (node.prefix, node.device_id), "online", True, 1)
     discovery(node.mqtt, node.prefix, node.device_id, node.board, version)
     node.publish_state()
-    node.sensor.resend()
+    node.sensor.sent = None  # publish the next reading
 
 
 def discovery(mqtt, prefix, device_id, board, version):

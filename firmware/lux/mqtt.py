@@ -82,12 +82,15 @@ class MQTTClient:
             if len(self._inflight) >= self.max_inflight:
                 self.log("mqtt: inflight full, dropping message %d" % self._inflight.pop(0)[0])
             self._inflight.append((pid, topic, msg, retain))
-            if self.state == UP:
-                self._guard(self._send_pub, topic, msg, 1, retain, False, pid)
-            return True
-        if self.state != UP:
+        elif self.state != UP:
             return False
-        return self._guard(self._send_pub, topic, msg, 0, retain, False, 0)
+        if self.state == UP:
+            try:
+                self._send_pub(topic, msg, qos, retain, False, pid if qos else 0)
+            except Exception as e:
+                self._fail(e)
+                return False
+        return True
 
     def poll(self, timeout_ms=0):
         """Run the session; waits at most timeout_ms for incoming data."""
@@ -108,15 +111,6 @@ class MQTTClient:
             self._timers(ticks_ms())
         except Exception as e:  # any socket or protocol failure ends this connection
             self._fail(e)
-
-    def disconnect(self):
-        if self.state == UP:
-            try:
-                self._send(P.DISCONNECT_PKT)
-            except OSError:
-                pass
-        self._close()
-        self.state = DOWN
 
     # -- connection --
 
@@ -147,14 +141,6 @@ class MQTTClient:
         self._next_try = ticks_add(ticks_ms(), wait)
         self.log("mqtt error: %s%s; retry in %d ms" % (
             "connection lost: " if was_up else "", " ".join(str(why).split()), wait))
-
-    def _guard(self, fn, *args):
-        try:
-            fn(*args)
-            return True
-        except Exception as e:
-            self._fail(e)
-            return False
 
     # -- wire --
 

@@ -1,13 +1,13 @@
 # Connection set-up of lux.mqtt: resolve, non-blocking TCP connect, TLS
-# handshake, CONNECT, and what a CONNACK brings (subscriptions, retransmission).
-# The client loads this while it connects and unloads it once connected.
+# handshake, CONNECT, what a CONNACK brings (subscriptions, retransmission), and
+# a clean hang-up. The client loads this while it connects, unloads it once connected.
 import errno
 import select
 import socket
 from time import ticks_diff, ticks_ms
 
 from . import mqttpkt as P
-from .mqtt import TCP, UP, WAIT
+from .mqtt import DOWN, TCP, UP, WAIT
 
 _REFUSED = ("", "bad protocol version", "client id rejected", "server unavailable",
             "bad username or password", "not authorised")
@@ -85,3 +85,14 @@ def connack(c, session_present, rc):
         c._send_pub(topic, msg, 1, retain, True, pid)
     if c.on_connect:
         c.on_connect()
+
+
+def hangup(c):
+    """DISCONNECT (no last will) and close, e.g. when the WiFi link is gone."""
+    if c.state == UP:
+        try:
+            c._send(P.DISCONNECT_PKT)
+        except OSError:
+            pass
+    c._close()
+    c.state = DOWN

@@ -1,6 +1,7 @@
-# The light node's main loop: sensor, dimmer, controller, store, WiFi and MQTT,
+# The light node's main loop: sensor, dimmer, controller, saved state, WiFi and MQTT,
 # none of them blocking. Code needed only now and then (config, wiring, safe
 # mode, discovery, commands, the AUTO controller) is loaded on demand.
+import os
 from time import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 import machine
@@ -57,6 +58,7 @@ class Node:
                 self.last_on = value
             self.dimmer.set_level(value, fade_ms, ticks_ms())
         self.control, self.value = control, value
+        self._changed_at = ticks_ms()  # saved once it has settled (step)
         self.publish_state()
 
     def publish_state(self):
@@ -73,6 +75,15 @@ class Node:
                               self.control, _num(level), _num(duty, 3), "ON" if duty > 0 else "OFF",
                               round(level * 2.55),
                               ', "target": %s' % _num(self.value) if self.control == "AUTO" else ""), True, 1)
+
+    def save(self):
+        """The LED state to flash, only if it differs from what is there (spares the flash)."""
+        state = (self.control, self.value, self.last_on)
+        if state != self.saved:
+            with open("state.tmp", "w") as f:
+                f.write('{"control": "%s", "value": %s, "last_on": %s}' % state)
+            os.rename("state.tmp", "state.json")
+            self.saved = state
 
     def telemetry(self):
         from . import announce
@@ -93,7 +104,9 @@ class Node:
         elif self.wlan and not self.wlan.isconnected():
             log("wifi: lost %s" % self.ssid)
             if self.mqtt.state:
-                self.mqtt.disconnect()
+                from .mqttconn import hangup
+
+                hangup(self.mqtt)
             from .wifi import WiFi
 
             self.wifi = WiFi(self.wlan, self.ssid, self.wifi_password, log, tried=now)
@@ -103,7 +116,9 @@ class Node:
         if ticks_diff(now, self._next_sample) >= 0:
             self.sample(now)
         self.dimmer.poll(now)
-        self.store.poll(now, (self.control, self.value, self.last_on))
+        if self._changed_at is not None and ticks_diff(now, self._changed_at) >= self.save_ms:
+            self._changed_at = None
+            self.save()
         if ticks_diff(now, self._next_telemetry) >= 0:
             self._next_telemetry = ticks_add(now, self.telemetry_ms)
             if self.mqtt.state == UP:

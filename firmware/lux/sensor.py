@@ -22,7 +22,7 @@ class LightSensor:
         self.interval_ms = interval_ms
         self.raw = 0
         self.light = None  # smoothed %, None before the first sample
-        self._sent = None
+        self.sent = None  # the last published reading; None publishes the next one
         self._sent_at = 0
 
     def sample(self):
@@ -38,12 +38,9 @@ class LightSensor:
         """True when the reading should be published now (and marks it published)."""
         if self.light is None:
             return False
-        if self._sent is None or abs(self.light - self._sent) >= self.deadband \
+        if self.sent is None or abs(self.light - self.sent) >= self.deadband \
                 or ticks_diff(now, self._sent_at) >= self.interval_ms:
-            self._sent = self.light
+            self.sent = self.light
             self._sent_at = now
             return True
         return False
-
-    def resend(self):
-        self._sent = None

@@ -9,11 +9,10 @@ from .mqtt import MQTTClient
 from . import forget
 from .node import VERSION, Node, log
 from .sensor import LightSensor
-from .store import Store
 
 
 def load_state(path):
-    """The LED state lux.store saved, or None."""
+    """The LED state Node.save() wrote, or None."""
     try:
         with open(path) as f:
             doc = json.load(f)
@@ -33,9 +32,10 @@ def build(cfg, adc, pwm, tls_ctx):
     n.telemetry_ms = int(cfg.telemetry_s * 1000)
     n.wdt_ms = int(cfg.wdt_s * 1000)
     n.rtc = cfg.rtc_memory
-    saved = load_state("state.json")
-    n.store = Store(saved, "state.json", int(cfg.save_delay_s * 1000))
-    n.control, n.value, n.last_on = saved or ("PWM", 0, 100)
+    n.saved = load_state("state.json")
+    n.save_ms = int(cfg.save_delay_s * 1000)
+    n._changed_at = None
+    n.control, n.value, n.last_on = n.saved or ("PWM", 0, 100)
     if n.control not in ("PWM", "AUTO"):
         n.control, n.value = "PWM", 0
     n.dimmer = Dimmer(pwm, cfg.invert and not cfg.hw_invert, cfg.gamma, cfg.min_duty, cfg.max_duty)
