@@ -17,6 +17,14 @@ TCP = const(1)  # TCP connect in progress
 WAIT = const(2)  # CONNECT sent, waiting for CONNACK
 UP = const(3)  # connected: state == UP
 
+_CONNACK = const(0x20)  # packet types (first byte); underscored const() costs no RAM
+_PUBLISH = const(0x30)
+_PUBACK = const(0x40)
+_PUBREC = const(0x50)
+_PUBREL = const(0x62)
+_PUBCOMP = const(0x70)
+_SUBACK = const(0x90)
+_PINGRESP = const(0xD0)
 _CONNACK_MS = const(10000)
 _SEND_MS = const(5000)
 _READS_PER_POLL = const(16)
@@ -223,31 +231,31 @@ class MQTTClient:
 
     def _handle(self, first, body, rem):
         kind = first & 0xF0
-        if kind == P.PUBLISH:
+        if kind == _PUBLISH:
             self._on_publish(first, body, rem)
-        elif kind == P.PUBACK:
+        elif kind == _PUBACK:
             pid = P.u16(body, 0)
             for i, m in enumerate(self._inflight):
                 if m[0] == pid:
                     self._inflight.pop(i)
                     break
-        elif first == P.PUBREL:
+        elif first == _PUBREL:
             pid = P.u16(body, 0)
             if pid in self._rx2:
                 self._rx2.remove(pid)
-            self._send_ack(P.PUBCOMP, pid)
-        elif kind == P.PINGRESP:
+            self._send_ack(_PUBCOMP, pid)
+        elif kind == _PINGRESP:
             self._ping_at = None
-        elif kind == P.SUBACK:
+        elif kind == _SUBACK:
             for i in range(2, len(body)):
                 if body[i] & 0x80:
                     self.log("mqtt: subscription refused by the broker")
-        elif kind == P.CONNACK and self.state == WAIT:
+        elif kind == _CONNACK and self.state == WAIT:
             _conn().connack(self, body[0] & 1, body[1])
             forget("mqttconn")
-        elif kind == P.PUBREC:  # we publish at most QoS 1; complete the flow anyway
-            self._send_ack(P.PUBREL, P.u16(body, 0))
-        elif kind != P.PUBCOMP:
+        elif kind == _PUBREC:  # we publish at most QoS 1; complete the flow anyway
+            self._send_ack(_PUBREL, P.u16(body, 0))
+        elif kind != _PUBCOMP:
             raise P.ProtocolError("unexpected packet 0x%02x" % first)
 
     def _on_publish(self, first, body, rem):
@@ -268,4 +276,4 @@ class MQTTClient:
         if fresh and self.on_message:
             self.on_message(body[2:p - 2 if qos else p], body[p:], rem - p)
         if pid:
-            self._send_ack(P.PUBACK if qos == 1 else P.PUBREC, pid)
+            self._send_ack(_PUBACK if qos == 1 else _PUBREC, pid)

@@ -2,16 +2,11 @@
 # Reader splits a byte stream into packets inside one preallocated buffer.
 from micropython import const
 
-CONNECT = const(0x10)
-CONNACK = const(0x20)
-PUBLISH = const(0x30)
-PUBACK = const(0x40)
-PUBREC = const(0x50)
-PUBREL = const(0x62)
-PUBCOMP = const(0x70)
-SUBSCRIBE = const(0x82)
-SUBACK = const(0x90)
-PINGRESP = const(0xD0)
+# Packet types (first byte, flags included where fixed). Underscored const()
+# names are folded in at compile time and cost no RAM; lux.mqtt keeps its own.
+_CONNECT = const(0x10)
+_PUBLISH = const(0x30)
+_SUBSCRIBE = const(0x82)
 PINGREQ_PKT = b"\xc0\x00"
 DISCONNECT_PKT = b"\xe0\x00"
 
@@ -44,7 +39,7 @@ def put_str(buf, i, s):
 
 
 def connect(buf, client_id, user, password, keepalive, clean, will_topic, will_msg, will_retain, will_qos):
-    """CONNECT into buf; returns its length. Strings are bytes."""
+    """_CONNECT into buf; returns its length. Strings are bytes."""
     rem = 10 + 2 + len(client_id)
     flags = 0x02 if clean else 0
     if will_topic:
@@ -56,7 +51,7 @@ def connect(buf, client_id, user, password, keepalive, clean, will_topic, will_m
         if password:
             rem += 2 + len(password)
             flags |= 0x40
-    buf[0] = CONNECT
+    buf[0] = _CONNECT
     i = put_len(buf, 1, rem)
     i = put_str(buf, i, b"MQTT")
     buf[i] = 4  # protocol level 3.1.1
@@ -74,9 +69,9 @@ def connect(buf, client_id, user, password, keepalive, clean, will_topic, will_m
 
 
 def publish_head(buf, topic, payload_len, qos, retain, dup, pid):
-    """Fixed and variable header of a PUBLISH; the payload follows it on the wire."""
+    """Fixed and variable header of a _PUBLISH; the payload follows it on the wire."""
     rem = 2 + len(topic) + (2 if qos else 0) + payload_len
-    buf[0] = PUBLISH | (0x08 if dup else 0) | qos << 1 | (1 if retain else 0)
+    buf[0] = _PUBLISH | (0x08 if dup else 0) | qos << 1 | (1 if retain else 0)
     i = put_len(buf, 1, rem)
     i = put_str(buf, i, topic)
     if qos:
@@ -85,7 +80,7 @@ def publish_head(buf, topic, payload_len, qos, retain, dup, pid):
 
 
 def subscribe(buf, pid, topic, qos):
-    buf[0] = SUBSCRIBE
+    buf[0] = _SUBSCRIBE
     i = put_len(buf, 1, 5 + len(topic))
     i = put_u16(buf, i, pid)
     i = put_str(buf, i, topic)
@@ -94,7 +89,7 @@ def subscribe(buf, pid, topic, qos):
 
 
 def ack(buf, kind, pid):
-    """PUBACK, PUBREC, PUBREL or PUBCOMP."""
+    """PUBACK, PUBREC, PUBREL or PUBCOMP: kind is the first byte (0x40, 0x50, 0x62, 0x70)."""
     buf[0] = kind
     buf[1] = 2
     return put_u16(buf, 2, pid)

@@ -38,7 +38,7 @@ print(json.dumps([
     enc(P.publish_head, b"a/b", 5, 1, True, True, 10),
     enc(P.publish_head, b"a", 200, 0, False, False, 0),
     enc(P.subscribe, 7, b"x/set", 1),
-    enc(P.ack, P.PUBACK, 258), enc(P.ack, P.PUBREC, 1), enc(P.ack, P.PUBREL, 1), enc(P.ack, P.PUBCOMP, 1),
+    enc(P.ack, 0x40, 258), enc(P.ack, 0x50, 1), enc(P.ack, 0x62, 1), enc(P.ack, 0x70, 1),
 ]))""")
     assert got == [
         "3b0c" "0003612f62" "000a",  # dup|qos1|retain, remaining 2+3+2+5
