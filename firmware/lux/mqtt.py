@@ -26,6 +26,8 @@ _PUBCOMP = const(0x70)
 _SUBACK = const(0x90)
 _PINGRESP = const(0xD0)
 _CONNACK_MS = const(10000)
+CONNECT_MS = const(10000)  # TCP connect, then TLS handshake: each within this
+_INFLIGHT_MAX = const(8)  # unacknowledged QoS 1 messages kept; the oldest goes first
 _SEND_MS = const(5000)
 _READS_PER_POLL = const(16)
 _RX2_MAX = const(16)
@@ -42,8 +44,7 @@ def _conn():
 class MQTTClient:
     def __init__(self, client_id, host, port, user=None, password=None, keepalive=60,
                  clean=False, tls_ctx=None, server_hostname=None, will=None,
-                 rx_size=512, tx_size=256, backoff_max_ms=30000, max_inflight=8,
-                 connect_timeout_ms=10000, subs=(), on_message=None, on_connect=None, log=print):
+                 rx_size=512, tx_size=256, backoff_max_ms=30000, subs=(), on_message=None, on_connect=None, log=print):
         """subs: (topic, qos) pairs, subscribed on every CONNACK."""
         self.client_id = _b(client_id)
         self.host = host
@@ -56,8 +57,6 @@ class MQTTClient:
         self.server_hostname = server_hostname
         self.will = (_b(will[0]), _b(will[1]), will[2], will[3]) if will else None  # topic, message, retain, qos
         self.backoff_max_ms = backoff_max_ms
-        self.max_inflight = max_inflight
-        self.connect_timeout_ms = connect_timeout_ms
         self.on_message = on_message
         self.on_connect = on_connect
         self.log = log
@@ -87,7 +86,7 @@ class MQTTClient:
         topic, msg = _b(topic), _b(msg)
         if qos:
             pid = self._next_pid()
-            if len(self._inflight) >= self.max_inflight:
+            if len(self._inflight) >= _INFLIGHT_MAX:
                 self.log("mqtt: inflight full, dropping message %d" % self._inflight.pop(0)[0])
             self._inflight.append((pid, topic, msg, retain))
         elif self.state != UP:

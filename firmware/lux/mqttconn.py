@@ -7,7 +7,7 @@ import socket
 from time import ticks_diff, ticks_ms
 
 from . import mqttpkt as P
-from .mqtt import DOWN, TCP, UP, WAIT
+from .mqtt import CONNECT_MS, DOWN, TCP, UP, WAIT
 
 _REFUSED = ("", "bad protocol version", "client id rejected", "server unavailable",
             "bad username or password", "not authorised")
@@ -44,14 +44,14 @@ def handshake(c, timeout_ms):
     if ev & (select.POLLERR | select.POLLHUP):
         raise OSError(errno.ECONNREFUSED)
     if not ev:
-        if ticks_diff(ticks_ms(), c._since) > c.connect_timeout_ms:
+        if ticks_diff(ticks_ms(), c._since) > CONNECT_MS:
             raise OSError(errno.ETIMEDOUT)
         return
     s = c._sock
     c._poller.unregister(s)
     if c.tls_ctx:
         s.setblocking(True)
-        s.settimeout(c.connect_timeout_ms / 1000)
+        s.settimeout(CONNECT_MS / 1000)
         if c.server_hostname:
             s = c.tls_ctx.wrap_socket(s, server_hostname=c.server_hostname)
         else:

@@ -85,12 +85,6 @@ class Node:
             os.rename("state.tmp", "state.json")
             self.saved = state
 
-    def telemetry(self):
-        from . import announce
-
-        announce.telemetry(self, VERSION)
-        forget("announce")
-
     # -- loop --
 
     def step(self):
@@ -122,7 +116,10 @@ class Node:
         if ticks_diff(now, self._next_telemetry) >= 0:
             self._next_telemetry = ticks_add(now, self.telemetry_ms)
             if self.mqtt.state == UP:
-                self.telemetry()
+                from . import announce
+
+                announce.telemetry(self, VERSION)
+                forget("announce")
         if self._commands_at is not None and ticks_diff(now, self._commands_at) >= _COMMANDS_MS:
             self._commands_at = None
             forget("commands")
