@@ -25,12 +25,14 @@ _PUBREL = const(0x62)
 _PUBCOMP = const(0x70)
 _SUBACK = const(0x90)
 _PINGRESP = const(0xD0)
-_CONNACK_MS = const(10000)
 CONNECT_MS = const(10000)  # TCP connect, then TLS handshake: each within this
+_CONNACK_MS = const(10000)
+_SEND_MS = const(5000)  # a write that cannot go out in this time ends the connection
+_READS_PER_POLL = const(16)  # then the loop gets its turn, even in a flood
 _INFLIGHT_MAX = const(8)  # unacknowledged QoS 1 messages kept; the oldest goes first
-_SEND_MS = const(5000)
-_READS_PER_POLL = const(16)
-_RX2_MAX = const(16)
+_RX2_MAX = const(16)  # QoS 2 packet ids remembered until their PUBREL
+
+
 def _b(s):
     return s.encode() if isinstance(s, str) else s
 
@@ -44,7 +46,8 @@ def _conn():
 class MQTTClient:
     def __init__(self, client_id, host, port, user=None, password=None, keepalive=60,
                  clean=False, tls_ctx=None, server_hostname=None, will=None,
-                 rx_size=512, tx_size=256, backoff_max_ms=30000, subs=(), on_message=None, on_connect=None, log=print):
+                 rx_size=512, tx_size=256, backoff_max_ms=30000, subs=(), on_message=None,
+                 on_connect=None, log=print):
         """subs: (topic, qos) pairs, subscribed on every CONNACK."""
         self.client_id = _b(client_id)
         self.host = host

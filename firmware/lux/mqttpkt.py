@@ -100,7 +100,7 @@ def u16(mv, i):
 
 
 class Reader:
-    """Stream splitter. fill() gives the free space to read into, got(n) records it,
+    """Stream splitter. space() gives the free space to read into, got(n) records it,
     parse(handler) calls handler(first_byte, body, remaining_length) per packet.
     A packet larger than the buffer is handed over with only its head in body
     (len(body) < remaining_length) and the rest is discarded as it arrives, so
@@ -164,10 +164,8 @@ class Reader:
                 i = n
             else:
                 break
-        if i:
+        if i:  # move what is left of the stream to the front
             left = n - i
             if left:
                 mv[0:left] = mv[i:n]
             self.n = left
-        else:
-            self.n = n
