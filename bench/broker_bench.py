@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark `luxnode broker` against mosquitto and amqtt with one shared load, in one run.
 
-    python bench/broker_bench.py            # full run (a few minutes)
-    python bench/broker_bench.py --quick    # smaller counts, one repetition
+    python bench/broker_bench.py            # full run, 3 interleaved repetitions (about 5 minutes)
+    python bench/broker_bench.py --quick    # smaller counts, one repetition (under a minute)
     python bench/broker_bench.py --brokers mosquitto,amqtt --json out.json
     python bench/broker_bench.py --profile /tmp/prof   # py-spy on luxnode during 1:1 runs
 
