@@ -85,9 +85,15 @@ class MQTTClient:
     # -- application side --
 
     def publish(self, topic, msg, retain=False, qos=0):
-        """QoS 0 is dropped while offline; QoS 1 is kept (bounded) until acknowledged."""
+        """QoS 0 is dropped while offline; QoS 1 is kept (bounded) until acknowledged,
+        and retransmitted after a reconnect."""
         topic, msg = _b(topic), _b(msg)
         if qos:
+            if retain:  # a newer retained message supersedes one still unacknowledged
+                for i, m in enumerate(self._inflight):
+                    if m[3] and m[1] == topic:
+                        self._inflight.pop(i)
+                        break
             pid = self._next_pid()
             if len(self._inflight) >= _INFLIGHT_MAX:
                 self.log("mqtt: inflight full, dropping message %d" % self._inflight.pop(0)[0])

@@ -75,6 +75,17 @@ class Node:
             if text in line:
                 return line
 
+    def drain(self):
+        """Every line printed so far that no expect() has read, as one text."""
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                self.seen.append(line)
+        return "\n".join(self.seen)
+
     def wait_exit(self, timeout=10.0):
         code = self.proc.wait(timeout=timeout)
         time.sleep(0.05)

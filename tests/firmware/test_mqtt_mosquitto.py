@@ -95,11 +95,16 @@ def test_qos1_retransmitted_after_reconnect(mosquitto, clients):
     assert "connection lost" in c.expect("log mqtt error", timeout=10)
     c.send("pub t/q 1 0 kept")  # broker away: the QoS 1 message waits
     assert c.expect("published") == "published True"
+    for state in ("old", "new"):  # a newer retained message supersedes the older one
+        c.send(f"pub t/state 1 1 {state}")
+        assert c.expect("published") == "published True"
     c.send("inflight")
-    assert c.expect("inflight") == "inflight 1"
+    assert c.expect("inflight") == "inflight 2"
     broker.start()
     c.expect("connected 2", timeout=15)
-    wait_for(lambda: "Received PUBLISH from mp-retx (d1, q1" in broker.log_text(), what="DUP retransmission")
+    wait_for(lambda: "Received PUBLISH from mp-retx (d1, q1, r0" in broker.log_text(), what="DUP retransmission")
+    wait_for(lambda: "Received PUBLISH from mp-retx (d1, q1, r1" in broker.log_text(), what="the retained one")
+    assert broker.log_text().count("Received PUBLISH from mp-retx") == 2
     wait_for(lambda: c.send("inflight") or c.expect("inflight") == "inflight 0", what="the PUBACK")
     # The restarted broker kept no session: the subscription came back with the CONNACK.
     pub(broker, "r/set", "again", 1)

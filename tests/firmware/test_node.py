@@ -3,6 +3,7 @@ against real mosquitto."""
 
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -192,3 +193,31 @@ def test_node_over_tls_psk_with_credentials(mosquitto, nodes, tmp_path):
     assert got.stdout.strip() == "online"
     log = psk_broker.log_text()
     assert "as luxnode-node-1 (p2, c0, k10, u'node-1')" in log  # MQTT 3.1.1, persistent session
+
+
+def test_a_burst_of_commands_longer_than_the_keepalive(mosquitto, nodes, tmp_path):
+    # /work/shared/seeds 000: a burst of incoming messages longer than the keepalive got
+    # the node dropped. Here 30000 commands (every 7th bad) take longer than the keepalive.
+    broker = mosquitto("allow_anonymous true\nmax_queued_messages 0\n")
+    observer = Observer(broker.port)
+    try:
+        cfg = node_config(broker.port)
+        cfg["mqtt"]["keepalive"] = 1  # mosquitto drops a client silent for 1.5 s
+        node = nodes(tmp_path / "fs", cfg).start()
+        node.expect("luxnode: connected to")
+        observer.expect("luxnode/node-1/state")
+        count = 30000
+        lines = [b"bad" if i % 7 == 0 else json.dumps({"control": "PWM", "value": i % 100}).encode()
+                 for i in range(1, count + 1)]
+        started = time.monotonic()
+        subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-t", "luxnode/node-1/set", "-q", "1", "-l"],
+                       input=b"\n".join(lines) + b"\n", check=True, timeout=60)
+        last = json.loads(lines[-1])["value"]
+        observer.expect("luxnode/node-1/state", lambda s: s["value"] == last, timeout=60)
+        took = time.monotonic() - started
+        assert took > 1.5, f"the burst took only {took:.1f} s"
+        wait_for(lambda: observer.count("luxnode/node-1/error") == count // 7, what="one error per bad command")
+        assert "mqtt error" not in node.drain()
+        assert broker.log_text().count("New client connected from") == 3  # observer, node, publisher: once each
+    finally:
+        observer.close()
