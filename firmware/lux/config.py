@@ -106,7 +106,9 @@ class Config:
         self.prefix = _name(doc, "mqtt", "prefix", "luxnode")
         self.clean_session = _bool(doc, "mqtt", "clean_session", False)
         self.reconnect_max_s = _num(doc, "mqtt", "reconnect_max_s", 30, 1, 3600)
-        self.rx_buffer = _num(doc, "mqtt", "rx_buffer", 384, 128, 16384, True)
+        # The largest command (256 bytes) with its topic and headers must fit.
+        need = 270 + len(self.prefix) + len(self.device_id)
+        self.rx_buffer = _num(doc, "mqtt", "rx_buffer", max(384, need), need, 16384, True)
         self.tx_buffer = _num(doc, "mqtt", "tx_buffer", 256, 64, 16384, True)
 
         bits = board["adc"]["bits"]
@@ -141,6 +143,9 @@ class Config:
         self.ki = _num(doc, "control", "ki", 1.0, 0, 100)
         self.telemetry_s = _num(doc, None, "telemetry_s", 60, 1, 86400)
         self.wdt_s = _num(doc, None, "wdt_s", 30, 0, 3600)
+        if 0 < self.wdt_s < 10:
+            raise ConfigError("config.json: wdt_s must be 0 (no watchdog) or at least 10"
+                              " (a TLS handshake may take 5 s)")
         self.safe_mode_pin = board.get("safe_mode_pin")
         self.rtc_memory = bool(caps.get("rtc_memory"))
 

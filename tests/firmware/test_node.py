@@ -123,10 +123,25 @@ def test_psk_on_a_board_without_it_stops_loudly(broker, nodes, tmp_path):
     assert "connecting" not in out and "New client" not in broker.log_text()
 
 
-def test_bad_config_names_the_key(broker, nodes, tmp_path):
-    node = nodes(tmp_path / "fs", node_config(broker.port, dimmer__freq=90000)).start()
+@pytest.mark.parametrize("change, message", [
+    (dict(dimmer__freq=90000), "config.json: dimmer.freq must be within 1..40000, not 90000"),
+    (dict(mqtt__keepalive="60"), "config.json: mqtt.keepalive must be an integer"),
+    (dict(wdt_s=3), "config.json: wdt_s must be 0 (no watchdog) or at least 10"),
+    (dict(mqtt__rx_buffer=200), "config.json: mqtt.rx_buffer must be within 283..16384, not 200"),
+    (dict(device_id="a/b"), "config.json: device_id 'a/b' is not usable in an MQTT topic"),
+])
+def test_bad_config_names_the_key(broker, nodes, tmp_path, change, message):
+    cfg = node_config(broker.port)
+    for key, value in change.items():
+        section, _, leaf = key.partition("__")
+        if leaf:
+            cfg[section][leaf] = value
+        else:
+            cfg[section] = value
+    node = nodes(tmp_path / "fs", cfg).start()
     assert node.wait_exit() != 0
-    assert "config.json: dimmer.freq must be within 1..40000, not 90000" in "\n".join(node.seen)
+    assert message in "\n".join(node.seen)
+    assert "connecting" not in "\n".join(node.seen)
 
 
 def test_boot_loop_ends_in_safe_mode(broker, nodes, tmp_path):
