@@ -8,12 +8,12 @@ certificate. A TLS setting never falls back to plain MQTT.
 """
 
 import ssl
-import sys
 import threading
 import uuid
 from dataclasses import dataclass
 
 from luxnode.errors import LuxnodeError
+from luxnode.psk import client_context
 
 CONNECT_TIMEOUT_S = 10.0
 
@@ -85,22 +85,6 @@ def settings_from_args(args) -> BrokerSettings:
     )
 
 
-def _psk_context(identity: str, key_hex: str) -> ssl.SSLContext:
-    key = bytes.fromhex(key_hex)
-    if sys.version_info >= (3, 13):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    else:
-        import sslpsk3
-
-        ctx = sslpsk3.SSLPSKContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # PSK suites as mosquitto offers them
-    ctx.set_ciphers("PSK")
-    ctx.set_psk_client_callback(lambda hint: (identity, key))
-    return ctx
-
-
 def connect(settings: BrokerSettings, client_name: str):
     """A connected paho client with its network loop running; raises LuxnodeError on failure."""
     import paho.mqtt.client as mqtt
@@ -114,7 +98,7 @@ def connect(settings: BrokerSettings, client_name: str):
     if settings.username is not None:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls == "psk":
-        client.tls_set_context(_psk_context(settings.psk_identity, settings.psk_key))
+        client.tls_set_context(client_context(settings.psk_identity, bytes.fromhex(settings.psk_key)))
     elif settings.tls == "cert":
         client.tls_set(ca_certs=settings.cafile)
     connected = threading.Event()

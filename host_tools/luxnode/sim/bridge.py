@@ -6,25 +6,10 @@ credentials (client id ``<client_id>-sim``) and subscribes to
 """
 
 import ssl
-import sys
 from pathlib import Path
 
 from luxnode.errors import LuxnodeError
-
-
-def psk_client_context(identity: str, key: bytes) -> ssl.SSLContext:
-    """A TLS-PSK client context: the stdlib on Python >= 3.13, sslpsk3 before."""
-    if sys.version_info >= (3, 13):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    else:
-        import sslpsk3
-        ctx = sslpsk3.SSLPSKContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers("PSK")
-    ctx.set_psk_client_callback(lambda hint: (identity, key))
-    return ctx
+from luxnode.psk import client_context
 
 
 def tls_context(mqtt: dict, fs: Path | None = None) -> ssl.SSLContext | None:
@@ -38,7 +23,7 @@ def tls_context(mqtt: dict, fs: Path | None = None) -> ssl.SSLContext | None:
             key = bytes.fromhex(tls["key"])
         except (KeyError, ValueError):
             raise LuxnodeError("config.json: mqtt.tls.key must be the PSK in hex") from None
-        return psk_client_context(tls.get("identity") or "", key)
+        return client_context(tls.get("identity") or "", key)
     if mode == "cert":
         ca = tls.get("ca")
         return ssl.create_default_context(cafile=str((fs or Path()) / ca) if ca else None)
