@@ -192,3 +192,16 @@ def test_when_the_broker_dies_the_lab_says_so_stops_the_nodes_and_fails(tmp_path
         assert processes_under(lab.home) == []
     finally:
         lab.kill_all()
+
+
+def test_a_lab_with_no_simulated_nodes_starts_on_a_fresh_home(tmp_path):
+    """The broker reads the auth files at start: they exist even before any node is provisioned."""
+    from tests.lab.labrun import LabCommand
+
+    lab = LabCommand(tmp_path / "home", nodes=0)
+    try:
+        lab.wait_line("0/0 nodes online", timeout=60)
+        assert (lab.home / "passwd").exists() and (lab.home / "acl").exists()
+        assert lab.interrupt() == 0, lab.output()
+    finally:
+        lab.kill_all()

@@ -27,7 +27,7 @@ def _ports(args):
     from luxnode.device import registry
     from luxnode.lab.brokerconf import LabPorts
 
-    known = registry.load()["broker"] if registry.path().exists() else registry.DEFAULT_BROKER
+    known = registry.load()["broker"]  # the defaults where no lab was set up yet
     ports = LabPorts(
         psk=args.psk_port or known["psk_port"],
         password=args.port or known["password_port"],

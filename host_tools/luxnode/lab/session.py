@@ -94,12 +94,14 @@ class Lab:
         from types import SimpleNamespace
 
         from luxnode import boards
-        from luxnode.device import provision, registry
+        from luxnode.device import authfiles, provision, registry
 
-        self.registry = registry.load()
-        self.registry["broker"].update(psk_port=self.ports.psk, password_port=self.ports.password,
-                                       ws_port=self.ports.ws)
-        registry.save(self.registry)
+        with registry.locked():
+            self.registry = registry.load()
+            self.registry["broker"].update(psk_port=self.ports.psk, password_port=self.ports.password,
+                                           ws_port=self.ports.ws)
+            registry.save(self.registry)
+            authfiles.write(self.registry)  # the broker needs them even when no node is provisioned
         self.device_ids = [f"sim-{i}" for i in range(1, self.node_count + 1)]
         for device_id in self.device_ids:
             folder = self.node_folder(device_id)
@@ -161,13 +163,17 @@ class Lab:
         from luxnode.lab.web import DashboardServer
 
         operator = self.registry["operator"]
-        self.dashboard = DashboardServer({
-            "ws_port": self.ports.ws,
-            "ws_path": "/mqtt",
-            "prefix": self.registry["broker"]["prefix"],
-            "username": operator["username"],
-            "password": operator["password"],
-        }, port=self.http_port).start()
+        try:
+            self.dashboard = DashboardServer({
+                "ws_port": self.ports.ws,
+                "ws_path": "/mqtt",
+                "prefix": self.registry["broker"]["prefix"],
+                "username": operator["username"],
+                "password": operator["password"],
+            }, port=self.http_port).start()
+        except OSError as exc:
+            raise LuxnodeError(f"cannot serve the dashboard on port {self.http_port} ({exc.strerror or exc}); "
+                               "choose another with --http-port") from None
 
     # -- stop -------------------------------------------------------------------------
 
