@@ -46,7 +46,7 @@ MALFORMED = {
     "invalid utf-8": (b"\x30\x05\x00\x02\xc3\x28x", "invalid UTF-8 in PUBLISH topic"),
     "oversize": (encoder.publish(b"big", b"x" * 2000), "exceeds the limit of 1000"),
     "qos 3": (b"\x36\x03\x00\x01t", "PUBLISH with QoS 3"),
-    "wildcard topic": (encoder.publish(b"a/#", b""), "invalid PUBLISH topic 'a/#'"),
+    "wildcard topic": (encoder.publish(b"a/#", b""), "invalid PUBLISH topic: wildcard in topic name 'a/#'"),
     "pubrel flags": (b"\x60\x02\x00\x01", "reserved flags 0x0 set on PUBREL"),
 }
 

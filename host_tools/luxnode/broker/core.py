@@ -63,7 +63,6 @@ class Broker:
         self.stats = Stats(clock())
         self.max_queued = config.max_queued_messages
         self.hold_mark = min(HOLD_QUEUE, max(1, self.max_queued // 2)) if self.max_queued else HOLD_QUEUE
-        self.auth_generation = 0
         # Clients with bytes waiting to be written.
         self._dirty: list[Client] = []
         # Persistence: what changed since the last save. With ``save_before_write``
@@ -116,8 +115,10 @@ class Broker:
         self.stats.bytes_sent += sent
 
     def auth_reloaded(self) -> None:
-        """Auth files changed: cached ACL decisions are stale."""
-        self.auth_generation += 1
+        """Auth files changed: every client's cached ACL decisions are stale."""
+        for client in self.clients:
+            client.read_ok.clear()
+            client.write_ok.clear()
 
     # ---- routing --------------------------------------------------------------------
 
@@ -258,10 +259,9 @@ class Client:
     """One connection: decodes its bytes, answers, and routes its messages."""
 
     __slots__ = ("broker", "link", "auth", "peer", "psk_identity", "cert_identity", "decoder",
-                 "session", "client_id", "username", "will", "keepalive", "protocol_level",
+                 "session", "client_id", "username", "will", "keepalive",
                  "started", "last_received", "out", "closed", "reading_paused",
-                 "write_paused_since", "held", "held_since", "hold_exempt", "_read_ok", "_write_ok",
-                 "_generation")
+                 "write_paused_since", "held", "held_since", "hold_exempt", "read_ok", "write_ok")
 
     def __init__(self, broker: Broker, link, auth, peer: str, psk_identity, cert_identity):
         self.broker = broker
@@ -276,7 +276,6 @@ class Client:
         self.username = None
         self.will = None
         self.keepalive = 0
-        self.protocol_level = 0
         self.started = self.last_received = broker.clock()
         self.out: list[bytes] = []
         self.closed = False
@@ -285,9 +284,9 @@ class Client:
         self.held: list[Client] = []  # publishers paused because this client is behind
         self.held_since = 0.0
         self.hold_exempt = False
-        self._read_ok: dict[str, bool] = {}
-        self._write_ok: dict[str, bool] = {}
-        self._generation = broker.auth_generation
+        # ACL decisions per topic, until the auth files are reloaded.
+        self.read_ok: dict[str, bool] = {}
+        self.write_ok: dict[str, bool] = {}
 
     @property
     def name(self) -> str:
@@ -362,32 +361,27 @@ class Client:
                 publisher.link.resume_reading()
 
     def may_read(self, topic: str) -> bool:
-        if self._generation != self.broker.auth_generation:
-            self._generation = self.broker.auth_generation
-            self._read_ok.clear()
-            self._write_ok.clear()
-        allowed = self._read_ok.get(topic)
+        allowed = self.read_ok.get(topic)
         if allowed is None:
-            allowed = self.auth.allowed(self.username, self.client_id, topic, "read")
-            if len(self._read_ok) > 1000:
-                self._read_ok.clear()
-            self._read_ok[topic] = allowed
+            allowed = self._remember(self.read_ok, topic, self.auth.allowed(self.username, self.client_id,
+                                                                             topic, "read"))
         return allowed
 
     def may_write(self, topic: str) -> bool:
-        if self._generation != self.broker.auth_generation:
-            self._generation = self.broker.auth_generation
-            self._read_ok.clear()
-            self._write_ok.clear()
-        allowed = self._write_ok.get(topic)
+        allowed = self.write_ok.get(topic)
         if allowed is None:
             # As mosquitto: $SYS belongs to the broker whatever the ACL says
             # (bridges may report their connection state there).
-            allowed = ((not topic.startswith("$SYS") or topics.matches("$SYS/broker/connection/+/state", topic))
-                       and self.auth.allowed(self.username, self.client_id, topic, "write"))
-            if len(self._write_ok) > 1000:
-                self._write_ok.clear()
-            self._write_ok[topic] = allowed
+            allowed = self._remember(self.write_ok, topic, (
+                (not topic.startswith("$SYS") or topics.matches("$SYS/broker/connection/+/state", topic))
+                and self.auth.allowed(self.username, self.client_id, topic, "write")))
+        return allowed
+
+    @staticmethod
+    def _remember(cache: dict, topic: str, allowed: bool) -> bool:
+        if len(cache) > 1000:  # a client publishing to ever new topics must not grow it forever
+            cache.clear()
+        cache[topic] = allowed
         return allowed
 
     def close(self, message: str | None = None, will: bool = True, kind: str = "notice") -> None:
@@ -432,7 +426,6 @@ class Client:
             return
         client_id = packet.client_id
         self.client_id = client_id
-        self.protocol_level = packet.protocol_level
         if packet.protocol_level == 3 and not 1 <= len(client_id) <= 23:
             self._refuse(REFUSED_IDENTIFIER, "MQTT 3.1 client ids are 1 to 23 characters")
             return
@@ -473,7 +466,7 @@ class Client:
                                  f"k{packet.keepalive}{user}).")
         if session_present:
             self._resend_inflight(session)
-        if not session_present:
+        else:
             broker.session_changed(session)
 
     def _resend_inflight(self, session: Session) -> None:

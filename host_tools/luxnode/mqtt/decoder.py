@@ -6,6 +6,7 @@ protocol forbids raises ``ProtocolError`` with the cause; the caller closes
 that one connection.
 """
 
+from . import topics
 from .packets import (
     CONNACK, CONNECT, DISCONNECT, NAMES, PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH,
     PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE,
@@ -171,8 +172,8 @@ class Decoder:
             topic = body[2:end].decode()
         except UnicodeDecodeError:
             raise ProtocolError("invalid UTF-8 in PUBLISH topic") from None
-        if not topic or "+" in topic or "#" in topic or "\0" in topic:
-            raise ProtocolError(f"invalid PUBLISH topic {topic!r}")
+        if not topic or "+" in topic or "#" in topic or "\0" in topic:  # name_error, inline: once per message
+            raise ProtocolError(f"invalid PUBLISH topic: {topics.name_error(topic)}")
         packet_id = 0
         if qos:
             packet_id = _packet_id(body, end, "PUBLISH")
@@ -209,8 +210,9 @@ class Decoder:
         packet.client_id, pos = _string(body, pos, "client id")
         if will_flag:
             topic, pos = _string(body, pos, "will topic")
-            if not topic or "+" in topic or "#" in topic:
-                raise ProtocolError(f"invalid will topic {topic!r}")
+            problem = topics.name_error(topic)
+            if problem:
+                raise ProtocolError(f"invalid will topic: {problem}")
             payload, pos = _binary(body, pos, "will message")
             packet.will = Will(topic, payload, will_qos, will_retain)
         if has_user:

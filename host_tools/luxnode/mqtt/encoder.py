@@ -5,8 +5,8 @@ out to many subscribers encodes the topic once.
 """
 
 from .packets import (
-    CONNACK, PINGREQ, PINGRESP, DISCONNECT, PUBACK, PUBCOMP, PUBREC, PUBREL, SUBACK, UNSUBACK,
-    Connect,
+    CONNACK, CONNECT, PINGREQ, PINGRESP, DISCONNECT, PUBACK, PUBCOMP, PUBREC, PUBREL, SUBACK,
+    SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, Connect,
 )
 
 
@@ -29,8 +29,7 @@ _SHORT = [bytes((n,)) for n in range(128)]
 
 
 def _string(text: str) -> bytes:
-    raw = text.encode()
-    return len(raw).to_bytes(2, "big") + raw
+    return _binary(text.encode())
 
 
 def _binary(raw: bytes) -> bytes:
@@ -104,14 +103,14 @@ def connect(packet: Connect) -> bytes:
         payload.append(_binary(packet.password))
     body = (_string(packet.protocol_name) + bytes((packet.protocol_level, flags))
             + packet.keepalive.to_bytes(2, "big") + b"".join(payload))
-    return bytes((0x10,)) + remaining_length(len(body)) + body
+    return bytes((CONNECT << 4,)) + remaining_length(len(body)) + body
 
 
 def subscribe(packet_id: int, topics: list[tuple[str, int]]) -> bytes:
     body = packet_id.to_bytes(2, "big") + b"".join(_string(f) + bytes((q,)) for f, q in topics)
-    return bytes((0x82,)) + remaining_length(len(body)) + body
+    return bytes((SUBSCRIBE << 4 | 2,)) + remaining_length(len(body)) + body
 
 
 def unsubscribe(packet_id: int, filters: list[str]) -> bytes:
     body = packet_id.to_bytes(2, "big") + b"".join(_string(f) for f in filters)
-    return bytes((0xA2,)) + remaining_length(len(body)) + body
+    return bytes((UNSUBSCRIBE << 4 | 2,)) + remaining_length(len(body)) + body
