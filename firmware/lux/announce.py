@@ -3,7 +3,6 @@
 # and its state; telemetry once a period. Loaded for the occasion, then unloaded.
 import gc
 import json
-from time import ticks_diff, ticks_ms
 
 
 def connected(node, version):
@@ -36,7 +35,7 @@ def telemetry(node, version):
             pass
     gc.collect()
     node.mqtt.publish(node.t_telemetry, json.dumps({
-        "uptime_s": ticks_diff(ticks_ms(), node.started) // 1000,
+        "uptime_s": node.uptime_s,
         "rssi": rssi,
         "free_heap": gc.mem_free(),
         "reconnects": max(0, node.mqtt.connects - 1),

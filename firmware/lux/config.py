@@ -146,7 +146,6 @@ class Config:
         if 0 < self.wdt_s < 10:
             raise ConfigError("config.json: wdt_s must be 0 (no watchdog) or at least 10"
                               " (a TLS handshake may take 5 s)")
-        self.safe_mode_pin = board.get("safe_mode_pin")
         self.rtc_memory = bool(caps.get("rtc_memory"))
 
     def topic(self, leaf):

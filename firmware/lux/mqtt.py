@@ -1,7 +1,7 @@
 # MQTT 3.1.1 session over one socket. poll() drives everything: a non-blocking
 # connect with exponential backoff (lux.mqttconn, loaded while connecting),
-# reading into a preallocated buffer, acks, keepalive. Only a TLS handshake
-# blocks, bounded by a socket timeout.
+# reading into a preallocated buffer, acks, keepalive. Blocking is bounded: a
+# TLS handshake by CONNECT_MS, a write the socket cannot take by _SEND_MS.
 import errno
 import random
 import select

@@ -117,7 +117,8 @@ class Reader:
         self.skip = 0
 
     def space(self):
-        return self.mv[self.n:]
+        # Usually empty: the whole buffer, without a new memoryview per loop.
+        return self.mv[self.n:] if self.n else self.mv
 
     def got(self, k):
         self.n += k

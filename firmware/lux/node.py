@@ -115,6 +115,11 @@ class Node:
             self.save()
         if ticks_diff(now, self._next_telemetry) >= 0:
             self._next_telemetry = ticks_add(now, self.telemetry_ms)
+            # Uptime in whole seconds, counted at least daily: a ticks_diff spans
+            # only 2**29 ms (6.2 days) on the chip.
+            s = ticks_diff(now, self._uptime_at) // 1000
+            self.uptime_s += s
+            self._uptime_at = ticks_add(self._uptime_at, s * 1000)
             if self.mqtt.state == UP:
                 from . import announce
 
@@ -133,11 +138,10 @@ class Node:
 
     def sample(self, now):
         self._next_sample = ticks_add(now, self.sample_ms)
-        dt = ticks_diff(now, self._last_sample) / 1000
-        self._last_sample = now
         light = self.sensor.sample()
         if self.control == "AUTO":
-            self.pi.drive(self.dimmer, self.value, light, dt)
+            self.pi.drive(self.dimmer, self.value, light, ticks_diff(now, self._last_sample) / 1000)
+        self._last_sample = now
         if self.mqtt.state == UP and self.sensor.due(now):
             self.mqtt.publish(self.t_light, '{"light": %s, "unit": "%%", "raw": %d}' % (
                 _num(light), self.sensor.raw), True)

@@ -51,10 +51,10 @@ def build(cfg, adc, pwm, tls_ctx):
         n.wlan = wifi.station(cfg.device_id)
         n.wifi = wifi.WiFi(n.wlan, n.ssid, n.wifi_password, log)
     n.t_set = cfg.topic("set").encode()
-    n.t_light = cfg.topic("light")
-    n.t_state = cfg.topic("state")
-    n.t_error = cfg.topic("error")
-    n.t_telemetry = cfg.topic("telemetry")
+    n.t_light = cfg.topic("light").encode()  # bytes: publish() need not encode them each time
+    n.t_state = cfg.topic("state").encode()
+    n.t_error = cfg.topic("error").encode()
+    n.t_telemetry = cfg.topic("telemetry").encode()
     n.mqtt = MQTTClient(
         cfg.client_id, cfg.host, cfg.port, cfg.username, cfg.password, cfg.keepalive,
         cfg.clean_session, tls_ctx, cfg.host if cfg.tls_mode == "cert" else None,
@@ -63,6 +63,7 @@ def build(cfg, adc, pwm, tls_ctx):
         on_connect=n.on_connect, log=log)
     n._next_sample = n._last_sample = now
     n._next_telemetry = ticks_add(now, n.telemetry_ms)
+    n.uptime_s, n._uptime_at = 0, now
     n._state_value = None
     n._stable = False
     n._commands_at = None
