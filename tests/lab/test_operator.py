@@ -272,3 +272,13 @@ def test_watch_over_tls_with_a_certificate_and_no_plain_fallback(mosquitto, tmp_
     other, _ = self_signed(tmp_path / "other")
     result = luxnode("watch", "--once", "--cafile", str(other), *common, home=tmp_path / "home")
     assert result.returncode == 2 and "CERTIFICATE_VERIFY_FAILED" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("content, reason", [(None, "No such file"), ("not a certificate\n", "no certificate")])
+def test_an_unusable_cafile_is_one_line(tmp_path, content, reason):
+    cafile = tmp_path / "ca.pem"
+    if content is not None:
+        cafile.write_text(content)
+    result = luxnode("watch", "--once", "--cafile", str(cafile), "--port", str(free_port()), home=tmp_path / "home")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"cannot use --cafile {cafile}" in result.stderr and reason in result.stderr

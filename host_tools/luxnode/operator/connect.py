@@ -100,7 +100,10 @@ def connect(settings: BrokerSettings, client_name: str):
     if settings.tls == "psk":
         client.tls_set_context(client_context(settings.psk_identity, bytes.fromhex(settings.psk_key)))
     elif settings.tls == "cert":
-        client.tls_set(ca_certs=settings.cafile)
+        try:
+            client.tls_set(ca_certs=settings.cafile)
+        except OSError as exc:  # ssl.SSLError too: a file that holds no certificate
+            raise LuxnodeError(f"cannot use --cafile {settings.cafile}: {exc.strerror or exc}") from None
     connected = threading.Event()
     outcome = {}
 

@@ -91,7 +91,10 @@ def run(args) -> int:
         with news:
             published["sent"] = True
         info = client.publish(topic, json.dumps(command, separators=(",", ":")), qos=1)
-        info.wait_for_publish(timeout=args.timeout)
+        try:
+            info.wait_for_publish(timeout=args.timeout)
+        except (RuntimeError, ValueError) as exc:  # paho: the message could not be queued
+            raise LuxnodeError(f"the command was not sent ({exc}); is the broker still running?") from None
         if not info.is_published():
             raise LuxnodeError(f"the broker did not acknowledge the command within {args.timeout:g} s")
         known = table.nodes.get(args.device_id)

@@ -6,7 +6,6 @@ message log replays into the same table.
 
 import json
 import re
-import time
 from dataclasses import dataclass
 
 LEAVES = ("status", "state", "light", "error")
@@ -21,7 +20,6 @@ class NodeView:
     control: str | None = None
     target: float | None = None
     error: str | None = None
-    updated: float | None = None    # time.time() of the last message
 
     @property
     def mode(self) -> str:
@@ -51,7 +49,6 @@ class NodeTable:
         if not payload and device_id not in self.nodes:
             return None  # a cleared retained topic names no node
         node = self.nodes.setdefault(device_id, NodeView(device_id))
-        node.updated = time.time()
         text = payload.decode("utf-8", "replace")
         if leaf == "status":
             node.status = text.strip() or "unknown"
