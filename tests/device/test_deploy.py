@@ -98,3 +98,9 @@ def test_deploying_to_a_provisioned_board_records_its_firmware_version(tmp_path,
     assert code == 0, err
     assert "registry: node-9 now runs firmware 9.9.9" in out
     assert json.loads((lab_home / "registry.json").read_text())["devices"]["node-9"]["firmware"] == "9.9.9"
+
+
+def test_a_source_that_is_not_a_folder_is_one_line(tmp_path, capsys):
+    for source in (tmp_path / "missing", tiny_firmware(tmp_path / "fw") / "boot.py"):
+        code, _, err = run_cli(capsys, "deploy", "--port", tmp_path / "ttyUSB0", "--source", source)
+        one_line_error(code, err, f"--source {source} is not a folder")

@@ -80,3 +80,13 @@ def test_devices_without_a_broker_still_lists_the_registry(tmp_path, lab_home, c
 def test_export_before_any_provisioning_says_what_to_do(tmp_path, lab_home, capsys):
     code, _, err = run_cli(capsys, "export", "mosquitto", tmp_path / "out")
     assert code == 2 and "provision a device first" in err
+
+
+def test_export_into_a_file_is_one_line(tmp_path, lab_home, capsys):
+    from tests.device.helpers import one_line_error
+
+    provision_folders(tmp_path, capsys, "a1")
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder\n")
+    code, _, err = run_cli(capsys, "export", "mosquitto", taken)
+    one_line_error(code, err, f"cannot write into {taken}")

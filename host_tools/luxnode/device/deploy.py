@@ -175,7 +175,9 @@ def run(args) -> int:
     from luxnode.device.link import open_link
     from luxnode.paths import FIRMWARE_DIR, require
 
-    source = require(args.source or FIRMWARE_DIR)
+    if args.source and not args.source.is_dir():
+        raise LuxnodeError(f"--source {args.source} is not a folder: pass a firmware folder like the repository's firmware/")
+    source = args.source or require(FIRMWARE_DIR)
     with open_link(args) as link:
         deploy(link, source, args.board, args.optimize, print)
         if not args.no_reset:

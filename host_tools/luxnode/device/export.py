@@ -46,18 +46,19 @@ def export(folder: Path) -> list[Path]:
     if not reg.path().exists():
         raise LuxnodeError("no registry yet: provision a device first (luxnode provision ...)")
     registry = reg.load()
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     home = lab_home.home()
     sources = [home / lab_home.PASSWORD_FILE, home / lab_home.PSK_FILE, home / lab_home.ACL_FILE]
     if not all(p.exists() for p in sources):
         authfiles.write(registry)
-    written = []
-    for source in sources:
-        write_private(folder / source.name, source.read_bytes())
-        written.append(folder / source.name)
     conf = folder / "mosquitto.conf"
-    conf.write_text(render_conf(folder, registry["broker"]))  # no secrets in it
-    return [conf, *written]
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for source in sources:
+            write_private(folder / source.name, source.read_bytes())
+        conf.write_text(render_conf(folder, registry["broker"]))  # no secrets in it
+    except OSError as exc:
+        raise LuxnodeError(f"cannot write into {folder}: {exc.strerror or exc}; choose a folder you can write") from None
+    return [conf, *(folder / source.name for source in sources)]
 
 
 def add_parser(subparsers) -> None:
