@@ -154,6 +154,10 @@ def test_authenticate_return_codes(files):
     assert psk.authenticate("c", "ignored", b"ignored", psk_identity="node-1") == (0, "node-1")
     assert psk.authenticate("c", "node-1", b"x") == (4, None)
     assert psk.psk_key("node-1") == b"\x11" * 16 and psk.psk_key("node-2") is None
+    # the key the handshake used must still be the identity's (a reload may rotate or revoke it)
+    assert psk.authenticate("c", None, None, psk_identity="node-1", psk_key=b"\x11" * 16) == (0, "node-1")
+    assert psk.authenticate("c", None, None, psk_identity="node-1", psk_key=b"\x22" * 16) == (5, None)
+    assert psk.authenticate("c", None, None, psk_identity="node-2", psk_key=b"\x11" * 16) == (5, None)
     with pytest.raises(ValueError):
         plain.allowed("operator", "c", "t", "delete")
 

@@ -4,7 +4,7 @@ from luxnode.broker.core import Broker
 from luxnode.broker.log import Log
 from luxnode.broker.subscriptions import SubscriptionIndex
 from luxnode.mqtt import Decoder, encoder
-from luxnode.mqtt.packets import Connect
+from luxnode.mqtt.packets import Connect, Will
 
 from .conftest import LogLines, make_config
 
@@ -36,7 +36,7 @@ class RecordingLink:
 
 
 class AllowAll:
-    def authenticate(self, client_id, username, password, psk_identity=None, cert_identity=None):
+    def authenticate(self, client_id, username, password, psk_identity=None, cert_identity=None, psk_key=None):
         return 0, username
 
     def allowed(self, username, client_id, topic, access):
@@ -180,3 +180,41 @@ def test_stuck_reader_is_held_for_at_most_the_limit_then_loses_qos0():
     stuck.resume_writing()
     pub.data_received(encoder.publish(b"t", b"3"))
     assert [p.payload for p in stuck_link.packets()] == [b"3"]
+
+
+class Revocable(AllowAll):
+    """Lets everyone in and everywhere until told otherwise (as a reloaded file would)."""
+
+    def __init__(self):
+        self.refused: set[str] = set()
+        self.denied: set[str] = set()
+
+    def authenticate(self, client_id, username, password, psk_identity=None, cert_identity=None, psk_key=None):
+        return (5, None) if client_id in self.refused else (0, username)
+
+    def allowed(self, username, client_id, topic, access):
+        return topic not in self.denied
+
+
+def test_auth_reload_disconnects_refused_clients_with_their_will_and_forgets_acl_decisions():
+    lines = LogLines()
+    broker = Broker(make_config(), Log({"notice"}, lines))
+    auth = Revocable()
+    links = {}
+    for client_id in ("watcher", "revoked", "kept"):
+        links[client_id] = RecordingLink()
+        client = broker.connection_made(links[client_id], auth, f"test:{client_id}")
+        client.data_received(encoder.connect(Connect(client_id=client_id, will=Will(f"{client_id}/status", b"gone"))))
+    watcher = broker.sessions["watcher"].client
+    watcher.data_received(encoder.subscribe(1, [("+/status", 0), ("t", 0)]))
+    kept = broker.sessions["kept"].client
+    kept.data_received(encoder.publish(b"t", b"allowed"))
+    links["watcher"].packets()
+    auth.refused.add("revoked")
+    auth.denied.add("t")
+    broker.auth_reloaded()
+    assert links["revoked"].closed and not links["kept"].closed and not links["watcher"].closed
+    assert "Client revoked disconnected, not authorised: the reloaded auth files refuse it" in lines.text
+    kept.data_received(encoder.publish(b"t", b"denied now"))
+    assert [(p.topic, p.payload) for p in links["watcher"].packets() if p.type == 3] == [
+        ("revoked/status", b"gone")]

@@ -3,8 +3,11 @@
 The broker core asks ``authenticate`` at CONNECT and ``allowed`` on every
 PUBLISH ("write"), SUBSCRIBE ("subscribe") and delivery ("read"). The files
 (password_file, acl_file, psk_file) are read at start (a bad line stops the
-broker) and again by ``reload`` on SIGHUP (a bad line keeps the old files).
+broker) and again by ``reload`` on SIGHUP (a bad line keeps the old files); the
+broker then asks ``authenticate`` again for every connected client.
 """
+
+import hmac
 
 from luxnode.mosquitto import acl as aclfile
 from luxnode.mosquitto import passwd, pskfile
@@ -44,11 +47,17 @@ class Auth:
             self.last_reload_error = None
 
     def authenticate(self, client_id: str, username: str | None, password: bytes | None,
-                     psk_identity: str | None = None, cert_identity: str | None = None
-                     ) -> tuple[int, str | None]:
-        """(CONNACK code, the username the client acts as)."""
+                     psk_identity: str | None = None, cert_identity: str | None = None,
+                     psk_key: bytes | None = None) -> tuple[int, str | None]:
+        """(CONNACK code, the username the client acts as).
+
+        ``psk_key`` is the key the client's TLS handshake used: the identity must still
+        have that key, so a reload that revokes or rotates it refuses the client.
+        """
         listener = self.listener
         if self.clientid_prefixes and not client_id.startswith(self.clientid_prefixes):
+            return NOT_AUTHORIZED, None
+        if psk_key is not None and not hmac.compare_digest(self.psk_keys.get(psk_identity, b""), psk_key):
             return NOT_AUTHORIZED, None
         tls = bool(listener.psk_hint or listener.certfile)
         if tls and listener.use_identity_as_username:

@@ -73,8 +73,10 @@ class Broker:
 
     # ---- entry points from the transport layer -------------------------------------
 
-    def connection_made(self, link, auth, peer: str, psk_identity=None, cert_identity=None) -> "Client":
-        client = Client(self, link, auth, peer, psk_identity, cert_identity)
+    def connection_made(self, link, auth, peer: str, psk_identity=None, cert_identity=None,
+                        psk_key=None) -> "Client":
+        """A new connection; the TLS handshake (if any) gave its identities and PSK key."""
+        client = Client(self, link, auth, peer, psk_identity, cert_identity, psk_key)
         self.clients.add(client)
         return client
 
@@ -115,10 +117,20 @@ class Broker:
         self.stats.bytes_sent += sent
 
     def auth_reloaded(self) -> None:
-        """Auth files changed: every client's cached ACL decisions are stale."""
-        for client in self.clients:
+        """Auth files changed: cached ACL decisions are stale, and a connected client the
+        files no longer let in (user removed, password changed, PSK key revoked or
+        rotated) is disconnected, its will published, as mosquitto does."""
+        for client in list(self.clients):
             client.read_ok.clear()
             client.write_ok.clear()
+            if client.session is None:
+                continue  # not connected yet: its CONNECT meets the new files
+            code, _ = client.authenticate()
+            if code:
+                self.log("notice", f"Client {client.client_id} disconnected, not authorised: the reloaded "
+                                   f"auth files refuse it (CONNACK return code {code}).")
+                client.close()
+        self.flush()
 
     # ---- routing --------------------------------------------------------------------
 
@@ -258,22 +270,24 @@ class Broker:
 class Client:
     """One connection: decodes its bytes, answers, and routes its messages."""
 
-    __slots__ = ("broker", "link", "auth", "peer", "psk_identity", "cert_identity", "decoder",
-                 "session", "client_id", "username", "will", "keepalive",
+    __slots__ = ("broker", "link", "auth", "peer", "psk_identity", "cert_identity", "psk_key", "decoder",
+                 "session", "client_id", "credentials", "username", "will", "keepalive",
                  "started", "last_received", "out", "closed", "reading_paused",
                  "write_paused_since", "held", "held_since", "hold_exempt", "read_ok", "write_ok")
 
-    def __init__(self, broker: Broker, link, auth, peer: str, psk_identity, cert_identity):
+    def __init__(self, broker: Broker, link, auth, peer: str, psk_identity, cert_identity, psk_key):
         self.broker = broker
         self.link = link
         self.auth = auth
         self.peer = peer
         self.psk_identity = psk_identity
         self.cert_identity = cert_identity
+        self.psk_key = psk_key
         self.decoder = Decoder(server=True, max_payload=broker.config.message_size_limit)
         self.session: Session | None = None
         self.client_id = ""
-        self.username = None
+        self.credentials: tuple = (None, None)  # CONNECT's username and password, checked again on reload
+        self.username = None  # the one the client acts as (its TLS identity with use_identity_as_username)
         self.will = None
         self.keepalive = 0
         self.started = self.last_received = broker.clock()
@@ -360,6 +374,11 @@ class Client:
                 publisher.last_received = now  # its keepalive did not run while we held it
                 publisher.link.resume_reading()
 
+    def authenticate(self) -> tuple[int, str | None]:
+        username, password = self.credentials
+        return self.auth.authenticate(self.client_id, username, password, self.psk_identity,
+                                      self.cert_identity, psk_key=self.psk_key)
+
     def may_read(self, topic: str) -> bool:
         allowed = self.read_ok.get(topic)
         if allowed is None:
@@ -438,8 +457,8 @@ class Client:
             self._refuse(REFUSED_IDENTIFIER,
                          f"keepalive {packet.keepalive} s above max_keepalive {broker.config.max_keepalive}")
             return
-        code, username = self.auth.authenticate(client_id, packet.username, packet.password,
-                                                self.psk_identity, self.cert_identity)
+        self.credentials = (packet.username, packet.password)
+        code, username = self.authenticate()
         if code:
             self._refuse(code, f"CONNACK return code {code}")
             return

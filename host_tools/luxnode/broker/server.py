@@ -3,7 +3,8 @@
 ``Server(config)`` is the whole broker: ``await server.start()`` binds every
 listener (port 0 picks a free one; ``server.ports`` lists the bound ports in
 listener order), ``await server.stop()`` closes them and saves. ``reload()``
-re-reads the auth files of every listener (SIGHUP).
+re-reads the auth files of every listener (SIGHUP) and disconnects the clients
+they no longer let in.
 """
 
 import asyncio
@@ -95,7 +96,8 @@ class Server:
         await self._stopped.wait()
 
     def reload(self) -> None:
-        """SIGHUP: every listener re-reads its password, ACL and PSK files."""
+        """SIGHUP: every listener re-reads its password, ACL and PSK files; connected
+        clients are checked again against them."""
         self.log("notice", "Reloading authentication files.")
         for auth in self.auths:
             auth.reload()
@@ -177,8 +179,7 @@ class Server:
         link = _WebSocketLink(ws)
         peer = _peer(ws.remote_address)
         ssl_object = ws.transport.get_extra_info("ssl_object")
-        psk_identity, cert_identity = _identities(ssl_object)
-        client = link.client = self.broker.connection_made(link, auth, peer, psk_identity, cert_identity)
+        client = link.client = self.broker.connection_made(link, auth, peer, *_identities(ssl_object))
         self.log("websockets", f"New WebSocket connection from {peer}.")
         writer = asyncio.get_running_loop().create_task(link.write_loop())
         try:
@@ -210,11 +211,12 @@ def _peer(address) -> str:
     return f"{address[0]}:{address[1]}"
 
 
-def _identities(ssl_object):
+def _identities(ssl_object) -> tuple:
+    """(PSK identity, certificate CN, PSK key) of a TLS connection; all None without TLS."""
     if ssl_object is None:
-        return None, None
-    from .tls import peer_identity
-    return peer_identity(ssl_object)
+        return None, None, None
+    from .tls import handshake_psk_key, peer_identity
+    return (*peer_identity(ssl_object), handshake_psk_key(ssl_object))
 
 
 class _StreamLink(asyncio.Protocol):
@@ -235,9 +237,8 @@ class _StreamLink(asyncio.Protocol):
         self.close = transport.close
         self.pause_reading = transport.pause_reading
         self.resume_reading = transport.resume_reading
-        psk_identity, cert_identity = _identities(transport.get_extra_info("ssl_object"))
         self.client = self.broker.connection_made(self, self.auth, _peer(transport.get_extra_info("peername")),
-                                                  psk_identity, cert_identity)
+                                                  *_identities(transport.get_extra_info("ssl_object")))
         self.data_received = self.client.data_received
 
     def connection_lost(self, exc) -> None:

@@ -6,8 +6,8 @@ callback from ``SSLObject.do_handshake``, which asyncio calls once per step of a
 non-blocking handshake; installing it again mid-handshake breaks it
 (UNEXPECTED_MESSAGE), so our SSLObject installs it once. The PSK callback
 receives only the identity, so the SSLObject whose handshake is running is
-kept in a thread-local while OpenSSL calls back, and the accepted identity is
-recorded on it for ``peer_identity``.
+kept in a thread-local while OpenSSL calls back, and the accepted identity and
+key are recorded on it for ``peer_identity`` and ``handshake_psk_key``.
 
 A TLS listener never accepts plain text, and a PSK listener offers only PSK
 suites on TLS 1.2: there is nothing weaker to fall back to.
@@ -36,9 +36,10 @@ else:
 
 
 class _ServerObject(ssl.SSLObject):
-    """An SSLObject that sets up PSK once and remembers the identity the server accepted."""
+    """An SSLObject that sets up PSK once and remembers the identity and key the server accepted."""
 
     psk_identity: str | None = None
+    psk_key: bytes | None = None
     _psk_installed = False
 
     def do_handshake(self):
@@ -95,7 +96,7 @@ def _psk_lookup(auth, hint: str, log):
             return b""
         current = getattr(_handshaking, "current", None)
         if current is not None:
-            current.psk_identity = identity
+            current.psk_identity, current.psk_key = identity, key
         return key
     return lookup
 
@@ -124,6 +125,11 @@ def _cert_context(listener: ListenerConfig) -> ssl.SSLContext:
     # As mosquitto: client certificates are asked for only with require_certificate.
     ctx.verify_mode = ssl.CERT_REQUIRED if listener.require_certificate else ssl.CERT_NONE
     return ctx
+
+
+def handshake_psk_key(ssl_object) -> bytes | None:
+    """The key a PSK handshake was made with, so a reload that revokes or changes it is noticed."""
+    return getattr(ssl_object, "psk_key", None)
 
 
 def peer_identity(ssl_object) -> tuple[str | None, str | None]:
