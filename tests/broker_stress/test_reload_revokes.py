@@ -1,8 +1,8 @@
 """SIGHUP revokes: `luxnode broker` re-checks connected clients against the reloaded files.
 
 Re-provisioning a node rotates its key and reloads the broker; a node still connected
-with the old key (or a removed user, a changed password) must be disconnected then, as
-mosquitto does, with its will published. Everyone else stays connected.
+with the old key (or a removed user, a changed password) must be disconnected then, with
+its will published as on any abnormal disconnect. Everyone else stays connected.
 """
 
 import os
@@ -113,3 +113,24 @@ def test_reload_disconnects_revoked_clients_and_keeps_the_others(lab, paho_clien
         assert not [line for line in sub.messages() if line.startswith("luxnode/")], sub.output
     assert "Client node-4 disconnected" not in lab.log_text()
     assert "Client operator disconnected" not in lab.log_text()
+
+
+@pytest.mark.parametrize("kind", ["luxnode", "mosquitto"])
+def test_a_changed_password_disconnects_in_both_brokers(kind, luxnode_broker, mosquitto, tmp_path, paho_clients):
+    """Parity: mosquitto 2 disconnects a client whose password a reload changed, and so does luxnode.
+    (mosquitto 2.0.11 does not publish that client's will, nor drop a client whose PSK key was
+    rotated; luxnode does both.)"""
+    passwd.write_file(tmp_path / "passwd", {"stays": passwd.hash_password("pw-1"),
+                                            "changed": passwd.hash_password("pw-2")})
+    broker = (luxnode_broker if kind == "luxnode" else mosquitto)(f"password_file {tmp_path}/passwd\n")
+    stays = paho_clients(broker.port, "stays", "pw-1")
+    changed = paho_clients(broker.port, "changed", "pw-2")
+    entries = passwd.read_file(tmp_path / "passwd")
+    entries["changed"] = passwd.hash_password("new")
+    passwd.write_file(tmp_path / "passwd", entries)
+    os.kill(broker.proc.pid, signal.SIGHUP)
+    assert changed.disconnected.wait(10), broker.log_text()
+    assert stays.subscribe("t", 1) == [1]
+    stays.publish("t", b"still here", qos=1)
+    assert stays.received(1)[0].payload == b"still here"
+    assert not stays.disconnected.is_set()

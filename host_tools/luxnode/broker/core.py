@@ -119,7 +119,8 @@ class Broker:
     def auth_reloaded(self) -> None:
         """Auth files changed: cached ACL decisions are stale, and a connected client the
         files no longer let in (user removed, password changed, PSK key revoked or
-        rotated) is disconnected, its will published, as mosquitto does."""
+        rotated) is disconnected with its will published. (mosquitto 2.0.11 drops a
+        changed password too, but sends no will and keeps a rotated PSK key's client.)"""
         for client in list(self.clients):
             client.read_ok.clear()
             client.write_ok.clear()
