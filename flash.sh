@@ -30,7 +30,10 @@ ask() {  # ask VAR "question" [default]
 skip_flash=${SKIP_FLASH:-}
 [ "$board" = sim ] && skip_flash=1   # the unix port has no flash to write
 if [ -z "$skip_flash" ] && [ -z "${FIRMWARE:-}" ]; then
-    "${luxnode[@]}" flash --port "$port" --board "$board" || true   # says which build to download
+    # Without --firmware it says which build to download and exits 1; 2 is an error (e.g. an unknown board).
+    status=0
+    "${luxnode[@]}" flash --port "$port" --board "$board" || status=$?
+    if [ "$status" -gt 1 ]; then exit "$status"; fi
     ask FIRMWARE "Path of the downloaded MicroPython .bin"
 fi
 
@@ -43,7 +46,10 @@ export LUXNODE_WIFI_PASSWORD  # provision reads it from the environment, never f
 default_host=$(hostname -I 2>/dev/null | awk '{print $1}')
 ask DEVICE_ID "Device id" "node-1"
 if [ "$board" = esp8266 ]; then   # no TLS-PSK there: the user chooses, luxnode never picks a weaker mode
-    ask TLS "ESP8266 has no TLS-PSK; transport: cert (with CA=ca.pem) or none (trusted network only)"
+    ask TLS "ESP8266 has no TLS-PSK; transport: cert or none (trusted network only)"
+fi
+if [ "${TLS:-}" = cert ]; then
+    ask CA "CA certificate the node checks the broker with (path to a .pem)"
 fi
 ask BROKER "Broker as the board reaches it (host[:port])" "${default_host:-}"
 

@@ -42,3 +42,11 @@ def test_flash_sh_without_a_firmware_file_names_the_build(tmp_path, lab_home):
     result = run_flash_sh(tmp_path / "ttyUSB0", "esp8266", stdin="")
     assert result.returncode == 2
     assert "ESP8266_GENERIC" in result.stdout and "is needed" in result.stderr
+
+
+def test_flash_sh_with_an_unknown_board_stops_before_asking_anything(tmp_path, lab_home):
+    result = run_flash_sh(tmp_path / "ttyUSB0", "esp33", stdin="lab\n")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("luxnode flash: error: unknown board 'esp33': choose one of "
+                                     "esp32, esp32c3, esp32s3, esp8266, sim")
+    assert "WiFi" not in result.stdout + result.stderr
