@@ -59,8 +59,7 @@ class Auth:
             return NOT_AUTHORIZED, None
         if psk_key is not None and not hmac.compare_digest(self.psk_keys.get(psk_identity, b""), psk_key):
             return NOT_AUTHORIZED, None
-        tls = bool(listener.psk_hint or listener.certfile)
-        if tls and listener.use_identity_as_username:
+        if listener.tls and listener.use_identity_as_username:
             # The TLS identity replaces the MQTT credentials, which are not checked (as mosquitto).
             identity = psk_identity if listener.psk_hint else cert_identity
             if not identity:

@@ -16,6 +16,7 @@ from pathlib import Path
 from luxnode import __version__
 from luxnode.errors import LuxnodeError
 
+from .auth import Auth
 from .core import Broker
 from .log import Log
 from .store import Store
@@ -26,15 +27,10 @@ WRITE_BUFFER_HIGH = 1 << 20  # bytes buffered for a client before its publishers
 WEBSOCKET_MAX_MESSAGE = (1 << 28) + 5  # the largest MQTT packet; MQTT keepalive replaces WS pings
 
 
-def _needs_tls(listener) -> bool:
-    return bool(listener.psk_hint or listener.certfile)
-
-
 class Server:
-    def __init__(self, config, *, log: Log | None = None, auth_factory=None, clock=time.monotonic):
+    def __init__(self, config, *, log: Log | None = None, clock=time.monotonic):
         self.config = config
         self.log = log or Log(config.log_types)
-        self._auth_factory = auth_factory
         self.broker = Broker(config, self.log, clock=clock, version=__version__)
         self.auths: list = []
         self.ports: list[int] = []
@@ -49,12 +45,9 @@ class Server:
         config = self.config
         if config.persistence:
             self._open_store()
-        auth_factory = self._auth_factory
-        if auth_factory is None:
-            from .auth import Auth as auth_factory
         try:
             for listener in config.listeners:
-                auth = auth_factory(listener, config.clientid_prefixes)
+                auth = Auth(listener, config.clientid_prefixes)
                 self.auths.append(auth)
                 self.ports.append(await self._listen(listener, auth))
         except BaseException:
@@ -101,7 +94,7 @@ class Server:
         self.log("notice", "Reloading authentication files.")
         for auth in self.auths:
             auth.reload()
-            if getattr(auth, "last_reload_error", None):
+            if auth.last_reload_error:
                 self.log("error", f"Reload failed, keeping the previous auth files: {auth.last_reload_error}")
         self.broker.auth_reloaded()
 
@@ -146,7 +139,7 @@ class Server:
 
     async def _listen(self, listener, auth) -> int:
         context = None
-        if _needs_tls(listener):
+        if listener.tls:
             from .tls import server_context
             context = server_context(listener, auth, log=self.log)
             if context is None:

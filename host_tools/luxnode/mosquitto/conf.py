@@ -57,6 +57,11 @@ class ListenerConfig:
     use_identity_as_username: bool = False
     tls_version: str | None = None
 
+    @property
+    def tls(self) -> bool:
+        """TLS-PSK or certificates: this listener never speaks plain text."""
+        return bool(self.psk_hint or self.certfile)
+
 
 @dataclass
 class BrokerConfig:
@@ -326,8 +331,7 @@ class _Parser:
             raise self.error(line, f"{where}: require_certificate needs cafile to check client certificates")
         if listener.psk_hint and listener.tls_version == "tlsv1.3":
             raise self.error(line, f"{where}: TLS-PSK here uses TLS 1.2; tls_version tlsv1.3 excludes it")
-        tls = bool(listener.psk_hint or listener.certfile)
-        if not tls:
+        if not listener.tls:
             for name in ("cafile", "tls_version", "use_identity_as_username"):
                 if getattr(listener, name):
                     self.warn(line, f"{where}: {name} has no effect without psk_hint or certfile/keyfile")
