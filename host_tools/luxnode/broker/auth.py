@@ -13,11 +13,7 @@ from luxnode.mosquitto import acl as aclfile
 from luxnode.mosquitto import passwd, pskfile
 from luxnode.mosquitto.conf import ListenerConfig
 from luxnode.mosquitto.errors import FileFormatError
-
-# MQTT 3.1.1 CONNACK return codes, as mosquitto sends them.
-ACCEPTED = 0
-BAD_USERNAME_PASSWORD = 4
-NOT_AUTHORIZED = 5
+from luxnode.mqtt.packets import ACCEPTED, REFUSED_BAD_CREDENTIALS, REFUSED_NOT_AUTHORIZED
 
 _UNKNOWN_USER = passwd.hash_password(b"unknown user")   # the work a known user costs
 
@@ -56,28 +52,28 @@ class Auth:
         """
         listener = self.listener
         if self.clientid_prefixes and not client_id.startswith(self.clientid_prefixes):
-            return NOT_AUTHORIZED, None
+            return REFUSED_NOT_AUTHORIZED, None
         if psk_key is not None and not hmac.compare_digest(self.psk_keys.get(psk_identity, b""), psk_key):
-            return NOT_AUTHORIZED, None
+            return REFUSED_NOT_AUTHORIZED, None
         if listener.tls and listener.use_identity_as_username:
             # The TLS identity replaces the MQTT credentials, which are not checked (as mosquitto).
             identity = psk_identity if listener.psk_hint else cert_identity
             if not identity:
-                return BAD_USERNAME_PASSWORD, None
+                return REFUSED_BAD_CREDENTIALS, None
             return ACCEPTED, identity
         if username is None:
-            return (ACCEPTED, None) if listener.allow_anonymous else (NOT_AUTHORIZED, None)
+            return (ACCEPTED, None) if listener.allow_anonymous else (REFUSED_NOT_AUTHORIZED, None)
         if self.passwords is None:
             # mosquitto 2: without a password file a username proves nothing; only
             # allow_anonymous lets the client in.
-            return (ACCEPTED, username) if listener.allow_anonymous else (NOT_AUTHORIZED, None)
+            return (ACCEPTED, username) if listener.allow_anonymous else (REFUSED_NOT_AUTHORIZED, None)
         if password is not None:
             password = bytes(password).split(b"\0", 1)[0]   # mosquitto reads it as a C string
         hashed = self.passwords.get(username)
         # Hash even for unknown users or a missing password, so the time taken does not tell.
         matches = passwd.verify(password or b"", hashed or _UNKNOWN_USER)
         if hashed is None or password is None or not matches:
-            return NOT_AUTHORIZED, None
+            return REFUSED_NOT_AUTHORIZED, None
         return ACCEPTED, username
 
     def allowed(self, username: str | None, client_id: str, topic: str, access: str) -> bool:
