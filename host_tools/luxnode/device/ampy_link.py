@@ -6,10 +6,9 @@ reset each time it enters the raw REPL (ampy's way; a board reboots in place).
 import binascii
 import contextlib
 import io
-import os
 
 from luxnode.device import serial_errors
-from luxnode.device.link import RESET_GRACE_S, STOPPED_ANSWERING, RawReplLink, _quote
+from luxnode.device.link import RESET_GRACE_S, STOPPED_ANSWERING, RawReplLink
 from luxnode.errors import LuxnodeError
 
 
@@ -21,8 +20,7 @@ class AmpyLink(RawReplLink):
 
         self.port = port
         self._error = PyboardError
-        serial_errors.check_port_exists(port)
-        device = os.path.realpath(port) if os.path.exists(port) else port
+        device = serial_errors.device_path(port)
         try:
             self.board = Pyboard(device, baudrate=115200)
         except PyboardError:
@@ -59,7 +57,7 @@ class AmpyLink(RawReplLink):
         from ampy.files import BUFFER_SIZE  # ampy's chunk size: what slow bridges survive
 
         tmp = path + ".part"
-        self.exec(f"f = open({_quote(tmp)}, 'wb')")
+        self.exec(f"f = open({tmp!r}, 'wb')")
         for start in range(0, len(data), BUFFER_SIZE):
             self.exec(f"f.write({data[start:start + BUFFER_SIZE]!r})")
             if progress:
@@ -70,7 +68,7 @@ class AmpyLink(RawReplLink):
     def read_file(self, path: str) -> bytes | None:
         out = self.exec(
             "import binascii\n"
-            f"try:\n f = open({_quote(path)}, 'rb')\nexcept OSError:\n f = None\n"
+            f"try:\n f = open({path!r}, 'rb')\nexcept OSError:\n f = None\n"
             "if f:\n print(binascii.hexlify(f.read()).decode())\n f.close()\n"
         )
         text = out.strip()

@@ -24,36 +24,32 @@ def _hash(p):
                 break
             h.update(mv[:n])
     return binascii.hexlify(h.digest()).decode()
-def _walk(d, out):
+def _add(p):
+    try:
+        _files[p] = _hash(p)
+    except OSError:
+        pass
+def _walk(d):
     for e in os.ilistdir(d):
         p = d + '/' + e[0]
         if e[1] & 0x4000:
-            _walk(p, out)
+            _walk(p)
         else:
-            out[p] = _hash(p)
+            _add(p)
+def _field(p, key):
+    try:
+        with open(p) as f:
+            return json.load(f).get(key)
+    except Exception:
+        return None
 _files = {}
 for _n in TOP_FILES:
-    try:
-        _files[_n] = _hash(_n)
-    except OSError:
-        pass
+    _add(_n)
 for _d in TOP_DIRS:
     try:
-        _walk(_d, _files)
+        _walk(_d)
     except OSError:
         pass
-_board = None
-try:
-    with open('board.json') as f:
-        _board = json.load(f).get('name')
-except Exception:
-    pass
-_device = None
-try:
-    with open('config.json') as f:
-        _device = json.load(f).get('device_id')
-except Exception:
-    pass
 _manifest = []
 try:
     with open(MANIFEST) as f:
@@ -62,15 +58,12 @@ except OSError:
     pass
 for _n in _manifest:
     if _n not in _files:
-        try:
-            _files[_n] = _hash(_n)
-        except OSError:
-            pass
+        _add(_n)
 print(json.dumps({'version': list(sys.implementation.version[:3]),
     'mpy': getattr(sys.implementation, '_mpy', None), 'platform': sys.platform,
-    'machine': getattr(sys.implementation, '_machine', ''), 'board': _board,
+    'machine': getattr(sys.implementation, '_machine', ''), 'board': _field('board.json', 'name'),
     'files': _files, 'manifest': _manifest, 'hashlib': hashlib is not None,
-    'device_id': _device}))
+    'device_id': _field('config.json', 'device_id')}))
 """
 
 

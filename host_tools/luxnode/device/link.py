@@ -8,7 +8,6 @@ process ends on a soft reset. Every failure becomes a LuxnodeError.
 import contextlib
 import io
 import json
-import os
 
 from luxnode.device import serial_errors
 from luxnode.errors import LuxnodeError
@@ -19,10 +18,6 @@ READ_TIMEOUT_S = 2.0
 STOPPED_ANSWERING = ("the board stopped answering (a running node's watchdog may have reset it): "
                      "hold BOOT while you press RESET to start it in safe mode, then run the command "
                      "again (it resumes: unchanged files are not copied twice)")
-
-
-def _quote(path: str) -> str:
-    return repr(path)
 
 
 class RawReplLink:
@@ -54,15 +49,15 @@ class RawReplLink:
         # littlefs replaces the target; FAT refuses, so remove it first there.
         self.exec(
             "import os\n"
-            f"try:\n os.rename({_quote(tmp)},{_quote(path)})\n"
-            f"except OSError:\n os.remove({_quote(path)})\n os.rename({_quote(tmp)},{_quote(path)})\n"
+            f"try:\n os.rename({tmp!r},{path!r})\n"
+            f"except OSError:\n os.remove({path!r})\n os.rename({tmp!r},{path!r})\n"
         )
 
     def mkdir(self, path: str) -> None:
-        self.exec(f"import os\ntry:\n os.mkdir({_quote(path)})\nexcept OSError:\n pass\n")
+        self.exec(f"import os\ntry:\n os.mkdir({path!r})\nexcept OSError:\n pass\n")
 
     def remove(self, path: str) -> None:
-        self.exec(f"import os\nos.remove({_quote(path)})")
+        self.exec(f"import os\nos.remove({path!r})")
 
 
 class BoardLink(RawReplLink):
@@ -77,8 +72,7 @@ class BoardLink(RawReplLink):
         self.port = port
         self.timeout = timeout
         self._transport_error = TransportError
-        serial_errors.check_port_exists(port)
-        device = os.path.realpath(port) if os.path.exists(port) else port
+        device = serial_errors.device_path(port)
         try:
             from mpremote.transport_serial import SerialTransport
 

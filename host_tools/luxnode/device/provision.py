@@ -35,6 +35,11 @@ class FolderTarget:
             pass
         return {"board": board, "version": None}
 
+    def choose_board(self, info: dict, requested: str | None) -> str:
+        if requested or info.get("board"):
+            return requested or info["board"]
+        raise LuxnodeError("the node folder has no board.json: pass --board, or deploy to it first")
+
     def read_config(self) -> bytes | None:
         path = self.folder / "config.json"
         return path.read_bytes() if path.exists() else None
@@ -59,6 +64,11 @@ class BoardTarget:
 
         return board_info.query(self.link, ["board.json", "config.json"])
 
+    def choose_board(self, info: dict, requested: str | None) -> str:
+        from luxnode.device import board_info
+
+        return board_info.choose_board(info, requested)
+
     def read_config(self) -> bytes | None:
         return self.link.read_file("config.json")
 
@@ -70,16 +80,6 @@ class BoardTarget:
             self.link.soft_reset()
         else:
             self.link.close()
-
-
-def choose_board(target, info: dict, requested: str | None) -> str:
-    from luxnode.device import board_info
-
-    if isinstance(target, BoardTarget):
-        return board_info.choose_board(info, requested)
-    if requested or info.get("board"):
-        return requested or info["board"]
-    raise LuxnodeError("the node folder has no board.json: pass --board, or deploy to it first")
 
 
 def previous_config(raw: bytes | None) -> dict | None:
@@ -100,7 +100,7 @@ def provision(args, target) -> dict:
     device_id = reg.check_device_id(args.device_id)
     registry = reg.load()
     info = target.info()
-    board_name = choose_board(target, info, args.board)
+    board_name = target.choose_board(info, args.board)
     board = boards.load(board_name)
     tls = args.tls or ("psk" if board["capabilities"]["tls_psk"] else None)
     if tls is None:

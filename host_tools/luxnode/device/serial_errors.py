@@ -26,6 +26,12 @@ def check_port_exists(port: str) -> None:
     )
 
 
+def device_path(port: str) -> str:
+    """The device node to open for ``port`` (a symlink such as a by-id name resolved), or a clear refusal."""
+    check_port_exists(port)
+    return os.path.realpath(port) if os.path.exists(port) else port
+
+
 def open_error(device: str) -> BaseException | None:
     """The error opening ``device`` exclusively raises now, if any."""
     import serial
