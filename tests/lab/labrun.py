@@ -2,7 +2,9 @@
 
 import json
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -74,6 +76,30 @@ class LabCommand:
             self.proc.wait(10)
         for pid in processes_under(self.home):
             os.kill(pid, signal.SIGKILL)
+
+
+class OnPty:
+    """A command on a pseudo-terminal, as in a user's terminal; ``screen()`` is all it wrote so far."""
+
+    def __init__(self, argv: list[str], env: dict):
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(argv, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        os.close(slave)
+        self.seen = bytearray()
+
+    def screen(self) -> bytes:
+        while select.select([self.master], [], [], 0.05)[0]:
+            try:
+                self.seen.extend(os.read(self.master, 65536))
+            except OSError:  # the command ended and its side of the pty closed
+                break
+        return bytes(self.seen)
+
+    def close(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        os.close(self.master)
 
 
 def processes_under(folder: Path) -> list[int]:

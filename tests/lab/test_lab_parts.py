@@ -3,8 +3,6 @@
 import http.client
 import json
 import os
-import pty
-import select
 import signal
 import socket
 import subprocess
@@ -16,7 +14,7 @@ from luxnode.lab import brokerconf
 from luxnode.lab.brokerconf import LabPorts
 from luxnode.lab.web import DashboardServer
 from luxnode.mosquitto import conf
-from tests.lab.labrun import processes_under
+from tests.lab.labrun import OnPty, processes_under
 from tests.support.net import free_port, port_open, wait_for
 
 
@@ -132,37 +130,20 @@ def test_bad_options_name_the_problem(tmp_path, argv, message):
 def test_status_line_on_a_terminal_and_ctrl_c(tmp_path):
     """On a terminal the lab redraws one status line; Ctrl-C (SIGINT) stops it cleanly."""
     home = tmp_path / "home"
-    master, slave = pty.openpty()
-    env = dict(os.environ, LUXNODE_HOME=str(home), COLUMNS="200", TERM="xterm")
-    proc = subprocess.Popen(
+    terminal = OnPty(
         [sys.executable, "-m", "luxnode", "lab", "--no-browser", "--nodes", "2", "--port", str(free_port()),
          "--psk-port", str(free_port()), "--ws-port", str(free_port()), "--http-port", str(free_port())],
-        env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+        env=dict(os.environ, LUXNODE_HOME=str(home), COLUMNS="200", TERM="xterm"),
     )
-    os.close(slave)
-    seen = bytearray()
-
-    def read_some():
-        while select.select([master], [], [], 0.05)[0]:
-            try:
-                seen.extend(os.read(master, 65536))
-            except OSError:
-                break
-        return seen
-
     try:
-        wait_for(lambda: b"2/2 nodes online" in read_some() and b"sim-2 light" in seen, 60,
+        wait_for(lambda: b"2/2 nodes online" in terminal.screen() and b"sim-2 light" in terminal.seen, 60,
                  what="the status line")
-        os.kill(proc.pid, signal.SIGINT)
-        assert proc.wait(40) == 0
-        read_some()
-        assert b"luxnode lab: stopped" in seen and b"Traceback" not in seen
+        os.kill(terminal.proc.pid, signal.SIGINT)
+        assert terminal.proc.wait(40) == 0
+        assert b"luxnode lab: stopped" in terminal.screen() and b"Traceback" not in terminal.seen
         assert processes_under(home) == []
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        os.close(master)
+        terminal.close()
 
 
 def test_a_lab_killed_outright_takes_its_broker_and_nodes_along(tmp_path):

@@ -190,42 +190,25 @@ def test_table_keeps_going_after_bad_payloads():
 
 
 def test_watch_redraws_live_on_a_terminal_and_ends_on_ctrl_c(broker, tmp_path):
-    import pty
-    import select
     import signal
 
+    from tests.lab.labrun import OnPty
     from tests.support.net import wait_for
 
     publish_retained(broker.port, NODES)
-    master, slave = pty.openpty()
-    env = dict(os.environ, LUXNODE_HOME=str(tmp_path / "home"), COLUMNS="120", TERM="xterm")
-    proc = subprocess.Popen([sys.executable, "-m", "luxnode", "watch", "--port", str(broker.port), "--username",
-                             "operator", "--password", OPERATOR_PASSWORD], env=env, stdin=slave, stdout=slave,
-                            stderr=slave, start_new_session=True)
-    os.close(slave)
-    seen = bytearray()
-
-    def screen():
-        while select.select([master], [], [], 0.05)[0]:
-            try:
-                seen.extend(os.read(master, 65536))
-            except OSError:
-                break
-        return seen
-
+    terminal = OnPty([sys.executable, "-m", "luxnode", "watch", "--port", str(broker.port), "--username",
+                      "operator", "--password", OPERATOR_PASSWORD],
+                     env=dict(os.environ, LUXNODE_HOME=str(tmp_path / "home"), COLUMNS="120", TERM="xterm"))
     try:
-        wait_for(lambda: b"AUTO 60%" in screen(), 15, what="the first table")
+        wait_for(lambda: b"AUTO 60%" in terminal.screen(), 15, what="the first table")
         publish_retained(broker.port, [("luxnode/node-3/status", "online"),
                                        ("luxnode/node-3/light", json.dumps({"light": 87.5, "unit": "%"}))])
-        wait_for(lambda: b"87.5" in screen(), 15, what="the new node in the redrawn table")
-        os.kill(proc.pid, signal.SIGINT)
-        assert proc.wait(10) == 130
-        assert b"Traceback" not in screen()
+        wait_for(lambda: b"87.5" in terminal.screen(), 15, what="the new node in the redrawn table")
+        os.kill(terminal.proc.pid, signal.SIGINT)
+        assert terminal.proc.wait(10) == 130
+        assert b"Traceback" not in terminal.screen()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        os.close(master)
+        terminal.close()
 
 
 def self_signed(folder):
