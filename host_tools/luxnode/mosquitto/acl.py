@@ -22,6 +22,7 @@ Delivery is still checked per message ("read"), PUBLISH per topic ("write").
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from luxnode.mosquitto import lines
 from luxnode.mosquitto.errors import AclError
 
 __all__ = ["AclError", "Rule", "Acl", "parse", "read_file", "topic_matches", "filters_overlap", "filter_covers"]
@@ -73,10 +74,7 @@ class Acl:
 def parse(text: str, path: str | Path = "<acl_file>") -> Acl:
     acl = Acl()
     current = acl.anonymous
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
+    for lineno, line in lines.content(text):
         keyword, rest = (line.split(None, 1) + [""])[:2]
         if keyword == "user":
             if not rest:
@@ -91,13 +89,7 @@ def parse(text: str, path: str | Path = "<acl_file>") -> Acl:
 
 
 def read_file(path: str | Path) -> Acl:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AclError(path, None, f"cannot read acl file: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise AclError(path, None, "not a text file") from None
-    return parse(text, path)
+    return parse(lines.read_text(path, AclError, "acl file"), path)
 
 
 def _rule(rest: str, lineno: int, keyword: str, path) -> Rule:

@@ -15,6 +15,7 @@ broker cannot use raises ConfigError naming FILE:LINE and the reason.
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from luxnode.mosquitto import lines
 from luxnode.mosquitto.errors import ConfigError
 
 __all__ = ["ConfigError", "ListenerConfig", "BrokerConfig", "default", "load", "parse"]
@@ -89,13 +90,7 @@ def default() -> BrokerConfig:
 
 def load(path: str | Path) -> BrokerConfig:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(path, None, f"cannot read config file: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(path, None, "not a text file") from None
-    return parse(text, path)
+    return parse(lines.read_text(path, ConfigError, "config file"), path)
 
 
 def parse(text: str, path: str | Path = "<config>") -> BrokerConfig:
@@ -176,17 +171,15 @@ class _Parser:
     # -- directives ----------------------------------------------------------------
 
     def run(self, text: str) -> BrokerConfig:
-        lines = []
-        for lineno, raw in enumerate(text.splitlines(), 1):
-            line = raw.strip()
-            if line and not line.startswith("#"):
-                name, args = (line.split(None, 1) + [""])[:2]
-                lines.append((lineno, name, args.strip()))
+        directives = []
+        for lineno, line in lines.content(text):
+            name, args = (line.split(None, 1) + [""])[:2]
+            directives.append((lineno, name, args.strip()))
         # mosquitto reads per_listener_settings before the rest: it decides where the others go.
-        for lineno, name, args in lines:
+        for lineno, name, args in directives:
             if name == "per_listener_settings":
                 self.config.per_listener_settings = self.boolean(lineno, name, args)
-        for lineno, name, args in lines:
+        for lineno, name, args in directives:
             self.directive(lineno, name, args)
         return self.finish()
 

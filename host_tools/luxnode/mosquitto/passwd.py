@@ -15,7 +15,7 @@ import hmac
 import os
 from pathlib import Path
 
-from luxnode.mosquitto import secretfile
+from luxnode.mosquitto import lines, secretfile
 from luxnode.mosquitto.errors import PasswdError
 
 __all__ = ["PasswdError", "hash_password", "verify", "is_hash", "parse", "read_file", "write_file", "render"]
@@ -58,36 +58,12 @@ def is_hash(text: str) -> bool:
 
 def parse(text: str, path: str | Path = "<password_file>") -> dict[str, str]:
     """The users and hashes in a password_file's text; PasswdError names FILE:LINE."""
-    entries: dict[str, str] = {}
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        username, sep, hashed = line.partition(":")
-        username, hashed = username.strip(), hashed.strip()
-        if not sep:
-            raise PasswdError(path, lineno, "expected 'username:hash' (no ':' on this line)")
-        if not username:
-            raise PasswdError(path, lineno, "empty username before ':'")
-        if username in entries:
-            raise PasswdError(path, lineno, f"user '{username}' is listed twice")
-        try:
-            _decode(hashed)
-        except ValueError as exc:
-            raise PasswdError(path, lineno, f"user '{username}': {exc}") from None
-        entries[username] = hashed
-    return entries
+    return lines.entries(text, path, PasswdError, "username:hash", "user", _checked)
 
 
 def read_file(path: str | Path) -> dict[str, str]:
     """Read a password_file written by mosquitto_passwd or ``luxnode passwd``."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PasswdError(path, None, f"cannot read password file: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise PasswdError(path, None, "not a text file (expected UTF-8 'username:hash' lines)") from None
-    return parse(text, path)
+    return parse(lines.read_text(path, PasswdError, "password file"), path)
 
 
 def render(entries: dict[str, str]) -> str:
@@ -115,6 +91,12 @@ def _digest(password: bytes, salt: bytes, kind: str, iterations: int) -> bytes:
     if kind == "7":
         return hashlib.pbkdf2_hmac("sha512", password, salt, iterations, HASH_LEN)
     return hashlib.sha512(password + salt).digest()
+
+
+def _checked(hashed: str) -> str:
+    hashed = hashed.strip()
+    _decode(hashed)
+    return hashed
 
 
 def _decode(hashed: str) -> tuple[str, int, bytes, bytes]:

@@ -104,28 +104,17 @@ def _ask_password() -> str:
 
 def _upgrade(path: Path, kind: str) -> int:
     """Hash every ``user:plaintext`` line; lines that already hold a hash stay as they are."""
-    from luxnode.mosquitto import passwd
+    from luxnode.mosquitto import lines, passwd
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise LuxnodeError(f"cannot read password file {path}: {exc.strerror}") from None
-    entries: dict[str, str] = {}
     hashed_now = 0
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        username, sep, secret = line.partition(":")
-        if not sep or not username.strip():
-            raise passwd.PasswdError(path, lineno, "expected 'username:password' (no ':' or no username)")
-        username = username.strip()
-        if username in entries:
-            raise passwd.PasswdError(path, lineno, f"user '{username}' is listed twice")
+
+    def hashed(secret: str) -> str:
+        nonlocal hashed_now
         if passwd.is_hash(secret.strip()):
-            entries[username] = secret.strip()
-        else:
-            entries[username] = passwd.hash_password(secret, kind)
-            hashed_now += 1
-    passwd.write_file(path, entries)
+            return secret.strip()
+        hashed_now += 1
+        return passwd.hash_password(secret, kind)
+
+    text = lines.read_text(path, passwd.PasswdError, "password file")
+    passwd.write_file(path, lines.entries(text, path, passwd.PasswdError, "username:password", "user", hashed))
     return hashed_now

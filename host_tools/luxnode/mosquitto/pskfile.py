@@ -3,7 +3,7 @@
 import string
 from pathlib import Path
 
-from luxnode.mosquitto import secretfile
+from luxnode.mosquitto import lines, secretfile
 from luxnode.mosquitto.errors import PskFileError
 
 __all__ = ["PskFileError", "parse", "read_file", "write_file", "render"]
@@ -13,27 +13,11 @@ MAX_KEY_BYTES = 256  # TLS PSK keys longer than this are refused by OpenSSL
 
 def parse(text: str, path: str | Path = "<psk_file>") -> dict[str, bytes]:
     """Identities and keys from a psk_file's text; PskFileError names FILE:LINE."""
-    keys: dict[str, bytes] = {}
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        identity, sep, hexkey = line.partition(":")
-        identity, hexkey = identity.strip(), hexkey.strip()
-        if not sep:
-            raise PskFileError(path, lineno, "expected 'identity:hexkey' (no ':' on this line)")
-        if not identity:
-            raise PskFileError(path, lineno, "empty identity before ':'")
-        if identity in keys:
-            raise PskFileError(path, lineno, f"identity '{identity}' is listed twice")
-        try:
-            keys[identity] = decode_key(hexkey)
-        except ValueError as exc:
-            raise PskFileError(path, lineno, f"identity '{identity}': {exc}") from None
-    return keys
+    return lines.entries(text, path, PskFileError, "identity:hexkey", "identity", decode_key)
 
 
 def decode_key(hexkey: str) -> bytes:
+    hexkey = hexkey.strip()
     if not hexkey:
         raise ValueError("empty key")
     if hexkey.lower().startswith("0x"):
@@ -48,13 +32,7 @@ def decode_key(hexkey: str) -> bytes:
 
 
 def read_file(path: str | Path) -> dict[str, bytes]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PskFileError(path, None, f"cannot read psk file: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise PskFileError(path, None, "not a text file (expected 'identity:hexkey' lines)") from None
-    return parse(text, path)
+    return parse(lines.read_text(path, PskFileError, "psk file"), path)
 
 
 def render(keys: dict[str, bytes]) -> str:
