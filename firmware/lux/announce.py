@@ -34,8 +34,8 @@ def telemetry(node, version):
         except (OSError, ValueError, TypeError):
             pass
     gc.collect()
-    node.mqtt.publish(node.t_telemetry, json.dumps({
-        "uptime_s": node.uptime_s,
+    node.mqtt.publish("%s/%s/telemetry" % (node.prefix, node.device_id), json.dumps({
+        "uptime_s": node.uptime_ms // 1000,
         "rssi": rssi,
         "free_heap": gc.mem_free(),
         "reconnects": max(0, node.mqtt.connects - 1),

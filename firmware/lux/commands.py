@@ -74,7 +74,7 @@ def handle(node, payload, size):
     try:
         cmd = parse(payload, size, node.fade_ms)
     except CommandError as e:
-        node.mqtt.publish(node.t_error, json.dumps({"error": str(e), "payload": excerpt(payload)}))
+        node.mqtt.publish("%s/%s/error" % (node.prefix, node.device_id), json.dumps({"error": str(e), "payload": excerpt(payload)}))
         print("luxnode: command refused:", e)
         return
     node.apply(*cmd)

@@ -114,12 +114,10 @@ class Node:
             self._changed_at = None
             self.save()
         if ticks_diff(now, self._next_telemetry) >= 0:
+            # Uptime summed per period (at most a day): one ticks_diff spans only
+            # 2**29 ms (6.2 days) on the chip.
+            self.uptime_ms += self.telemetry_ms + ticks_diff(now, self._next_telemetry)
             self._next_telemetry = ticks_add(now, self.telemetry_ms)
-            # Uptime in whole seconds, counted at least daily: a ticks_diff spans
-            # only 2**29 ms (6.2 days) on the chip.
-            s = ticks_diff(now, self._uptime_at) // 1000
-            self.uptime_s += s
-            self._uptime_at = ticks_add(self._uptime_at, s * 1000)
             if self.mqtt.state == UP:
                 from . import announce
 
@@ -130,11 +128,10 @@ class Node:
             forget("commands")
         if not self._stable and ticks_diff(now, self.started) >= _STABLE_MS:
             self._stable = True
-            if self.rtc:
-                from . import safemode
+            from . import safemode
 
-                safemode.stable()
-                forget("safemode")
+            safemode.stable()
+            forget("safemode")
 
     def sample(self, now):
         self._next_sample = ticks_add(now, self.sample_ms)

@@ -31,7 +31,6 @@ def build(cfg, adc, pwm, tls_ctx):
     n.sample_ms = cfg.sample_ms
     n.telemetry_ms = int(cfg.telemetry_s * 1000)
     n.wdt_ms = int(cfg.wdt_s * 1000)
-    n.rtc = cfg.rtc_memory
     n.saved = load_state("state.json")
     n.save_ms = int(cfg.save_delay_s * 1000)
     n._changed_at = None
@@ -53,8 +52,6 @@ def build(cfg, adc, pwm, tls_ctx):
     n.t_set = cfg.topic("set").encode()
     n.t_light = cfg.topic("light").encode()  # bytes: publish() need not encode them each time
     n.t_state = cfg.topic("state").encode()
-    n.t_error = cfg.topic("error").encode()
-    n.t_telemetry = cfg.topic("telemetry").encode()
     n.mqtt = MQTTClient(
         cfg.client_id, cfg.host, cfg.port, cfg.username, cfg.password, cfg.keepalive,
         cfg.clean_session, tls_ctx, cfg.host if cfg.tls_mode == "cert" else None,
@@ -63,9 +60,9 @@ def build(cfg, adc, pwm, tls_ctx):
         on_connect=n.on_connect, log=log)
     n._next_sample = n._last_sample = now
     n._next_telemetry = ticks_add(now, n.telemetry_ms)
-    n.uptime_s, n._uptime_at = 0, now
+    n.uptime_ms = 0
     n._state_value = None
-    n._stable = False
+    n._stable = not cfg.rtc_memory  # True: no boot count to clear
     n._commands_at = None
     if n.control == "AUTO":
         n.apply("AUTO", n.value, 0)

@@ -8,7 +8,7 @@ import subprocess
 from tests.firmware.node import SIM_BOARD, Node, node_config
 from tests.support.micropython import FIRMWARE, run
 
-CEILING_KB = 28  # measured 26.6 KB on the 64-bit unix port (mqtt_async alone: 26.7 KB)
+CEILING_KB = 28  # measured 26.5 KB on the 64-bit unix port (mqtt_async alone: 26.7 KB)
 
 
 def test_node_heap_stays_under_its_ceiling(mosquitto, tmp_path):
@@ -31,8 +31,13 @@ print(gc.mem_alloc())
     node.start()
     try:
         node.expect("luxnode: connected to")
-        node.control("heap")
-        used = int(node.expect("machine: heap").split()[2]) - idle
+        # At rest: the connect's QoS 1 messages wait for their PUBACKs for a while, longer
+        # on a busy machine, so the least of a few readings is the node's own figure.
+        readings = []
+        for _ in range(3):
+            node.control("heap")
+            readings.append(int(node.expect("machine: heap").split()[2]) - idle)
+        used = min(readings)
     finally:
         node.stop()
     print(f"node heap above idle: {used / 1024:.1f} KB")
