@@ -24,6 +24,8 @@ from pathlib import Path
 
 from luxnode.mosquitto import lines
 from luxnode.mosquitto.errors import AclError
+from luxnode.mqtt.topics import filter_error
+from luxnode.mqtt.topics import matches as topic_matches  # a leading wildcard never matches '$'
 
 __all__ = ["AclError", "Rule", "Acl", "parse", "read_file", "topic_matches", "filters_overlap", "filter_covers"]
 
@@ -104,37 +106,14 @@ def _rule(rest: str, lineno: int, keyword: str, path) -> Rule:
         access, topic = ACCESS_WORDS[words[0]], words[1].strip()
     else:
         raise AclError(path, lineno, f"invalid access '{words[0]}' (expected read, write, readwrite or deny)")
-    problem = _filter_problem(topic)
+    problem = filter_error(topic)
     if problem:
         raise AclError(path, lineno, f"invalid topic '{topic}': {problem}")
     return Rule(topic, access, lineno)
 
 
-def _filter_problem(topic: str) -> str | None:
-    levels = topic.split("/")
-    for i, level in enumerate(levels):
-        if "#" in level and (level != "#" or i != len(levels) - 1):
-            return "'#' must be a whole level and the last one"
-        if "+" in level and level != "+":
-            return "'+' must be a whole level"
-    return None
-
-
 def _dangerous(name: str | None) -> bool:
     return name is not None and ("+" in name or "#" in name)
-
-
-def topic_matches(sub: str, topic: str) -> bool:
-    """MQTT matching of a filter against a topic name; wildcards never match a leading ``$``."""
-    if sub.startswith("$") != topic.startswith("$"):
-        return False
-    sub_levels, topic_levels = sub.split("/"), topic.split("/")
-    for i, level in enumerate(sub_levels):
-        if level == "#":
-            return True
-        if i >= len(topic_levels) or (level != "+" and level != topic_levels[i]):
-            return False
-    return len(sub_levels) == len(topic_levels)
 
 
 def filters_overlap(a: str, b: str) -> bool:

@@ -10,9 +10,9 @@ def filter_error(topic_filter: str) -> str | None:
     levels = topic_filter.split("/")
     for index, level in enumerate(levels):
         if "#" in level and (level != "#" or index != len(levels) - 1):
-            return f"'#' must be a whole last level in {topic_filter!r}"
+            return "'#' must be a whole last level"
         if "+" in level and level != "+":
-            return f"'+' must be a whole level in {topic_filter!r}"
+            return "'+' must be a whole level"
     return None
 
 
