@@ -144,7 +144,7 @@ def test_flash_free_path_from_empty_board_to_accepted_node_and_rotated_key(
         (lab_home / "registry.json").write_text(json.dumps(saved))
         code, out, err = run_cli(capsys, "devices")
         assert code == 0 and not err, err
-        assert out.splitlines()[1].split()[0] == "node-1" and out.splitlines()[1].split()[-1] in ("online", "offline")
+        assert out.splitlines()[1].split()[0] == "node-1" and out.splitlines()[1].split()[-2] in ("online", "offline")
 
         # ACL: a node writes only under its own id
         assert mosquitto_pub(psk_port, "node-1", old_key, "luxnode/node-1/light", "own").returncode == 0

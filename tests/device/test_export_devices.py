@@ -2,6 +2,7 @@
 
 import stat
 import subprocess
+from datetime import datetime, timedelta, timezone
 
 from luxnode.device import registry as reg
 
@@ -61,8 +62,17 @@ def test_exported_folder_runs_a_real_mosquitto_and_devices_shows_its_view(tmp_pa
     code, out, err = run_cli(capsys, "devices")
     assert code == 0, err
     rows = {line.split()[0]: line.split() for line in out.splitlines()[1:] if line.strip()}
-    assert rows["a1"][1:4] == ["sim", "psk", "0.1.0"] and rows["a1"][-1] == "online"
-    assert rows["b2"][-1] == "never"
+    assert rows["a1"][1:4] == ["sim", "psk", "0.1.0"] and rows["a1"][-2:] == ["online", "now"]
+    assert rows["b2"][-2:] == ["never", "-"]
+
+    # Seen online a moment ago: once the node is offline, that time is what devices shows.
+    seen = datetime.fromisoformat(reg.load()["devices"]["a1"]["last_seen"])
+    assert abs(seen - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert pub(broker_ports["psk_port"], *psk, topic="luxnode/a1/status", payload="offline", retain=True).returncode == 0
+    code, out, err = run_cli(capsys, "devices")
+    assert code == 0, err
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:] if line.strip()}
+    assert rows["a1"][-3:] == ["offline", *seen.strftime("%Y-%m-%d %H:%MZ").split()]
 
 
 def test_devices_without_a_broker_still_lists_the_registry(tmp_path, lab_home, capsys):
@@ -72,7 +82,8 @@ def test_devices_without_a_broker_still_lists_the_registry(tmp_path, lab_home, c
     use_free_ports()  # nothing listens there
     code, out, err = run_cli(capsys, "devices", "--timeout", "2")
     assert code == 0 and "a1" in out
-    assert err.startswith("last seen unknown: broker 127.0.0.1:") and "unreachable" in err
+    assert err.startswith("status unknown: cannot reach the broker at 127.0.0.1:"), err
+    assert out.splitlines()[1].split()[-2:] == ["?", "-"]
     code, out, err = run_cli(capsys, "devices", "--offline")
     assert code == 0 and "a1" in out and not err
 

@@ -167,6 +167,8 @@ def test_stopping_a_node_turns_it_offline_on_the_page(lab, browser, capsys):
         os.kill(pid, signal.SIGKILL)  # pull the plug: the broker publishes the node's will
     wait_for(lambda: field(browser, "sim-3", "status") == "offline", 30, what="sim-3 offline on the page")
     assert card(browser, "sim-3").get_attribute("data-online") == "false"
+    # The lab notes when it last saw the node online, for `luxnode devices`.
+    wait_for(lambda: "last_seen" in lab.registry()["devices"]["sim-3"], 10, what="sim-3's last_seen in the registry")
     assert field(browser, "sim-1", "status") == "online"
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "lab-dashboard.png"
@@ -191,3 +193,4 @@ def test_ctrl_c_stops_nodes_then_broker_and_leaves_nothing(lab):
         assert last < end and ("closed" in log[last] or "disconnected" in log[last]), \
             f"{device_id} was still connected when the broker stopped:\n" + "\n".join(log[-20:])
     assert not (lab.home / "broker.pid").exists()
+    assert all("last_seen" in lab.registry()["devices"][d] for d in ("sim-1", "sim-2"))  # online until the end

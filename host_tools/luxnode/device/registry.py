@@ -68,6 +68,26 @@ def save(registry: dict) -> None:
     write_private(path(), json.dumps(registry, indent=2, sort_keys=True) + "\n")
 
 
+def note_seen(device_ids) -> None:
+    """Record now as the time these devices were last seen online (those the registry knows)."""
+    if not device_ids or not path().exists():
+        return
+    try:
+        with locked():
+            registry = load()
+            known = [d for d in device_ids if d in registry["devices"]]
+            for device_id in known:
+                registry["devices"][device_id]["last_seen"] = _now()
+            if known:
+                save(registry)
+    except (LuxnodeError, OSError):
+        pass  # a note, not a duty: the commands that need the registry report what is wrong with it
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def issue_credentials(device_id: str) -> dict:
     """Fresh secrets for one node: username = PSK identity = device id (the ACL's %u)."""
     return {
@@ -86,7 +106,7 @@ def record(registry: dict, device_id: str, board: str, tls: str, credentials: di
         "tls": tls,
         **credentials,
         "firmware": firmware,
-        "provisioned_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "provisioned_at": _now(),
     }
     registry["devices"][device_id] = entry
     return entry

@@ -1,5 +1,8 @@
 """The lab's live status line: who is online, light and LED per node, broker health.
 
+It also notes in the registry when it last saw each node online (when the node
+goes offline, and when the lab stops), for ``luxnode devices``.
+
 On a terminal it is one line redrawn in place; otherwise (a log, a pipe) a line
 is printed only when the summary changes, so the log stays readable.
 """
@@ -7,6 +10,7 @@ is printed only when the summary changes, so the log stays readable.
 import threading
 import time
 
+from luxnode.device import registry
 from luxnode.operator import connect
 from luxnode.operator.table import NodeTable
 
@@ -17,22 +21,22 @@ class StatusLine:
 
         self.lab = lab
         self.console = Console()
-        broker = lab.registry["broker"]
-        operator = lab.registry["operator"]
-        self.table = NodeTable(broker["prefix"])
+        settings = connect.operator_settings(lab.registry)  # its password port is the lab's
+        self.table = NodeTable(settings.prefix)
+        self.online: set[str] = set()
         self.lock = threading.Lock()
-        settings = connect.BrokerSettings(
-            host="127.0.0.1", port=lab.ports.password, prefix=broker["prefix"],
-            username=operator["username"], password=operator["password"],
-        )
         self.client = connect.connect(settings, "lab")
         self.client.on_message = self._on_message
-        connect.subscribe_snapshot(self.client, self.table.filters(), f"{broker['prefix']}/+/telemetry")
+        connect.subscribe_snapshot(self.client, self.table.filters(), f"{settings.prefix}/+/telemetry")
         self.live = None
 
     def _on_message(self, client, userdata, message):
         with self.lock:
             self.table.update(message.topic, message.payload)
+            online = {node.device_id for node in self.table.nodes.values() if node.status == "online"}
+            gone, self.online = self.online - online, online
+        if gone:
+            registry.note_seen(gone)  # the moment they went offline is when they were last seen
 
     def summary(self) -> str:
         with self.lock:
@@ -81,3 +85,4 @@ class StatusLine:
             self.live.stop()
         self.client.disconnect()
         self.client.loop_stop()
+        registry.note_seen(self.online)  # the nodes stop after the status line

@@ -55,6 +55,13 @@ def load_registry() -> dict:
     return registry.load() if registry.path().exists() else {}
 
 
+def operator_settings(registry: dict) -> BrokerSettings:
+    """The lab registry's operator account on the registry's password listener."""
+    broker, operator = registry["broker"], registry["operator"]
+    return BrokerSettings(host=broker["host"], port=broker["password_port"], prefix=broker["prefix"],
+                          username=operator["username"], password=operator["password"])
+
+
 def settings_from_args(args) -> BrokerSettings:
     registry = load_registry()
     broker = registry.get("broker", {})
@@ -85,7 +92,7 @@ def settings_from_args(args) -> BrokerSettings:
     )
 
 
-def connect(settings: BrokerSettings, client_name: str):
+def connect(settings: BrokerSettings, client_name: str, timeout: float = CONNECT_TIMEOUT_S):
     """A connected paho client with its network loop running; raises LuxnodeError on failure."""
     import paho.mqtt.client as mqtt
 
@@ -118,13 +125,14 @@ def connect(settings: BrokerSettings, client_name: str):
     except (OSError, ssl.SSLError) as exc:
         raise LuxnodeError(f"cannot reach the broker at {where}: {exc}; is it running (luxnode lab)?") from exc
     client.loop_start()
-    if not connected.wait(CONNECT_TIMEOUT_S):
+    if not connected.wait(timeout):
         client.loop_stop()
-        raise LuxnodeError(f"no CONNACK from {where} within {CONNECT_TIMEOUT_S:.0f} s; check the port and TLS options")
+        raise LuxnodeError(f"no CONNACK from {where} within {timeout:g} s; check the port and TLS options")
     if outcome["reason"].is_failure:
         client.loop_stop()
         raise LuxnodeError(
-            f"the broker at {where} refused the connection: {outcome['reason']}; check --username/--password or the PSK"
+            f"the broker at {where} refused the connection: {outcome['reason']}; check the username and password "
+            "(--username/--password, or the registry's operator) or the PSK"
         )
     return client
 
@@ -149,4 +157,4 @@ def subscribe_snapshot(client, filters: list[str], marker_filter: str, timeout: 
     marker_mid = client.subscribe(marker_filter, 0)[1]
     with changed:
         if not changed.wait_for(lambda: marker_mid in acked, timeout):
-            raise LuxnodeError(f"no SUBACK within {timeout:.0f} s; is the broker overloaded?")
+            raise LuxnodeError(f"no SUBACK within {timeout:g} s; is the broker overloaded?")
