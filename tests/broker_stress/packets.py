@@ -1,6 +1,8 @@
-"""MQTT 3.1.1 packets encoded by hand, independent of the broker's own codec, so the tests
-can build valid packets and then break them on purpose."""
+"""MQTT 3.1.1 packets encoded and read by hand, independent of the broker's own codec, so
+the tests can build valid packets, break them on purpose, and check what the broker
+sends without trusting the decoder under test."""
 
+import asyncio
 import struct
 
 
@@ -73,6 +75,44 @@ def read_packet(sock) -> tuple[int, bytes]:
         if not digit & 0x80:
             break
     return first, _exact(sock, length)
+
+
+async def read_packet_async(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One packet from an asyncio stream: (first byte, body)."""
+    first = (await reader.readexactly(1))[0]
+    length, shift = 0, 0
+    while True:
+        digit = (await reader.readexactly(1))[0]
+        length |= (digit & 0x7F) << shift
+        shift += 7
+        if not digit & 0x80:
+            break
+    return first, await reader.readexactly(length)
+
+
+def publish_fields(first: int, body: bytes) -> tuple[str, int, bytes]:
+    """(topic, packet id or 0, payload) of a received PUBLISH."""
+    end = 2 + (body[0] << 8 | body[1])
+    topic, packet_id = body[2:end].decode(), 0
+    if first & 0x06:
+        packet_id, end = body[end] << 8 | body[end + 1], end + 2
+    return topic, packet_id, body[end:]
+
+
+def receive_publish(sock) -> tuple[str, bytes, int]:
+    """The next PUBLISH from a blocking socket as (topic, payload, QoS), acknowledged as a
+    subscriber does (PUBACK or PUBREC); a PUBREL on the way gets its PUBCOMP."""
+    while True:
+        first, body = read_packet(sock)
+        if first >> 4 == 6:
+            sock.sendall(ack(7, body[0] << 8 | body[1]))
+            continue
+        assert first >> 4 == 3, f"expected PUBLISH, got {first:#x} {body!r}"
+        topic, packet_id, payload = publish_fields(first, body)
+        qos = (first >> 1) & 3
+        if qos:
+            sock.sendall(ack(4 if qos == 1 else 5, packet_id))
+        return topic, payload, qos
 
 
 def _exact(sock, n: int) -> bytes:

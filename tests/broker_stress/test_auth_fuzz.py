@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from . import packets as P
 from .bystanders import Bystanders
-from .fuzzing import fuzz_settings
-from .test_fuzz import assert_healthy
+from .fuzzing import assert_healthy, fuzz_settings
 
 USERS = {"alice": b"alice-pw", "bob": b"bob-pw"}
 

@@ -9,9 +9,7 @@ from hypothesis import strategies as st
 
 from . import packets as P
 from .bystanders import Bystanders
-from .fuzzing import fuzz_settings
-
-CRASH_MARKERS = ("Traceback", "Exception in callback", "Task exception was never retrieved")
+from .fuzzing import assert_healthy, fuzz_settings, send_and_hang_up
 
 
 @pytest.fixture
@@ -22,26 +20,19 @@ def target(luxnode_broker):
     bystanders.close()
 
 
-def assert_healthy(broker, bystanders) -> None:
-    assert broker.alive(), f"broker died:\n{broker.log_text()[-3000:]}"
-    log = broker.log_text()
-    for marker in CRASH_MARKERS:
-        assert marker not in log, f"unhandled exception in the broker:\n{log[log.index(marker) - 200:][:3000]}"
-    bystanders.probe()
-
-
-def send_and_hang_up(port: int, data: bytes) -> None:
-    """Send ``data``, half-close, and read until the broker closes its side (bounded)."""
+def answer_until_closed(port: int, data: bytes) -> bytes:
+    """Send ``data`` (our side stays open) and return what the broker sends until it hangs up."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        received = b""
         try:
-            sock.sendall(data)
-            sock.shutdown(socket.SHUT_WR)
-            while sock.recv(65536):
-                pass
-        except (ConnectionResetError, BrokenPipeError):
-            return  # the broker hung up first: fine
+            while chunk := sock.recv(65536):
+                received += chunk
+        except ConnectionResetError:
+            pass
         except socket.timeout:
-            raise AssertionError(f"broker kept the connection open 5 s after the client's FIN; sent {data!r}")
+            pytest.fail(f"broker kept the connection open 5 s after {data[:64]!r}; it answered {received!r}")
+    return received
 
 
 # -- strategies ---------------------------------------------------------------------------
@@ -158,16 +149,7 @@ def test_malformed_packet_gets_disconnected(target, data):
     """MQTT 3.1.1 says the server closes the network connection on a malformed packet;
     it must do so without a FIN from the client, and everyone else carries on."""
     broker, bystanders = target
-    with socket.create_connection(("127.0.0.1", broker.port), timeout=5) as sock:
-        sock.sendall(data)
-        received = b""
-        try:
-            while chunk := sock.recv(65536):
-                received += chunk
-        except ConnectionResetError:
-            pass
-        except socket.timeout:
-            pytest.fail(f"broker kept the connection open after a malformed packet; it answered {received!r}")
+    received = answer_until_closed(broker.port, data)
     # At most a CONNACK (a refusal, or the accept of the valid CONNECT before the bad packet).
     assert received in (b"", b"\x20\x02\x00\x00", b"\x20\x02\x00\x01"), received
     assert_healthy(broker, bystanders)
@@ -178,15 +160,7 @@ def test_packets_before_a_malformed_one_are_processed(target):
     still delivered: only the connection ends, nothing sent before the error is lost."""
     broker, bystanders = target
     data = P.connect("fz-batch") + P.publish("probe/bystander", b"before-bad", qos=0) + b"\x36\x00"
-    with socket.create_connection(("127.0.0.1", broker.port), timeout=5) as sock:
-        sock.sendall(data)
-        received = b""
-        try:
-            while chunk := sock.recv(65536):
-                received += chunk
-        except ConnectionResetError:
-            pass
-    assert received == b"\x20\x02\x00\x00", "the CONNACK of the valid CONNECT"
+    assert answer_until_closed(broker.port, data) == b"\x20\x02\x00\x00", "the CONNACK of the valid CONNECT"
     with bystanders.cond:
         assert bystanders.cond.wait_for(lambda: b"before-bad" in bystanders.received, 5), \
             "the valid PUBLISH before the malformed packet was dropped"
@@ -218,17 +192,6 @@ def test_stream_split_anywhere_arrives_whole_and_in_order(target, payloads, qos,
                 assert P.read_packet(pub) == (expected, (i + 1).to_bytes(2, "big"))
                 if qos == 2:
                     pub.sendall(P.ack(6, i + 1))
-        got = []
-        while len(got) < len(payloads):
-            first, body = P.read_packet(sub)
-            if first >> 4 == 6:  # PUBREL of a QoS 2 delivery
-                sub.sendall(P.ack(7, body[0] << 8 | body[1]))
-                continue
-            assert first >> 4 == 3, f"expected PUBLISH, got {first:#x}"
-            end = 2 + (body[0] << 8 | body[1])
-            if first & 0x06:
-                sub.sendall(P.ack(4 if first & 0x02 else 5, body[end] << 8 | body[end + 1]))
-                end += 2
-            got.append(body[end:])
+        got = [P.receive_publish(sub)[1] for _ in payloads]
         assert got == payloads
     assert_healthy(broker, bystanders)

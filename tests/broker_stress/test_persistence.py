@@ -30,18 +30,6 @@ def publish_acked(port: int, topic: str, payload: bytes, retain: bool = False) -
         sock.sendall(P.DISCONNECT)
 
 
-def receive_publish(sock: socket.socket) -> tuple[str, bytes, int]:
-    first, body = P.read_packet(sock)
-    assert first >> 4 == 3, f"expected PUBLISH, got {first:#x} {body!r}"
-    qos = (first >> 1) & 3
-    end = 2 + (body[0] << 8 | body[1])
-    topic = body[2:end].decode()
-    if qos:
-        sock.sendall(P.ack(4, body[end] << 8 | body[end + 1]))
-        end += 2
-    return topic, body[end:], qos
-
-
 def prepare(port: int) -> None:
     """A persistent session subscribed to lab/queue goes offline; then one retained and
     one QoS 1 message for the offline session are acknowledged by the broker."""
@@ -57,7 +45,7 @@ def check_survived(port: int) -> None:
     keeper, present = session(port, "keeper")
     with keeper:
         assert present, "the persistent session was lost"
-        assert receive_publish(keeper) == ("lab/queue", b"queued-while-offline", 1)
+        assert P.receive_publish(keeper) == ("lab/queue", b"queued-while-offline", 1)
     late, _ = session(port, "late-reader", clean=True)
     with late:
         late.sendall(P.subscribe([("lab/retained", 0)], packet_id=1))
@@ -135,6 +123,6 @@ def test_kill_9_mid_stream_keeps_every_acknowledged_message(luxnode_broker, tmp_
     with keeper:
         keeper.settimeout(3)
         while not acked <= got:
-            topic, payload, _ = receive_publish(keeper)
+            topic, payload, _ = P.receive_publish(keeper)
             got.add(int(payload))
     assert acked <= got

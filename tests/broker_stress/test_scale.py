@@ -27,18 +27,6 @@ def enough_file_descriptors():
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-async def read_packet(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    first = (await reader.readexactly(1))[0]
-    length, shift = 0, 0
-    while True:
-        digit = (await reader.readexactly(1))[0]
-        length |= (digit & 0x7F) << shift
-        shift += 7
-        if not digit & 0x80:
-            break
-    return first, await reader.readexactly(length)
-
-
 class ScaleClient:
     def __init__(self, index: int):
         self.client_id = f"scale-{index:04d}"
@@ -49,8 +37,8 @@ class ScaleClient:
     async def open(self, port: int) -> None:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
         self.writer.write(P.connect(self.client_id, keepalive=KEEPALIVE) + P.subscribe([("scale/all", 1)]))
-        assert await read_packet(self.reader) == (0x20, b"\x00\x00"), f"{self.client_id}: CONNACK"
-        assert await read_packet(self.reader) == (0x90, b"\x00\x01\x01"), f"{self.client_id}: SUBACK"
+        assert await P.read_packet_async(self.reader) == (0x20, b"\x00\x00"), f"{self.client_id}: CONNACK"
+        assert await P.read_packet_async(self.reader) == (0x90, b"\x00\x01\x01"), f"{self.client_id}: SUBACK"
 
     async def ping(self) -> None:
         """PINGREQ every keepalive/2 from the client's own connect, as a real client schedules it."""
@@ -62,15 +50,14 @@ class ScaleClient:
         """Answer the broker until it closes: count PINGRESPs, acknowledge QoS 1 deliveries."""
         try:
             while True:
-                first, body = await read_packet(self.reader)
+                first, body = await P.read_packet_async(self.reader)
                 if first == 0xD0:
                     self.pingresps += 1
                 elif first >> 4 == 3:
-                    end = 2 + (body[0] << 8 | body[1])
-                    if first & 0x06:
-                        self.writer.write(P.ack(4, body[end] << 8 | body[end + 1]))
-                        end += 2
-                    self.messages.append(body[end:])
+                    _, packet_id, payload = P.publish_fields(first, body)
+                    if packet_id:
+                        self.writer.write(P.ack(4, packet_id))
+                    self.messages.append(payload)
         except (asyncio.IncompleteReadError, ConnectionError):
             return
 
@@ -100,7 +87,7 @@ async def scenario(port: int) -> None:
 
     silent_reader, silent_writer = await asyncio.open_connection("127.0.0.1", port)
     silent_writer.write(P.connect("scale-silent", keepalive=1))
-    assert await read_packet(silent_reader) == (0x20, b"\x00\x00")
+    assert await P.read_packet_async(silent_reader) == (0x20, b"\x00\x00")
     silent_since = time.monotonic()
 
     # Well past 1.5x the keepalive, with every client answered at least 3 times: all stay connected.
@@ -118,8 +105,8 @@ async def scenario(port: int) -> None:
 
     pub_reader, pub_writer = await asyncio.open_connection("127.0.0.1", port)
     pub_writer.write(P.connect("scale-publisher") + P.publish("scale/all", b"to-everyone", qos=1, packet_id=9))
-    assert await read_packet(pub_reader) == (0x20, b"\x00\x00")
-    assert await read_packet(pub_reader) == (0x40, b"\x00\x09")
+    assert await P.read_packet_async(pub_reader) == (0x20, b"\x00\x00")
+    assert await P.read_packet_async(pub_reader) == (0x40, b"\x00\x09")
     await wait_until(lambda: all(c.messages == [b"to-everyone"] for c in clients), 20,
                      "the fan-out to reach all 1,000 clients")
 

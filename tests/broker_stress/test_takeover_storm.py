@@ -9,28 +9,16 @@ from . import packets as P
 RACERS = 50
 
 
-async def read_packet(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    first = (await reader.readexactly(1))[0]
-    length, shift = 0, 0
-    while True:
-        digit = (await reader.readexactly(1))[0]
-        length |= (digit & 0x7F) << shift
-        shift += 7
-        if not digit & 0x80:
-            break
-    return first, await reader.readexactly(length)
-
-
 async def storm(port: int) -> None:
     watcher_reader, watcher_writer = await asyncio.open_connection("127.0.0.1", port)
     watcher_writer.write(P.connect("storm-watcher") + P.subscribe([("storm/#", 0)]))
-    assert (await read_packet(watcher_reader))[0] == 0x20
-    assert (await read_packet(watcher_reader))[0] == 0x90
+    assert (await P.read_packet_async(watcher_reader))[0] == 0x20
+    assert (await P.read_packet_async(watcher_reader))[0] == 0x90
 
     async def racer(n):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(P.connect("contested", will=("storm/will", b"lost-%d" % n, 0, False)))
-        assert await asyncio.wait_for(read_packet(reader), 20) == (0x20, b"\x00\x00")
+        assert await asyncio.wait_for(P.read_packet_async(reader), 20) == (0x20, b"\x00\x00")
         return n, reader, writer
 
     racers = await asyncio.gather(*(racer(n) for n in range(RACERS)))
@@ -53,9 +41,7 @@ async def storm(port: int) -> None:
 
     wills, delivered = set(), None
     while delivered is None:
-        first, body = await asyncio.wait_for(read_packet(watcher_reader), 10)
-        end = 2 + (body[0] << 8 | body[1])
-        topic, payload = body[2:end].decode(), body[end:]
+        topic, _, payload = P.publish_fields(*await asyncio.wait_for(P.read_packet_async(watcher_reader), 10))
         if topic == "storm/will":
             wills.add(payload)
         elif topic == "storm/winner":

@@ -12,8 +12,8 @@ from tests.support.net import free_port
 
 from . import packets as P
 from .bystanders import Bystanders
-from .fuzzing import fuzz_settings
-from .test_fuzz import assert_healthy, sessions
+from .fuzzing import assert_healthy, fuzz_settings
+from .test_fuzz import sessions
 
 
 @pytest.fixture
