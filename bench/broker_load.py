@@ -4,6 +4,10 @@ Raw sockets and pre-encoded packets keep the generator cheap enough that the
 broker, not the generator, sets the pace: QoS 0 deliveries have a fixed size, so
 the subscriber counts bytes; QoS 1/2 deliveries are parsed and acknowledged, and
 every payload carries its sequence number so a lost message is named, not guessed.
+
+The packets are encoded here by hand, on purpose: the yardstick imports nothing from
+luxnode (whose codec is under test) nor from tests/ (tests/broker_stress/packets.py is
+its twin there), so a change to either cannot change what the three brokers are fed.
 """
 
 import asyncio

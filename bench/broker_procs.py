@@ -1,4 +1,7 @@
-"""Start the brokers under test and read their CPU time and resident memory from /proc."""
+"""Start the brokers under test and read their CPU time and resident memory from /proc.
+
+Standalone like the rest of bench/ (free_port and port_open mirror tests/support/net.py,
+Broker.stop the test fixtures' stop): the benchmarks run from a checkout without tests/."""
 
 import os
 import shutil
