@@ -1,7 +1,8 @@
 """Start the brokers under test and read their CPU time and resident memory from /proc.
 
-Standalone like the rest of bench/ (free_port and port_open mirror tests/support/net.py,
-Broker.stop the test fixtures' stop): the benchmarks run from a checkout without tests/."""
+free_port and port_open mirror tests/support/net.py and Broker.stop the test fixtures'
+stop: bench scripts run as ``python bench/NAME.py`` with only bench/ on the import
+path, and a benchmark should not change when a test helper does."""
 
 import os
 import shutil
