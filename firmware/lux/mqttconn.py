@@ -1,6 +1,6 @@
 # Connection set-up of lux.mqtt: resolve, non-blocking TCP connect, TLS
 # handshake, CONNECT, what a CONNACK brings (subscriptions, retransmission), and
-# a clean hang-up. The client loads this while it connects, unloads it once connected.
+# the hang-up when WiFi is lost. The client loads this while it connects, unloads it once connected.
 import errno
 import select
 import socket
@@ -88,11 +88,9 @@ def connack(c, session_present, rc):
 
 
 def hangup(c):
-    """DISCONNECT (no last will) and close, e.g. when the WiFi link is gone."""
-    if c.state == UP:
-        try:
-            c._send(P.DISCONNECT_PKT)
-        except OSError:
-            pass
+    """Close when the WiFi link is gone. No DISCONNECT: it could not leave, or if it
+    did, the broker would drop the last will ("offline"), which is now the truth.
+    The next connect is due at once (any old retry time may lie 6 days back)."""
     c._close()
     c.state = DOWN
+    c._next_try = ticks_ms()

@@ -8,7 +8,6 @@ _CONNECT = const(0x10)
 _PUBLISH = const(0x30)
 _SUBSCRIBE = const(0x82)
 PINGREQ_PKT = b"\xc0\x00"
-DISCONNECT_PKT = b"\xe0\x00"
 
 
 class ProtocolError(Exception):

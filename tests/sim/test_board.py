@@ -172,6 +172,30 @@ print(network.WLAN(network.STA_IF) is w, len(w.config("mac")))
     assert run_board(root, code) == ["inactive", "False", "True", "True", "True", "-55", "127.0.0.1", "True", "6"]
 
 
+
+def test_wlan_loses_the_access_point_and_rejoins_by_itself(tmp_path):
+    root = board_root(tmp_path)
+    code = """
+import network
+w = network.WLAN(network.STA_IF)
+w.active(True)
+w.connect("lab", "pw")
+print(w.isconnected(), w.status() == network.STAT_NO_AP_FOUND)
+network._set_access_point(True)
+print(w.isconnected())
+network._set_access_point(False)
+print(w.isconnected(), w.status() == network.STAT_BEACON_TIMEOUT)
+network._set_access_point(True)
+print(w.isconnected())
+w.disconnect()
+network._set_access_point(False)
+network._set_access_point(True)
+print(w.isconnected())
+"""
+    # LUXNODE_SIM_AP=0: the access point is out of range at boot.
+    assert run_board(root, code, env={"LUXNODE_SIM_AP": "0"}) == ["False", "True", "True", "False", "True", "True",
+                                                                  "False"]
+
 def test_reset_cause_and_rtc_memory_come_from_the_runner(tmp_path):
     root = board_root(tmp_path)
     rtc = tmp_path / "rtc"

@@ -5,7 +5,8 @@ and boot.py/main.py/lux/ when the firmware was deployed there; otherwise the
 firmware from the source checkout is used). The simulated ``machine`` and
 ``network`` modules shadow the unix port's built-ins. Board resets print
 ``machine: reset CAUSE``; the supervisor then boots the process again, as the chip
-would. The ambient light is sent to the board as a line on its stdin.
+would. The ambient light and the WiFi access point are controlled by lines on
+the board's stdin.
 """
 
 import collections
@@ -77,6 +78,7 @@ class SimNode:
             raise LuxnodeError(f"{config}: not valid JSON ({exc}); fix or re-provision it") from None
         self.device_id = self.config.get("device_id") or self.fs.name
         self.ambient = ambient
+        self.wifi = True              # the access point is in range
         self.extra_env = env or {}
         self.lines = collections.deque(maxlen=5000)
         self.resets = []              # reset causes seen, in order
@@ -161,6 +163,19 @@ class SimNode:
         self.ambient = float(percent)  # also the starting value after a reboot
         self.send(f"ambient {self.ambient}")
 
+    def set_wifi(self, in_range: bool) -> None:
+        """Take the WiFi access point away (False) or bring it back (True); a reboot keeps it so."""
+        self.wifi = bool(in_range)
+        self.send("wifi on" if self.wifi else "wifi off")
+
+    def read_bench(self, timeout: float = 10.0) -> dict:
+        """The bench as the board model holds it: {"ambient": %, "led": 0..1, "adc_reads": n}.
+        Answered at the firmware's next ADC read, so an answer also shows it still samples."""
+        mark = self.count
+        self.send("bench")
+        words = self.wait_line("machine: bench ", timeout, after=mark).split()[2:]
+        return {key: float(value) for key, value in zip(words[::2], words[1::2])}
+
     def request_heap(self) -> None:
         """Ask the board to print 'machine: heap <alloc> <free>' at its next sensor read."""
         self.send("heap")
@@ -208,6 +223,8 @@ class SimNode:
         })
         if self.ambient is not None:
             env["LUXNODE_SIM_AMBIENT"] = str(self.ambient)
+        if not self.wifi:
+            env["LUXNODE_SIM_AP"] = "0"
         env.update(self.extra_env)
         return env
 

@@ -11,6 +11,8 @@
 # stdin, polled without blocking whenever the firmware reads the ADC:
 #   "ambient 42.5"  set the ambient light %
 #   "heap"          print "machine: heap <mem_alloc> <mem_free>" after gc.collect()
+#   "wifi off|on"   the access point goes out of range / comes back (network.py)
+#   "bench"         print "machine: bench ambient <%> led <0..1> adc_reads <n>"
 # Buttons held at boot (e.g. the safe-mode pin): LUXNODE_SIM_HELD="0".
 # Board events are printed as "machine: ..." lines; under the runner, reset()
 # and a watchdog timeout print "machine: reset <CAUSE>" and stop, and the runner
@@ -70,6 +72,7 @@ class _Bench:
         self.ambient = float(os.getenv("LUXNODE_SIM_AMBIENT") or 20.0)
         self.led = 0.0          # LED output 0..1 as the stage drives it
         self.seen = 0.0         # LED light as the sensor sees it (lagged)
+        self.reads = 0          # ADC conversions so far
         self.last = time.ticks_ms()
 
     def advance(self):
@@ -126,6 +129,13 @@ def _poll_control():
         elif words == ["heap"]:
             gc.collect()
             print("machine: heap", gc.mem_alloc(), gc.mem_free())
+        elif words in (["wifi", "off"], ["wifi", "on"]):
+            import network
+            network._set_access_point(words[1] == "on")
+            print("machine: wifi access point", "back" if words[1] == "on" else "gone")
+        elif words == ["bench"]:
+            bench = _the_bench()
+            print("machine: bench ambient %s led %s adc_reads %d" % (bench.ambient, bench.led, bench.reads))
         elif words:
             print("machine: unknown control line", line.strip())
 
@@ -222,6 +232,7 @@ class ADC:
         if not self._wired:
             return 0
         bench = _the_bench()
+        bench.reads += 1
         light = bench.light() + (random.random() * 2.0 - 1.0) * _NOISE
         raw = bench.dark + (bench.bright - bench.dark) * light / 100.0
         if self._atten_db is not None:

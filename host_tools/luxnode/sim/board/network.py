@@ -1,6 +1,13 @@
 # Simulated network for the MicroPython unix port: shadows the built-in `network`.
-# The station joins at once (the unix port's own sockets do the real work);
-# the API and its states follow the ESP32 port.
+# The station joins at once while the access point is in range (the unix port's
+# own sockets do the real work); the API and its states follow the ESP32 port.
+# The access point can go and come back (machine's control line "wifi off|on",
+# LUXNODE_SIM_AP=0 at boot): a station that was told to connect loses its IP
+# and gets it back by itself when the AP returns, as the ESP32 port reconnects.
+# Sockets are the host's: the model takes the link, not connections a firmware
+# keeps open after isconnected() turned False.
+import os
+
 STA_IF = 0
 AP_IF = 1
 STAT_IDLE = 1000
@@ -16,6 +23,15 @@ AUTH_WPA2_PSK = 3
 
 _hostname = "luxnode"
 _interfaces = {}
+_ap_in_range = os.getenv("LUXNODE_SIM_AP") != "0"
+
+
+def _set_access_point(in_range):
+    """The access point comes and goes (called by machine's control lines)."""
+    global _ap_in_range
+    _ap_in_range = bool(in_range)
+    for wlan in _interfaces.values():
+        wlan._link()
 
 
 def hostname(name=None):
@@ -38,6 +54,7 @@ class WLAN:
             wlan._active = False
             wlan._status = STAT_IDLE
             wlan._ssid = ""
+            wlan._joining = False  # connect() called, no disconnect() since
             _interfaces[interface] = wlan
         return _interfaces[interface]
 
@@ -49,16 +66,30 @@ class WLAN:
             return self._active
         self._active = bool(on)
         if not on:
+            self._joining = False
             self._status = STAT_IDLE
 
     def connect(self, ssid=None, key=None, bssid=None):
         if not self._active:
             raise OSError("Wifi Not Started")
         self._ssid = ssid or ""
-        self._status = STAT_GOT_IP
+        self._joining = True
+        self._status = STAT_CONNECTING
+        self._link()
 
     def disconnect(self):
+        self._joining = False
         self._status = STAT_IDLE
+
+    def _link(self):
+        if not (self._active and self._joining):
+            return
+        if _ap_in_range:
+            self._status = STAT_GOT_IP
+        elif self._status == STAT_GOT_IP:
+            self._status = STAT_BEACON_TIMEOUT  # the AP went silent; the port keeps trying
+        elif self._status == STAT_CONNECTING:
+            self._status = STAT_NO_AP_FOUND
 
     def isconnected(self):
         return self._active and self._status == STAT_GOT_IP
