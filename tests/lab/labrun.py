@@ -70,7 +70,14 @@ class LabCommand:
         os.kill(self.proc.pid, signal.SIGINT)
         return self.proc.wait(timeout)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill_all()
+
     def kill_all(self):
+        """Whatever a failed test left running: the lab, its broker and its nodes."""
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)

@@ -24,12 +24,9 @@ SIM_IDS = ["sim-1", "sim-2", "sim-3"]
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     home = tmp_path_factory.mktemp("lab") / "home"
-    lab = LabCommand(home)
-    try:
+    with LabCommand(home) as lab:  # on leaving, kills only what a failed test left running
         lab.wait_line("3/3 nodes online", timeout=90)
         yield lab
-    finally:
-        lab.kill_all()  # only does something if a test failed before the Ctrl-C test
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from luxnode.lab import brokerconf
 from luxnode.lab.brokerconf import LabPorts
 from luxnode.lab.web import DashboardServer
 from luxnode.mosquitto import conf
-from tests.lab.labrun import OnPty, processes_under
+from tests.lab.labrun import LabCommand, OnPty, processes_under
 from tests.support.net import free_port, port_open, wait_for
 
 
@@ -148,41 +148,26 @@ def test_status_line_on_a_terminal_and_ctrl_c(tmp_path):
 
 def test_a_lab_killed_outright_takes_its_broker_and_nodes_along(tmp_path):
     """SIGKILL leaves no chance to clean up: the children end by themselves (parent-death signal)."""
-    from tests.lab.labrun import LabCommand
-
-    lab = LabCommand(tmp_path / "home", nodes=2)
-    try:
+    with LabCommand(tmp_path / "home", nodes=2) as lab:
         lab.wait_line("2/2 nodes online", timeout=60)
         assert len(processes_under(lab.home)) >= 3  # the broker and two nodes
         lab.proc.kill()
         lab.proc.wait(10)
         wait_for(lambda: processes_under(lab.home) == [], 15, what="the broker and nodes to end")
-    finally:
-        lab.kill_all()
 
 
 def test_when_the_broker_dies_the_lab_says_so_stops_the_nodes_and_fails(tmp_path):
-    from tests.lab.labrun import LabCommand
-
-    lab = LabCommand(tmp_path / "home", nodes=1)
-    try:
+    with LabCommand(tmp_path / "home", nodes=1) as lab:
         lab.wait_line("1/1 nodes online", timeout=60)
         os.kill(lab.broker_pid, signal.SIGKILL)
         assert lab.proc.wait(30) == 1
         assert "the broker exited with status -9; see" in lab.output()
         assert processes_under(lab.home) == []
-    finally:
-        lab.kill_all()
 
 
 def test_a_lab_with_no_simulated_nodes_starts_on_a_fresh_home(tmp_path):
     """The broker reads the auth files at start: they exist even before any node is provisioned."""
-    from tests.lab.labrun import LabCommand
-
-    lab = LabCommand(tmp_path / "home", nodes=0)
-    try:
+    with LabCommand(tmp_path / "home", nodes=0) as lab:
         lab.wait_line("0/0 nodes online", timeout=60)
         assert (lab.home / "passwd").exists() and (lab.home / "acl").exists()
         assert lab.interrupt() == 0, lab.output()
-    finally:
-        lab.kill_all()
