@@ -1,12 +1,17 @@
 """The broker's protocol logic, free of sockets.
 
 ``Broker`` holds sessions, subscriptions and retained messages and routes
-messages between them. ``Client`` is one network connection's protocol state:
-the transport layer (``server.py``) hands it received bytes with
-``data_received`` and gives it a *link* to write to::
+messages between them. ``Client`` is one network connection's protocol state.
+The transport layer (``server.py``) opens one with ``Broker.connection_made``
+(passing what a TLS handshake established: PSK identity and key, certificate
+name), then calls ``data_received``, ``pause_writing``/``resume_writing`` and
+``connection_lost`` on it, and gives it a *link* to write to::
 
     link.write(data: bytes)    link.close()
     link.pause_reading()       link.resume_reading()
+
+Time comes from ``Broker.tick`` (keepalive, stalled readers) and the injected
+clock; ``Broker.auth_reloaded`` follows a reload of the auth files.
 
 Everything a client sends is collected per connection and written once at the
 end of each entry point (``Broker.flush``), so a burst of packets read in one
