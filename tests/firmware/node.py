@@ -54,7 +54,8 @@ class Node:
         self.proc = subprocess.Popen(
             [executable(), "-c", "import boot\nimport main"], cwd=self.root, env=dict(self.env, **env),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self._reader.start()
         return self
 
     def _read(self, proc):
@@ -88,14 +89,8 @@ class Node:
 
     def wait_exit(self, timeout=10.0):
         code = self.proc.wait(timeout=timeout)
-        time.sleep(0.05)
-        while True:
-            try:
-                line = self.lines.get_nowait()
-            except queue.Empty:
-                break
-            if line is not None:
-                self.seen.append(line)
+        self._reader.join(timeout)  # every line the node printed is queued
+        self.drain()
         return code
 
     def control(self, line):

@@ -125,6 +125,15 @@ class Observer:
             return isinstance(doc, dict) and all(doc.get(k) == v for k, v in expected.items())
         return json.loads(self.wait(topic, matches, timeout, after))
 
+    def wait_status(self, device, status=b"online", timeout=15.0, after=0):
+        return self.wait(f"luxnode/{device}/status", lambda p: p == status, timeout, after)
+
+    def set_pwm(self, device, value, timeout=15.0):
+        """Command a PWM level and wait for the state that reflects it; returns that state."""
+        mark = self.count()
+        self.publish(f"luxnode/{device}/set", json.dumps({"control": "PWM", "value": value, "unit": "%"}))
+        return self.wait_json(f"luxnode/{device}/state", timeout, mark, control="PWM", value=value)
+
     def close(self):
         self.client.disconnect()
         self.client.loop_stop()

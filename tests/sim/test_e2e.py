@@ -49,27 +49,33 @@ def plain_node(sim, broker, device="node-1", *extra):
                "--keepalive", KEEPALIVE, "--interval", "1", *extra)
 
 
-def test_pwm_command_is_applied_and_reflected_in_state(mosquitto, running):
+@pytest.fixture
+def online(mosquitto, running):
+    """online(*extra) -> (broker, observer, command): an anonymous mosquitto, an observer
+    on it and `luxnode sim` running node-1 (with ``extra`` options), which has come online."""
     sim, observe = running
-    broker = mosquitto(ANON)
-    obs = observe(broker.port)
-    plain_node(sim, broker, "node-1", "--ambient", "20")
-    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+
+    def start(*extra):
+        broker = mosquitto(ANON)
+        obs = observe(broker.port)
+        cmd = plain_node(sim, broker, "node-1", *extra)
+        obs.wait_status("node-1")
+        return broker, obs, cmd
+    return start
+
+
+def test_pwm_command_is_applied_and_reflected_in_state(online):
+    _, obs, _ = online("--ambient", "20")
     settled(obs, topic("node-1", "light"), 20, 1, 15)  # the node measures what the bench holds
     mark = obs.count()
-    obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 50, "unit": "%"}))
-    state = obs.wait_json(topic("node-1", "state"), after=mark, control="PWM", value=50)
+    state = obs.set_pwm("node-1", 50)
     assert state["unit"] == "%" and 0 < state["duty"] < 1
     # The LED's light reaches the sensor: 20 % ambient + 70 % * duty on the simulated bench.
     settled(obs, topic("node-1", "light"), 20 + 70 * state["duty"], 2.5, 15, after=mark)
 
 
-def test_auto_converges_to_its_target_after_the_ambient_light_changes(mosquitto, running):
-    sim, observe = running
-    broker = mosquitto(ANON)
-    obs = observe(broker.port)
-    plain_node(sim, broker, "node-1", "--ambient", "20")
-    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+def test_auto_converges_to_its_target_after_the_ambient_light_changes(online):
+    _, obs, _ = online("--ambient", "20")
     mark = obs.count()
     obs.publish(topic("node-1", "set"), json.dumps({"control": "AUTO", "value": 60, "unit": "%"}))
     obs.wait_json(topic("node-1", "state"), after=mark, control="AUTO", target=60)
@@ -88,12 +94,8 @@ def test_auto_converges_to_its_target_after_the_ambient_light_changes(mosquitto,
         assert duty_after < duty_before
 
 
-def test_malformed_commands_yield_errors_and_the_node_stays_online(mosquitto, running):
-    sim, observe = running
-    broker = mosquitto(ANON)
-    obs = observe(broker.port)
-    plain_node(sim, broker)
-    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+def test_malformed_commands_yield_errors_and_the_node_stays_online(online):
+    _, obs, _ = online()
     bad = [b"{not json", json.dumps({"control": "DISCO"}).encode(),
            json.dumps({"control": "PWM", "value": 150, "unit": "%"}).encode(),
            json.dumps({"control": "PWM", "value": 50, "unit": "lux"}).encode(), b"\xff\xfe" * 40]
@@ -103,9 +105,7 @@ def test_malformed_commands_yield_errors_and_the_node_stays_online(mosquitto, ru
         error = obs.wait_json(topic("node-1", "error"), after=mark)
         assert error["error"] and isinstance(error["error"], str)
         assert "payload" in error and len(error["payload"].encode()) <= 4 * 64
-    mark = obs.count()
-    obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 30, "unit": "%"}))
-    obs.wait_json(topic("node-1", "state"), after=mark, control="PWM", value=30)
+    obs.set_pwm("node-1", 30)
     assert b"offline" not in obs.payloads(topic("node-1", "status"))
 
 
@@ -124,10 +124,8 @@ def test_tls_psk_connects_and_a_wrong_key_is_refused(mosquitto, running, tmp_pat
     obs = observe(broker.port)
     good = sim("--broker", f"127.0.0.1:{psk_port}", "--device-id", "node-1", "--keepalive", KEEPALIVE,
                "--psk-identity", "node-1", "--psk-key", key)
-    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
-    mark = obs.count()
-    obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 40, "unit": "%"}))
-    obs.wait_json(topic("node-1", "state"), after=mark, control="PWM", value=40)
+    obs.wait_status("node-1")
+    obs.set_pwm("node-1", 40)
     # The ambient bridge speaks TLS-PSK too, with the node's own key.
     obs.publish(topic("node-1", "sim/ambient"), "33")
     good.wait_line("sim: ambient 33 %")
@@ -144,42 +142,29 @@ def test_tls_psk_connects_and_a_wrong_key_is_refused(mosquitto, running, tmp_pat
     assert obs.payloads(topic("node-2", "status")) == []
 
 
-def test_broker_restart_node_is_back_online_and_resubscribed(mosquitto, running):
-    sim, observe = running
-    broker = mosquitto(ANON)
-    obs = observe(broker.port)
-    plain_node(sim, broker)
-    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+def test_broker_restart_node_is_back_online_and_resubscribed(online):
+    broker, obs, _ = online()
     broker.kill()
     broker.start()
     mark = obs.count()
-    obs.wait(topic("node-1", "status"), lambda p: p == b"online", timeout=30, after=mark)
-    obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 65, "unit": "%"}))
-    obs.wait_json(topic("node-1", "state"), after=mark, control="PWM", value=65)
+    obs.wait_status("node-1", timeout=30, after=mark)
+    obs.set_pwm("node-1", 65)
 
 
-def test_qos1_command_sent_while_offline_is_applied_after_return(mosquitto, running, tmp_path):
-    sim, observe = running
-    broker = mosquitto(ANON)
-    obs = observe(broker.port)
+def test_qos1_command_sent_while_offline_is_applied_after_return(online, running, tmp_path):
     roots = str(tmp_path / "nodes")
-    first = plain_node(sim, broker, "node-1", "--dir", roots)
-    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+    broker, obs, first = online("--dir", roots)
     first.kill()  # the command dies: its node dies with it, without a DISCONNECT
-    obs.wait(topic("node-1", "status"), lambda p: p == b"offline")
+    obs.wait_status("node-1", b"offline")
     mark = obs.count()
     obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 42, "unit": "%"}), qos=1)
-    plain_node(sim, broker, "node-1", "--dir", roots)
-    obs.wait(topic("node-1", "status"), lambda p: p == b"online", after=mark)
+    plain_node(running[0], broker, "node-1", "--dir", roots)
+    obs.wait_status("node-1", after=mark)
     obs.wait_json(topic("node-1", "state"), after=mark, control="PWM", value=42)
 
 
-def test_a_flood_on_set_longer_than_the_keepalive_does_not_disconnect(mosquitto, running):
-    sim, observe = running
-    broker = mosquitto(ANON)
-    obs = observe(broker.port)
-    plain_node(sim, broker)
-    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+def test_a_flood_on_set_longer_than_the_keepalive_does_not_disconnect(online):
+    broker, obs, _ = online()
     end = time.monotonic() + 2.5 * int(KEEPALIVE)
     sent = 0
     while time.monotonic() < end:  # ~400 commands/s for longer than 1.5 x keepalive
@@ -188,9 +173,7 @@ def test_a_flood_on_set_longer_than_the_keepalive_does_not_disconnect(mosquitto,
                         json.dumps({"control": "PWM", "value": sent % 100, "unit": "%"}), qos=0)
             sent += 1
         time.sleep(0.02)
-    mark = obs.count()
-    obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 77, "unit": "%"}))
-    obs.wait_json(topic("node-1", "state"), after=mark, timeout=30, control="PWM", value=77)
+    obs.set_pwm("node-1", 77, timeout=30)
     assert b"offline" not in obs.payloads(topic("node-1", "status"))
     assert "exceeded timeout" not in broker.log_text()
     assert sent > 1000
@@ -202,9 +185,9 @@ def test_killing_the_node_makes_the_broker_publish_offline(mosquitto, running):
     obs = observe(broker.port)
     cmd = plain_node(sim, broker, "node", "--count", "2")
     for device in ("node-1", "node-2"):
-        obs.wait(topic(device, "status"), lambda p: p == b"online")
+        obs.wait_status(device)
     os.kill(cmd.node_pid("node-2"), signal.SIGKILL)
-    obs.wait(topic("node-2", "status"), lambda p: p == b"offline")
+    obs.wait_status("node-2", b"offline")
     cmd.wait_line("[node-2] sim: node exited with code -9")
     assert obs.payloads(topic("node-1", "status")) == [b"online"]
 
@@ -221,7 +204,7 @@ def test_fs_boots_a_deployed_root_with_mpy_files(mosquitto, running, tmp_path):
         shutil.copy(FIRMWARE_DIR / name, root / name)
     assert str(FIRMWARE_DIR) not in module_path(root).split(":")
     sim("--fs", str(root))
-    obs.wait(topic("node-9", "status"), lambda p: p == b"online")
+    obs.wait_status("node-9")
     mark = obs.count()
     obs.publish(topic("node-9", "set"), json.dumps({"state": "ON", "brightness": 255}))
     obs.wait_json(topic("node-9", "state"), after=mark, value=100)
@@ -250,10 +233,9 @@ def test_password_auth_and_the_contract_acl(mosquitto, running, tmp_path):
     broker = mosquitto(f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n")
     obs = observe(broker.port, username="operator", password="op-pw")
     cmd = plain_node(sim, broker, "node-1", "--username", "node-1", "--password", "node-pw", "--ambient", "10")
-    obs.wait(topic("node-1", "status"), lambda p: p == b"online")
+    obs.wait_status("node-1")
     mark = obs.count()
-    obs.publish(topic("node-1", "set"), json.dumps({"control": "PWM", "value": 20, "unit": "%"}))
-    obs.wait_json(topic("node-1", "state"), after=mark, control="PWM", value=20)
+    obs.set_pwm("node-1", 20)
     # The bridge subscribes with the node's credentials as <client_id>-sim.
     obs.publish(topic("node-1", "sim/ambient"), "70")
     cmd.wait_line("[node-1] sim: ambient 70 %")

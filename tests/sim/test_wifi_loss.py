@@ -7,7 +7,6 @@ from luxnode.sim import SimNode, node_config, write_root
 from tests.sim.harness import Observer
 from tests.support.net import wait_for
 
-STATUS = "luxnode/node-1/status"
 STATE = "luxnode/node-1/state"
 
 
@@ -18,7 +17,7 @@ def test_wifi_loss_keeps_the_bench_running_and_the_node_comes_back(mosquitto, tm
     obs = Observer(broker.port)
     node = SimNode(root, ambient=20, output=lambda line: None, bridge=False).start()
     try:
-        obs.wait(STATUS, lambda p: p == b"online")
+        obs.wait_status("node-1")
         mark = obs.count()
         obs.publish("luxnode/node-1/set", json.dumps({"control": "PWM", "value": 100, "unit": "%",
                                                       "fade_ms": 6000}))
@@ -28,7 +27,7 @@ def test_wifi_loss_keeps_the_bench_running_and_the_node_comes_back(mosquitto, tm
 
         node.wait_line("luxnode: wifi: lost luxnode-sim", after=lines)
         # The node hung up: the broker publishes its last will.
-        obs.wait(STATUS, lambda p: p == b"offline", after=mark)
+        obs.wait_status("node-1", b"offline", after=mark)
         # Offline, the sensor is still read and the fade runs to its end.
         first = node.read_bench()
         assert first["led"] < 0.99
@@ -41,10 +40,8 @@ def test_wifi_loss_keeps_the_bench_running_and_the_node_comes_back(mosquitto, tm
         lines = node.count
         node.set_wifi(True)
         node.wait_line("luxnode: wifi: connected to luxnode-sim", after=lines)
-        obs.wait(STATUS, lambda p: p == b"online", after=mark)
-        # Resubscribed: a new command is applied.
-        obs.publish("luxnode/node-1/set", json.dumps({"control": "PWM", "value": 30, "unit": "%"}))
-        obs.wait_json(STATE, after=mark, control="PWM", value=30)
+        obs.wait_status("node-1", after=mark)
+        obs.set_pwm("node-1", 30)  # resubscribed: a new command is applied
         assert wait_for(lambda: abs(node.read_bench()["led"] - 0.3 ** 2.2) < 0.01, 10,
                         what="the LED at 30 % after the command")
     finally:
