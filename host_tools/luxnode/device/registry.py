@@ -1,7 +1,8 @@
 """The lab's device registry ($LUXNODE_HOME/registry.json, 0600).
 
 It holds the broker's address, the operator account and, per device, the
-credentials provisioning issued. The broker's auth files are derived from it
+credentials provisioning issued, the firmware version deploy put on it and when
+a luxnode tool last saw it online. The broker's auth files are derived from it
 (luxnode.device.authfiles), so it is the one place a device's secrets live on
 the host.
 """
