@@ -171,6 +171,8 @@ def test_oversize_command_and_telemetry(broker, observer, nodes, tmp_path):
     assert observer.expect("luxnode/node-1/state")["value"] == 5  # the stream stayed in step
     assert observer.count("luxnode/node-1/error") == 1
     assert "mqtt error" not in "\n".join(node.seen)
+    later = observer.expect("luxnode/node-1/telemetry")
+    assert later["uptime_s"] > telemetry["uptime_s"] >= 1  # summed per period: telemetry_s is 1
 
 
 def test_esp8266_board_inverts_in_software_and_reads_its_10_bit_adc(broker, observer, nodes, tmp_path):
