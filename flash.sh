@@ -3,7 +3,9 @@
 #
 #   ./flash.sh PORT [BOARD]          BOARD: esp32 (default), esp32s3, esp32c3, esp8266, sim
 #
-# Asks for the WiFi network, its password (not echoed), the device id and the broker.
+# Asks for the MicroPython .bin (after saying which build to download), the WiFi network, its
+# password (not echoed), the device id, on an ESP8266 the transport (and with cert the CA file),
+# and the broker.
 # Environment (each skips its question): FIRMWARE=path/to/micropython.bin, WIFI_SSID,
 # LUXNODE_WIFI_PASSWORD, DEVICE_ID, BROKER=host[:port], TLS=psk|cert|none, CA=ca.pem
 # (with TLS=cert), SKIP_FLASH=1 keeps the MicroPython already on the board.
