@@ -42,12 +42,18 @@ class FolderTarget:
 
     def read_config(self) -> bytes | None:
         path = self.folder / "config.json"
-        return path.read_bytes() if path.exists() else None
+        try:
+            return path.read_bytes() if path.exists() else None
+        except OSError as exc:
+            raise LuxnodeError(f"cannot read {path}: {exc.strerror}") from None
 
     def write(self, name: str, data: bytes) -> None:
         from luxnode.files import write_private
 
-        write_private(self.folder / name, data)
+        try:
+            write_private(self.folder / name, data)
+        except OSError as exc:
+            raise LuxnodeError(f"cannot write {self.folder / name}: {exc.strerror}") from None
 
     def finish(self, reset: bool) -> None:
         pass
