@@ -67,7 +67,7 @@ class MQTTClient:
         self._tx = bytearray(tx_size)
         self._txmv = memoryview(self._tx)
         self._subs = [(_b(t), q) for t, q in subs]
-        self._inflight = []  # [pid, topic, msg, retain] of unacknowledged QoS 1
+        self._inflight = []  # (pid, topic, msg, retain, sent) of unacknowledged QoS 1
         self._rx2 = []  # QoS 2 packet ids received, PUBREL not yet seen
         self._pid = 0
         self._addr = None
@@ -86,7 +86,7 @@ class MQTTClient:
 
     def publish(self, topic, msg, retain=False, qos=0):
         """QoS 0 is dropped while offline; QoS 1 is kept (bounded) until acknowledged,
-        and retransmitted after a reconnect."""
+        and sent after a reconnect (with DUP if it went out before)."""
         topic, msg = _b(topic), _b(msg)
         if qos:
             if retain:  # a newer retained message supersedes one still unacknowledged
@@ -97,7 +97,7 @@ class MQTTClient:
             pid = self._next_pid()
             if len(self._inflight) >= _INFLIGHT_MAX:
                 self.log("mqtt: inflight full, dropping message %d" % self._inflight.pop(0)[0])
-            self._inflight.append((pid, topic, msg, retain))
+            self._inflight.append((pid, topic, msg, retain, self.state == UP))  # sent: DUP when again
         elif self.state != UP:
             return False
         if self.state == UP:

@@ -1,5 +1,5 @@
 # Connection set-up of lux.mqtt: resolve, non-blocking TCP connect, TLS
-# handshake, CONNECT, what a CONNACK brings (subscriptions, retransmission), and
+# handshake, CONNECT, what a CONNACK brings (subscriptions, QoS 1 still unacknowledged), and
 # the hang-up when WiFi is lost. The client loads this while it connects, unloads it once connected.
 import errno
 import select
@@ -81,8 +81,9 @@ def connack(c, session_present, rc):
     c.log("connected to %s:%d" % (c.host, c.port))
     for topic, qos in c._subs:
         c._send(c._txmv[:P.subscribe(c._tx, c._next_pid(), topic, qos)])
-    for pid, topic, msg, retain in c._inflight:
-        c._send_pub(topic, msg, 1, retain, True, pid)
+    for i, (pid, topic, msg, retain, sent) in enumerate(c._inflight):
+        c._inflight[i] = (pid, topic, msg, retain, True)
+        c._send_pub(topic, msg, 1, retain, sent, pid)  # DUP only on a second attempt
     if c.on_connect:
         c.on_connect()
 

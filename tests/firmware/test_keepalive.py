@@ -1,5 +1,6 @@
 """Keepalive of lux.mqtt against a scripted broker (CPython sockets) that floods
-the client, or never answers PINGREQ: the timing is measured on the broker side."""
+the client, or never answers PINGREQ: the timing is measured on the broker side.
+Also the DUP flag, which that broker can see since it never acknowledges."""
 
 import queue
 import socket
@@ -9,6 +10,7 @@ import time
 import pytest
 
 from tests.firmware.client import MPClient
+from tests.support.net import wait_for
 
 PINGREQ = b"\xc0\x00"
 PINGRESP = b"\xd0\x00"
@@ -166,5 +168,28 @@ def test_missing_pingresp_is_detected_within_one_keepalive(scripted):
         # after the first backoff step (at most 1 s).
         assert last_ping - connack_at == pytest.approx(keepalive / 2, abs=0.4)
         assert reconnect - connack_at < keepalive + 1.0 + 0.5
+    finally:
+        client.close()
+
+
+def test_dup_only_when_a_qos1_message_goes_out_again(scripted):
+    broker = scripted()  # never sends PUBACK
+    client = MPClient(port=broker.port, backoff_max_ms=1000)
+
+    def publishes(number):
+        return [kind for _, n, kind in broker.events if n == number and kind & 0xF0 == 0x30]
+    try:
+        client.expect("connected 1")
+        client.send("pub t/a 1 0 sent")
+        assert client.expect("published") == "published True"
+        wait_for(lambda: publishes(1), what="the first PUBLISH")
+        broker.conns[0].shutdown(socket.SHUT_RDWR)  # the connection drops before any PUBACK
+        assert "closed by broker" in client.expect("log mqtt error")
+        client.send("pub t/b 1 0 queued")  # during the backoff: never sent yet
+        assert client.expect("published") == "published True"
+        client.expect("connected 2", timeout=5)
+        wait_for(lambda: len(publishes(2)) == 2, what="both messages after the reconnect")
+        # t/a a second time with DUP (0x3a), t/b for the first time without (MQTT-3.3.1-1).
+        assert publishes(1) == [0x32] and publishes(2) == [0x3A, 0x32]
     finally:
         client.close()
