@@ -1,8 +1,26 @@
 import shutil
+import signal
 
 import pytest
 
 from tests.support.mosquitto import Mosquitto
+
+
+def pytest_configure(config):
+    # A shell starts background jobs (`pytest &`, some CI runners) with SIGINT ignored, and an
+    # ignored signal stays ignored across exec: every `luxnode` the tests start would then
+    # ignore the Ctrl-C the tests send it. A handler here is reset to the default in children.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def isolated_luxnode_home(tmp_path_factory, monkeypatch):
+    """Every test (and every process it starts) keeps lab state in its own folder, never ~/.luxnode.
+    Beside tmp_path, not in it, so tests that list tmp_path see only their own files."""
+    home = tmp_path_factory.mktemp("luxnode-home")
+    monkeypatch.setenv("LUXNODE_HOME", str(home))
+    return home
 
 
 @pytest.fixture

@@ -142,7 +142,12 @@ def test_a_board_provisioned_against_the_lab_appears_beside_the_sim_nodes(lab, b
         assert " reconnects" in field(browser, "bench-1", "telemetry")
     finally:
         os.kill(node.pid, signal.SIGINT)
-        node.wait(20)
+        try:
+            node.wait(20)
+        finally:
+            if node.poll() is None:  # never leave the node running, even when Ctrl-C failed
+                os.killpg(node.pid, signal.SIGKILL)
+                node.wait(10)
 
 
 def test_set_and_watch_find_the_lab_through_the_registry(lab, browser, operator):
