@@ -34,7 +34,7 @@ def test_keepalive_expiry_at_one_and_a_half_times(broker, clients, raw_clients):
     assert silent.closed_by_broker()
     elapsed = time.monotonic() - started
     # 1.5 x 2 s: after 1x (2 s), before 2x (4 s); the exact edge is in test_core with a clock.
-    assert 2.9 <= elapsed < 3.9, elapsed
+    assert 2.9 <= elapsed < 4.0, elapsed
     broker.log.wait("Client silent has exceeded timeout, disconnecting.")
     assert watcher.received(1)[0].payload == b"gone"
 

@@ -20,7 +20,8 @@ def test_backoff_doubles_from_one_second_with_jitter_and_is_capped():
                 asked = time.monotonic()
                 client.send("inflight")
                 client.expect("inflight")
-                assert time.monotonic() - asked < 0.5
+                # Well inside the 3 s the wait lasts at least, with room for a loaded machine.
+                assert time.monotonic() - asked < 1.5
         for wait, step in zip(waits, (1000, 2000, 4000, 4000, 4000)):
             assert step * 3 // 4 <= wait <= step, waits  # jitter takes off up to a quarter
     finally:
