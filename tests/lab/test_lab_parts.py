@@ -50,8 +50,10 @@ def test_mosquitto_runs_the_lab_broker_conf(tmp_path):
                  what="mosquitto's three listeners")
         assert proc.poll() is None, proc.stderr.read().decode()
         sub = subprocess.run(["mosquitto_sub", "-p", str(ports.psk), "--psk", "00112233445566778899aabbccddeeff",
-                              "--psk-identity", "sim-1", "-t", "luxnode/sim-1/set", "-W", "1"],
+                              "--psk-identity", "sim-1", "-t", "luxnode/sim-1/set", "-W", "1", "-d"],
                              capture_output=True, text=True, timeout=10)
+        # Connected over TLS-PSK and subscribed (-d prints the broker's answers); -W 1 then ends it.
+        assert "received CONNACK (0)" in sub.stdout and "received SUBACK" in sub.stdout, sub.stdout + sub.stderr
         assert "Connection refused" not in sub.stderr and "Error" not in sub.stderr, sub.stderr
     finally:
         proc.terminate()
