@@ -90,8 +90,7 @@ def test_auto_converges_to_its_target_after_the_ambient_light_changes(online):
     values = settled(obs, topic("node-1", "light"), 60, 2, 30, after=mark)
     assert max(values) > 64
     duty_after = json.loads(obs.payloads(topic("node-1", "state"))[-1]).get("duty")
-    if duty_before is not None and duty_after is not None:
-        assert duty_after < duty_before
+    assert duty_after < duty_before, (duty_before, duty_after)  # every state in AUTO carries its duty
 
 
 def test_malformed_commands_yield_errors_and_the_node_stays_online(online):
