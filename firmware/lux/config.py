@@ -168,6 +168,11 @@ def tls_context(cfg):
             raise ConfigError("mqtt.tls.mode \"psk\" but this MicroPython has no TLS-PSK"
                               " (tls.SSLContext.psk_key); flash MicroPython >= 1.29")
     else:
+        # axTLS (ESP8266) has neither CERT_REQUIRED nor load_verify_locations: it
+        # cannot check the broker, and an unchecked TLS is not "cert" mode.
+        if not hasattr(tls, "CERT_REQUIRED") or not hasattr(ctx, "load_verify_locations"):
+            raise ConfigError("mqtt.tls.mode \"cert\" but this MicroPython's TLS cannot verify"
+                              " a certificate (axTLS); refusing to connect unverified")
         ctx.verify_mode = tls.CERT_REQUIRED
         try:
             with open(cfg.ca, "rb") as f:
