@@ -150,7 +150,8 @@ class Node:
         if self.wdt_ms:
             try:
                 wdt = machine.WDT(timeout=self.wdt_ms)
-            except TypeError:  # ports with a fixed watchdog period (ESP8266)
+            except (TypeError, ValueError):  # the ESP8266's period is fixed: 5 s, no other
+                log("watchdog: the port's fixed period, not wdt_s")
                 wdt = machine.WDT()
         try:
             while True:

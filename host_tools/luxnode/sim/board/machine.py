@@ -64,6 +64,12 @@ class _Bench:
         self.bits = adc.get("bits", 12)
         self.atten_db = adc.get("atten_db", 11)
         self.pwm_invert_kw = board.get("capabilities", {}).get("pwm_invert", True)
+        self.chip = board.get("chip")
+        if self.chip == "ESP8266":
+            # Its `tls` is axTLS: no certificate verification, no PSK. The firmware
+            # opens the ADC (and so this bench) before it imports tls.
+            import _axtls
+            sys.modules["tls"] = _axtls
         pwm = board.get("pwm", {})
         self.freq_range = (pwm.get("freq_min", 1), pwm.get("freq_max", 40000000))
         self.stage_inverts = bool(config.get("dimmer", {}).get("invert", False))
@@ -213,6 +219,8 @@ class ADC:
 
     def __init__(self, pin, atten=None):
         bench = _the_bench()
+        if bench.atten_db is None and not isinstance(pin, int):
+            raise TypeError("can't convert Pin to int")  # the ESP8266 ADC takes its id: ADC(0)
         self._wired = _pin_id(pin) == bench.adc_pin
         self._atten_db = None if bench.atten_db is None else 0  # the ESP32 ADC powers up at 0 dB
         if atten is not None:
@@ -326,6 +334,8 @@ def _watchdog():
 class WDT:
     def __init__(self, id=0, timeout=5000):
         global _wdt_timeout
+        if timeout != 5000 and _the_bench().chip == "ESP8266":
+            raise ValueError  # its period is fixed (ports/esp8266/machine_wdt.c)
         if _wdt_deadline is not None:
             _wdt_timeout = max(_wdt_timeout, timeout)  # the ESP32 keeps one watchdog
             self.feed()
@@ -422,3 +432,4 @@ def disable_irq():
 
 def enable_irq(state=0):
     pass
+
