@@ -20,6 +20,9 @@ def isolated_luxnode_home(tmp_path_factory, monkeypatch):
     Beside tmp_path, not in it, so tests that list tmp_path see only their own files."""
     home = tmp_path_factory.mktemp("luxnode-home")
     monkeypatch.setenv("LUXNODE_HOME", str(home))
+    # Scratch folders of the processes a test starts (a simulated node killed outright
+    # cannot remove its own) stay under pytest's temporary folder too, not in /tmp.
+    monkeypatch.setenv("TMPDIR", str(tmp_path_factory.mktemp("tmp")))
     return home
 
 
