@@ -4,7 +4,7 @@
 #   ./flash.sh PORT [BOARD]          BOARD: esp32 (default), esp32s3, esp32c3, esp8266, sim
 #
 # Asks for the MicroPython .bin (after saying which build to download), the WiFi network, its
-# password (not echoed), the device id, on an ESP8266 the transport (and with cert the CA file),
+# password (not echoed), the device id, on an ESP8266 the transport (only none works there),
 # and the broker.
 # Environment (each skips its question): FIRMWARE=path/to/micropython.bin, WIFI_SSID,
 # LUXNODE_WIFI_PASSWORD, DEVICE_ID, BROKER=host[:port], TLS=psk|cert|none, CA=ca.pem
@@ -47,8 +47,8 @@ fi
 export LUXNODE_WIFI_PASSWORD  # provision reads it from the environment, never from argv
 default_host=$(hostname -I 2>/dev/null | awk '{print $1}')
 ask DEVICE_ID "Device id" "node-1"
-if [ "$board" = esp8266 ]; then   # no TLS-PSK there: the user chooses, luxnode never picks a weaker mode
-    ask TLS "ESP8266 has no TLS-PSK; transport: cert or none (trusted network only)"
+if [ "$board" = esp8266 ]; then   # axTLS: no TLS-PSK, no certificate checking; the user must say so
+    ask TLS "ESP8266 MicroPython has neither TLS-PSK nor certificate checking; type none for plain MQTT (trusted network only)"
 fi
 if [ "${TLS:-}" = cert ]; then
     ask CA "CA certificate the node checks the broker with (path to a .pem)"

@@ -26,5 +26,6 @@ def test_board_files_carry_what_the_contract_lists():
         assert board["flash_offset"] == offset
         assert {"pin", "bits", "atten_db"} <= set(board["adc"])
         assert {"pin", "freq_min", "freq_max"} <= set(board["pwm"])
-    assert boards.load("esp8266")["capabilities"] == {"tls_psk": False, "pwm_invert": False, "rtc_memory": True}
+    assert boards.load("esp8266")["capabilities"] == {
+        "tls_psk": False, "tls_cert": False, "pwm_invert": False, "rtc_memory": True}
     assert boards.load("esp32")["capabilities"]["tls_psk"] is True

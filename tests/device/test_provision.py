@@ -93,14 +93,29 @@ def test_esp8266_cannot_do_psk(tmp_path, lab_home, capsys):
     assert not (node / "config.json").exists() and not (lab_home / "psk").exists()
 
 
-def test_cert_mode_copies_the_ca(tmp_path, lab_home, capsys):
+def test_esp8266_cannot_check_a_certificate_either(tmp_path, lab_home, capsys):
     node = tmp_path / "node"
     node.mkdir()
-    code, _, err = provision(capsys, "--fs", node, "--board", "esp8266", extra=["--tls", "cert"])
-    one_line_error(code, err, "--tls cert needs --ca FILE")
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n...\n")
     code, _, err = provision(capsys, "--fs", node, "--board", "esp8266", extra=["--tls", "cert", "--ca", ca])
+    one_line_error(code, err, "esp8266 cannot verify a broker certificate", "--tls none")
+    code, _, err = provision(capsys, "--fs", node, "--board", "esp8266")
+    one_line_error(code, err, "neither TLS-PSK nor certificate checking", "--tls none")
+    assert not (node / "config.json").exists()
+    code, _, err = provision(capsys, "--fs", node, "--board", "esp8266", extra=["--tls", "none"])
+    assert code == 0, err
+    assert "tls" not in json.loads((node / "config.json").read_text())["mqtt"]
+
+
+def test_cert_mode_copies_the_ca(tmp_path, lab_home, capsys):
+    node = tmp_path / "node"
+    node.mkdir()
+    code, _, err = provision(capsys, "--fs", node, "--board", "esp32", extra=["--tls", "cert"])
+    one_line_error(code, err, "--tls cert needs --ca FILE")
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n...\n")
+    code, _, err = provision(capsys, "--fs", node, "--board", "esp32", extra=["--tls", "cert", "--ca", ca])
     assert code == 0, err
     assert (node / "ca.pem").read_text() == ca.read_text()
     assert json.loads((node / "config.json").read_text())["mqtt"]["tls"] == {"mode": "cert", "ca": "ca.pem"}

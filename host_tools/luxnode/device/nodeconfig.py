@@ -57,13 +57,13 @@ def build(device_id: str, board: dict, wifi_ssid: str, wifi_password: str, host:
 
 def check_tls(tls: str, board: dict, micropython_version: list[int] | None) -> None:
     """Refuse a mode the board cannot do: the firmware never falls back to a weaker one."""
+    caps = board["capabilities"]
+    if tls == "cert" and not caps["tls_cert"]:
+        raise LuxnodeError(f"board {board['name']} cannot verify a broker certificate: {tls_advice(board)}")
     if tls != "psk":
         return
-    if not board["capabilities"]["tls_psk"]:
-        raise LuxnodeError(
-            f"board {board['name']} has no TLS-PSK (its MicroPython uses axTLS): "
-            "use --tls cert --ca FILE, or --tls none on a trusted network"
-        )
+    if not caps["tls_psk"]:
+        raise LuxnodeError(f"board {board['name']} has no TLS-PSK: {tls_advice(board)}")
     minimum = board["micropython"].get("min_version_psk")
     if minimum and micropython_version is not None:
         wanted = [int(x) for x in minimum.split(".")]
@@ -73,3 +73,11 @@ def check_tls(tls: str, board: dict, micropython_version: list[int] | None) -> N
                 f"MicroPython {have} on the board has no TLS-PSK (needs >= {minimum}): "
                 f"flash a newer build (luxnode flash --board {board['name']}) or use --tls cert"
             )
+
+
+def tls_advice(board: dict) -> str:
+    """What a board without TLS-PSK can do instead (ESP8266: axTLS checks no certificate either)."""
+    if board["capabilities"]["tls_cert"]:
+        return "use --tls cert --ca FILE, or --tls none on a trusted network"
+    return ("its MicroPython (axTLS) has neither TLS-PSK nor certificate checking; "
+            "use --tls none on a trusted network, or an ESP32 board for TLS")

@@ -110,9 +110,7 @@ def provision(args, target) -> dict:
     board = boards.load(board_name)
     tls = args.tls or ("psk" if board["capabilities"]["tls_psk"] else None)
     if tls is None:
-        raise LuxnodeError(
-            f"board {board_name} has no TLS-PSK: choose --tls cert --ca FILE, or --tls none on a trusted network"
-        )
+        raise LuxnodeError(f"board {board_name} has no TLS-PSK: {nodeconfig.tls_advice(board)}")
     nodeconfig.check_tls(tls, board, info.get("version"))
     ca = None
     if tls == "cert":
