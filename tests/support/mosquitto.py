@@ -41,7 +41,12 @@ class Mosquitto:
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
-            self.proc.wait(timeout=10)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # never leave a broker running behind the test
+                self.proc.kill()
+                self.proc.wait()
+                raise
         self.proc = None
 
     def kill(self):
