@@ -1,0 +1,101 @@
+"""Retained messages indexed by topic level, so a SUBSCRIBE costs what it matches.
+
+``Retained`` maps topic -> (payload, QoS) like a dict (persistence reads it that
+way) and keeps a trie of the same topics beside it. ``match(filter)`` walks only
+the branches the filter can reach, with an explicit stack: ``a/+/c`` visits the
+children of ``a`` and then one child each, ``a/#`` the subtree under ``a``. Matches
+come back in the order the topics were first retained, as a scan of the dict did.
+"""
+
+from itertools import count
+
+
+class _Level:
+    __slots__ = ("children", "seq")
+
+    def __init__(self):
+        self.children: dict[str, _Level] = {}
+        self.seq = 0  # > 0 while a message is retained on exactly this topic
+
+
+class Retained(dict):
+    """topic -> (payload, QoS), plus a level trie for wildcard look-ups."""
+
+    def __init__(self):
+        super().__init__()
+        self._root = _Level()
+        self._order = count(1)
+
+    def __setitem__(self, topic: str, message: tuple[bytes, int]) -> None:
+        if topic not in self:
+            node = self._root
+            for level in topic.split("/"):
+                child = node.children.get(level)
+                if child is None:
+                    child = node.children[level] = _Level()
+                node = child
+            node.seq = next(self._order)
+        super().__setitem__(topic, message)
+
+    def pop(self, topic: str, default=None):
+        message = super().pop(topic, None)
+        if message is None:
+            return default
+        path = [self._root]
+        levels = topic.split("/")
+        for level in levels:
+            path.append(path[-1].children[level])
+        path[-1].seq = 0
+        # Prune levels left empty so the trie stays the size of what is retained.
+        for depth in range(len(levels), 0, -1):
+            node = path[depth]
+            if node.seq or node.children:
+                break
+            del path[depth - 1].children[levels[depth - 1]]
+        return message
+
+    def __delitem__(self, topic: str) -> None:
+        if self.pop(topic) is None:
+            raise KeyError(topic)
+
+    def update(self, messages: dict) -> None:
+        for topic, message in messages.items():
+            self[topic] = message
+
+    def match(self, topic_filter: str) -> list[str]:
+        """The retained topics ``topic_filter`` matches (a leading wildcard skips ``$`` topics)."""
+        if "+" not in topic_filter and "#" not in topic_filter:
+            return [topic_filter] if topic_filter in self else []
+        levels = topic_filter.split("/")
+        last = len(levels)
+        found: list[tuple[int, str]] = []
+        stack = [(self._root, 0, "")]
+        while stack:
+            node, depth, path = stack.pop()
+            if depth == last:
+                if node.seq:
+                    found.append((node.seq, path))
+                continue
+            level = levels[depth]
+            prefix = path + "/" if depth else ""
+            if level == "#":
+                if node.seq and depth:  # "a/#" matches "a" itself
+                    found.append((node.seq, path))
+                below = [(child, prefix + name) for name, child in node.children.items()
+                         if depth or not name.startswith("$")]
+                while below:
+                    child, child_path = below.pop()
+                    if child.seq:
+                        found.append((child.seq, child_path))
+                    below.extend((grandchild, child_path + "/" + name)
+                                 for name, grandchild in child.children.items())
+            elif level == "+":
+                for name, child in node.children.items():
+                    if depth or not name.startswith("$"):
+                        stack.append((child, depth + 1, prefix + name))
+            else:
+                child = node.children.get(level)
+                if child is not None:
+                    stack.append((child, depth + 1, prefix + level))
+        found.sort()
+        return [topic for _, topic in found]
