@@ -19,14 +19,17 @@ go costs one write per receiving connection.
 """
 
 import time
+import traceback
 import uuid
 
 from luxnode.mqtt import Decoder, ProtocolError, encoder, topics
 from luxnode.mqtt.packets import (
     CONNECT, DISCONNECT, PINGREQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK_FAILURE,
-    SUBSCRIBE, UNSUBSCRIBE, REFUSED_IDENTIFIER, REFUSED_PROTOCOL_VERSION,
+    SUBSCRIBE, UNSUBSCRIBE, REFUSED_IDENTIFIER, REFUSED_NOT_AUTHORIZED, REFUSED_PROTOCOL_VERSION,
 )
 
+from .auth import DecisionCache
+from .retained import Retained
 from .session import AWAIT_ACK, AWAIT_COMP, MAX_INFLIGHT, Session
 from .subscriptions import SubscriptionIndex
 
@@ -62,7 +65,7 @@ class Broker:
         self.clock = clock
         self.version = version
         self.sessions: dict[str, Session] = {}
-        self.retained: dict[str, tuple[bytes, int]] = {}
+        self.retained = Retained()
         self.index = SubscriptionIndex()
         self.clients: set[Client] = set()
         self.stats = Stats(clock())
@@ -86,23 +89,40 @@ class Broker:
         return client
 
     def tick(self) -> None:
-        """Enforce keepalive (1.5x), the CONNECT timeout and stalled readers."""
+        """Enforce keepalive (1.5x), the CONNECT timeout and stalled readers.
+
+        Supervised: whatever fails for one client is logged with its traceback and
+        the others are still checked, so the timer that calls this never dies."""
         now = self.clock()
         for client in list(self.clients):
-            if client.session is None:
-                if now - client.started > CONNECT_TIMEOUT:
-                    client.close(f"Client {client.peer} sent no CONNECT in {CONNECT_TIMEOUT:.0f} s, disconnecting.")
-            elif client.write_paused_since and now - client.write_paused_since > STALLED_TIMEOUT:
-                client.close(f"Client {client.client_id} is not reading its messages, disconnecting.")
-            elif client.held and now - client.held_since > HOLD_LIMIT:
-                # It is not catching up: its queue takes the QoS 1/2 overflow and
-                # QoS 0 is dropped for it until it reads again.
-                client.hold_exempt = True
-                client.release_held()
-            elif (client.keepalive and not client.reading_paused
-                    and now - client.last_received > client.keepalive * 1.5):
-                client.close(f"Client {client.client_id} has exceeded timeout, disconnecting.")
-        self.flush()
+            try:
+                self._check(client, now)
+            except Exception:
+                self.failed(f"Housekeeping of client {client.name}")
+                client.close(will=False)
+        try:
+            self.flush()
+        except Exception:
+            self.failed("Housekeeping")
+
+    def failed(self, what: str) -> None:
+        """Log an unexpected exception (a bug, never the peer's doing) with its traceback."""
+        self.log("error", f"{what} failed, continuing:\n{traceback.format_exc().rstrip()}")
+
+    def _check(self, client: "Client", now: float) -> None:
+        if client.session is None:
+            if now - client.started > CONNECT_TIMEOUT:
+                client.close(f"Client {client.peer} sent no CONNECT in {CONNECT_TIMEOUT:.0f} s, disconnecting.")
+        elif client.write_paused_since and now - client.write_paused_since > STALLED_TIMEOUT:
+            client.close(f"Client {client.client_id} is not reading its messages, disconnecting.")
+        elif client.held and now - client.held_since > HOLD_LIMIT:
+            # It is not catching up: its queue takes the QoS 1/2 overflow and
+            # QoS 0 is dropped for it until it reads again.
+            client.hold_exempt = True
+            client.release_held()
+        elif (client.keepalive and not client.reading_paused
+                and now - client.last_received > client.keepalive * 1.5):
+            client.close(f"Client {client.client_id} has exceeded timeout, disconnecting.")
 
     def flush(self) -> None:
         if self.save_before_write is not None and (self.changed_sessions or self.changed_retained):
@@ -254,6 +274,13 @@ class Broker:
     # ---- $SYS -----------------------------------------------------------------------
 
     def publish_sys(self) -> None:
+        """$SYS/broker/...; supervised like ``tick``: its timer never dies."""
+        try:
+            self._publish_sys()
+        except Exception:
+            self.failed("Publishing $SYS")
+
+    def _publish_sys(self) -> None:
         stats = self.stats
         connected = sum(1 for client in self.clients if client.session is not None)
         values = {
@@ -289,7 +316,7 @@ class Client:
         self.psk_identity = psk_identity
         self.cert_identity = cert_identity
         self.psk_key = psk_key
-        self.decoder = Decoder(server=True, max_payload=broker.config.message_size_limit)
+        self.decoder = Decoder(server=True, max_payload=broker.config.message_size_limit, expect_connect=True)
         self.session: Session | None = None
         self.client_id = ""
         self.credentials: tuple = (None, None)  # CONNECT's username and password, checked again on reload
@@ -304,9 +331,9 @@ class Client:
         self.held: list[Client] = []  # publishers paused because this client is behind
         self.held_since = 0.0
         self.hold_exempt = False
-        # ACL decisions per topic, until the auth files are reloaded.
-        self.read_ok: dict[str, bool] = {}
-        self.write_ok: dict[str, bool] = {}
+        # ACL decisions per topic, until the auth files are reloaded or the client goes.
+        self.read_ok = DecisionCache()
+        self.write_ok = DecisionCache()
 
     @property
     def name(self) -> str:
@@ -325,15 +352,15 @@ class Client:
             packets = self.decoder.feed(data)
         except ProtocolError as exc:
             packets, error = exc.packets, exc  # handle what came before the bad packet
-        if packets:
-            if self.session is None and packets[0].type != CONNECT:
-                self.close(f"Client {self.peer} sent {type(packets[0]).__name__} before CONNECT, disconnecting.")
-                broker.flush()
-                return
-            for packet in packets:
-                _HANDLERS[packet.type](self, packet)
-                if self.closed:
-                    break
+        if packets:  # the decoder made sure the first one is CONNECT
+            try:
+                for packet in packets:
+                    _HANDLERS[packet.type](self, packet)
+                    if self.closed:
+                        break
+            except Exception:  # a bug must cost this connection, never the broker's loop
+                broker.failed(f"Handling a packet from client {self.name} ({self.peer})")
+                self.close(will=False)
         if error is not None and not self.closed:
             self.close(f"Client {self.name} ({self.peer}) disconnected: malformed packet: {error}.",
                        kind="warning")
@@ -388,8 +415,7 @@ class Client:
     def may_read(self, topic: str) -> bool:
         allowed = self.read_ok.get(topic)
         if allowed is None:
-            allowed = self._remember(self.read_ok, topic, self.auth.allowed(self.username, self.client_id,
-                                                                             topic, "read"))
+            allowed = self.read_ok.put(topic, self.auth.allowed(self.username, self.client_id, topic, "read"))
         return allowed
 
     def may_write(self, topic: str) -> bool:
@@ -397,16 +423,9 @@ class Client:
         if allowed is None:
             # As mosquitto: $SYS belongs to the broker whatever the ACL says
             # (bridges may report their connection state there).
-            allowed = self._remember(self.write_ok, topic, (
+            allowed = self.write_ok.put(topic, (
                 (not topic.startswith("$SYS") or topics.matches("$SYS/broker/connection/+/state", topic))
                 and self.auth.allowed(self.username, self.client_id, topic, "write")))
-        return allowed
-
-    @staticmethod
-    def _remember(cache: dict, topic: str, allowed: bool) -> bool:
-        if len(cache) > 1000:  # a client publishing to ever new topics must not grow it forever
-            cache.clear()
-        cache[topic] = allowed
         return allowed
 
     def close(self, message: str | None = None, will: bool = True, kind: str = "notice") -> None:
@@ -429,9 +448,12 @@ class Client:
             if not session.persistent:
                 broker.drop_session(session)
         # As mosquitto, the will topic is checked against the ACL when it is sent.
-        if will and self.will is not None and self.may_write(self.will.topic):
-            broker.publish(self.will.topic, self.will.payload, self.will.qos, self.will.retain)
-        self.will = None
+        will, self.will = (self.will if will else None), None
+        will_allowed = will is not None and self.may_write(will.topic)
+        self.read_ok.clear()  # the caches go with the connection
+        self.write_ok.clear()
+        if will_allowed:
+            broker.publish(will.topic, will.payload, will.qos, will.retain)
 
     # ---- packet handlers -----------------------------------------------------------
 
@@ -468,16 +490,29 @@ class Client:
         if code:
             self._refuse(code, f"CONNACK return code {code}")
             return
+        if self.auth.username_as_client_id:
+            # As mosquitto's use_username_as_clientid: no client can take another's id.
+            if username is None:
+                self._refuse(REFUSED_NOT_AUTHORIZED, "use_username_as_clientid needs a username")
+                return
+            client_id = self.client_id = username
         self.username = username
         old = broker.sessions.get(client_id)
         if old is not None and old.client is not None:
             old.client.close(f"Client {client_id} already connected, closing old connection.")
             old = broker.sessions.get(client_id)
+        if old is not None and not packet.clean_session and not old.owned_by(username):
+            # Its queued messages were meant for another identity: they go with it.
+            broker.log("notice", f"Client {client_id} connected as another user than the one its session "
+                                 f"belongs to: starting a fresh session.")
+            broker.drop_session(old)
+            old = None
         if old is not None and packet.clean_session:
             broker.drop_session(old)
             old = None
         session_present = old is not None
         session = old or Session(client_id, not packet.clean_session)
+        session.owner = username  # claims a session restored from disk, whose owner is not saved
         broker.sessions[client_id] = session
         session.client = self
         self.session = session
@@ -495,12 +530,20 @@ class Client:
             broker.session_changed(session)
 
     def _resend_inflight(self, session: Session) -> None:
-        """A resumed session gets its unacknowledged messages again, DUP set."""
+        """A resumed session gets its unacknowledged messages again, DUP set, each one
+        checked against the reader's ACL as it is now (mosquitto sends nothing denied)."""
+        denied = []
         for packet_id, (state, topic, payload, qos, retain) in session.inflight.items():
-            if state == AWAIT_ACK:
+            if state != AWAIT_ACK:
+                self.send(encoder.pubrel(packet_id))
+            elif self.may_read(topic):
                 self.send(encoder.publish(topic.encode(), payload, qos, retain, True, packet_id))
             else:
-                self.send(encoder.pubrel(packet_id))
+                denied.append(packet_id)
+        for packet_id in denied:
+            del session.inflight[packet_id]
+        if denied:
+            self.broker.session_changed(session)
         self.broker.fill_inflight(session)
 
     def _publish(self, packet) -> None:
@@ -533,10 +576,20 @@ class Client:
             self.broker.session_changed(session)
         self.send(encoder.pubcomp(packet.packet_id))
 
+    def _ack_error(self, kind: str, packet_id: int, entry: list) -> None:
+        """An acknowledgement that does not fit the message it names: mosquitto closes."""
+        state = "awaiting PUBCOMP" if entry[0] == AWAIT_COMP else "awaiting PUBACK" if entry[3] == 1 else \
+            "awaiting PUBREC"
+        self.close(f"Client {self.client_id} ({self.peer}) disconnected: protocol error: {kind} for packet id "
+                   f"{packet_id}, a QoS {entry[3]} message {state}.", kind="warning")
+
     def _puback(self, packet) -> None:
         session = self.session
         entry = session.inflight.get(packet.packet_id)
-        if entry is not None and entry[0] == AWAIT_ACK and entry[3] == 1:
+        if entry is not None:
+            if entry[3] != 1:
+                self._ack_error("PUBACK", packet.packet_id, entry)
+                return
             del session.inflight[packet.packet_id]
             self.broker.fill_inflight(session)
             self.broker.session_changed(session)
@@ -544,7 +597,10 @@ class Client:
     def _pubrec(self, packet) -> None:
         session = self.session
         entry = session.inflight.get(packet.packet_id)
-        if entry is not None and entry[3] == 2:
+        if entry is not None:
+            if entry[3] != 2:
+                self._ack_error("PUBREC", packet.packet_id, entry)
+                return
             entry[0] = AWAIT_COMP
             entry[2] = b""  # the payload is delivered; only the id is kept
             self.broker.session_changed(session)
@@ -553,7 +609,10 @@ class Client:
     def _pubcomp(self, packet) -> None:
         session = self.session
         entry = session.inflight.get(packet.packet_id)
-        if entry is not None and entry[0] == AWAIT_COMP:
+        if entry is not None:
+            if entry[0] != AWAIT_COMP:
+                self._ack_error("PUBCOMP", packet.packet_id, entry)
+                return
             del session.inflight[packet.packet_id]
             self.broker.fill_inflight(session)
             self.broker.session_changed(session)
@@ -563,13 +622,10 @@ class Client:
         session = self.session
         codes = []
         granted = []
-        for topic_filter, qos in packet.topics:
-            problem = topics.filter_error(topic_filter)
-            if problem is None and not self.auth.allowed(self.username, self.client_id, topic_filter, "subscribe"):
-                problem = "denied by the ACL"
-            if problem is not None:
+        for topic_filter, qos in packet.topics:  # the decoder closed on malformed filters
+            if not self.auth.allowed(self.username, self.client_id, topic_filter, "subscribe"):
                 codes.append(SUBACK_FAILURE)
-                broker.log("subscribe", f"{self.client_id} refused {topic_filter!r}: {problem}")
+                broker.log("subscribe", f"{self.client_id} refused {topic_filter!r}: denied by the ACL")
                 continue
             broker.subscribe(session, topic_filter, qos)
             codes.append(qos)
@@ -581,12 +637,9 @@ class Client:
 
     def _send_retained(self, topic_filter: str, qos: int) -> None:
         broker = self.broker
-        if "+" not in topic_filter and "#" not in topic_filter:
-            found = broker.retained.get(topic_filter)
-            matched = [(topic_filter, found)] if found else []
-        else:
-            matched = [(t, m) for t, m in broker.retained.items() if topics.matches(topic_filter, t)]
-        for topic, (payload, message_qos) in matched:
+        retained = broker.retained
+        for topic in retained.match(topic_filter):
+            payload, message_qos = retained[topic]
             if not self.may_read(topic):
                 continue
             delivery_qos = min(qos, message_qos)

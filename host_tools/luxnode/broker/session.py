@@ -12,11 +12,14 @@ AWAIT_COMP = 1     # PUBREL sent, waiting for PUBCOMP
 
 
 _NO_IDS = frozenset()
+# The owner of a session restored from disk (persistence does not keep it): the
+# first identity to resume it claims it.
+UNCLAIMED = object()
 
 
 class Session:
     __slots__ = ("client_id", "persistent", "subscriptions", "queue", "inflight", "incoming",
-                 "next_packet_id", "client", "dropped")
+                 "next_packet_id", "client", "dropped", "owner")
 
     def __init__(self, client_id: str, persistent: bool):
         self.client_id = client_id
@@ -32,6 +35,11 @@ class Session:
         self.next_packet_id = 1
         self.client = None
         self.dropped = 0
+        # The username (None: anonymous) that made it; another one gets a fresh session.
+        self.owner = UNCLAIMED
+
+    def owned_by(self, username: str | None) -> bool:
+        return self.owner is UNCLAIMED or self.owner == username
 
     def enqueue(self, message: tuple) -> None:
         if self.queue:

@@ -36,7 +36,7 @@ MOSQUITTO_ONLY = {
     "max_inflight_messages", "max_packet_size", "max_qos", "max_queued_bytes", "max_topic_alias", "memory_limit",
     "mount_point", "persistent_client_expiration", "plugin", "plugin_opt_", "queue_qos0_messages",
     "retain_available", "set_tcp_nodelay", "socket_domain", "tls_engine", "tls_engine_kpass_sha1", "tls_keyform",
-    "upgrade_outgoing_qos", "use_subject_as_username", "use_username_as_clientid", "user", "websockets_headers_size",
+    "upgrade_outgoing_qos", "use_subject_as_username", "user", "websockets_headers_size",
     "websockets_log_level", "connection", "address",
 }
 
@@ -56,6 +56,7 @@ class ListenerConfig:
     keyfile: Path | None = None
     require_certificate: bool = False
     use_identity_as_username: bool = False
+    use_username_as_clientid: bool = False     # per listener, as in mosquitto 2
     tls_version: str | None = None
 
     @property
@@ -205,7 +206,7 @@ class _Parser:
             else:
                 security[name] = self.file_path(line, name, args)
         elif name in ("psk_hint", "cafile", "certfile", "keyfile", "require_certificate",
-                      "use_identity_as_username", "tls_version", "protocol"):
+                      "use_identity_as_username", "use_username_as_clientid", "tls_version", "protocol"):
             self.once(self.current.seen, line, name)
             self.listener_option(line, name, args, listener)
         elif name in ("persistence", "connection_messages"):
@@ -257,7 +258,7 @@ class _Parser:
     def listener_option(self, line: int, name: str, args: str, listener: ListenerConfig) -> None:
         if name in ("cafile", "certfile", "keyfile"):
             setattr(listener, name, self.file_path(line, name, args))
-        elif name in ("require_certificate", "use_identity_as_username"):
+        elif name in ("require_certificate", "use_identity_as_username", "use_username_as_clientid"):
             setattr(listener, name, self.boolean(line, name, args))
         elif name == "psk_hint":
             listener.psk_hint = self.value(line, name, args)
