@@ -13,7 +13,7 @@ unauthenticated peer announcing a huge CONNECT is refused at once.
 """
 
 from . import topics
-from .topics import FORBIDDEN_CHARACTER, FORBIDDEN_IN_NAME, MAX_SEPARATORS
+from .topics import MAX_SEPARATORS, forbidden_character
 from .packets import (
     CONNACK, CONNECT, DISCONNECT, NAMES, PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH,
     PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE,
@@ -32,6 +32,11 @@ FROM_SERVER = frozenset((CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBA
 # Fixed-header flags the protocol requires (PUBLISH carries its own).
 REQUIRED_FLAGS = {PUBREL: 2, SUBSCRIBE: 2, UNSUBSCRIBE: 2}
 
+# Topic names a connection published, with their text, so a repeated topic is checked
+# once: up to this many bytes of names of at most TOPIC_CACHE_NAME bytes each.
+TOPIC_CACHE_BYTES = 8192
+TOPIC_CACHE_NAME = 256
+
 # The largest valid CONNECT: protocol name "MQIsdp" (8), level, flags, keepalive (4),
 # then client id, will topic, will message, username and password, each at most
 # 2 + 65535 bytes. Anything longer is malformed whatever it holds.
@@ -44,8 +49,9 @@ def _string(body: bytes, pos: int, what: str) -> tuple[str, int]:
         text = raw.decode()
     except UnicodeDecodeError:
         raise ProtocolError(f"invalid UTF-8 in {what}") from None
-    if FORBIDDEN_CHARACTER.search(text):
-        raise ProtocolError(topics.text_error(text, what))
+    problem = topics.text_error(text, what, raw)
+    if problem:
+        raise ProtocolError(problem)
     return text, pos
 
 
@@ -79,7 +85,7 @@ class Decoder:
     """
 
     __slots__ = ("_chunks", "_buffered", "_needed", "_accepts", "_max_payload", "_max_remaining",
-                 "_awaiting_connect")
+                 "_awaiting_connect", "_topics", "_topics_bytes")
 
     def __init__(self, server: bool = True, max_payload: int = 0, expect_connect: bool = False):
         # Bytes of an incomplete packet, joined once ``_needed`` of them are in.
@@ -91,6 +97,8 @@ class Decoder:
         # Header, topic (up to 65535 bytes + 2) and packet id come on top of the payload.
         self._max_remaining = min(MAX_REMAINING, max_payload + 65541) if max_payload else MAX_REMAINING
         self._awaiting_connect = expect_connect
+        self._topics: dict[bytes, str] = {}
+        self._topics_bytes = 0
 
     def feed(self, data: bytes) -> list:
         """The complete packets in ``data`` (and what was left over before it).
@@ -211,13 +219,10 @@ class Decoder:
         topic_end = start + 2 + (buf[start] << 8 | buf[start + 1])
         if topic_end > end:
             raise ProtocolError("PUBLISH topic runs past the end of the packet")
-        try:
-            topic = buf[start + 2:topic_end].decode()
-        except UnicodeDecodeError:
-            raise ProtocolError("invalid UTF-8 in PUBLISH topic") from None
-        # name_error, inline: this runs once per message
-        if not topic or FORBIDDEN_IN_NAME.search(topic) or topic.count("/") > MAX_SEPARATORS:
-            raise ProtocolError(f"invalid PUBLISH topic: {topics.name_error(topic)}")
+        raw = buf[start + 2:topic_end]
+        topic = self._topics.get(raw)
+        if topic is None:
+            topic = self._topic(raw)
         packet_id = 0
         if qos:
             if topic_end + 2 > end:
@@ -229,6 +234,23 @@ class Decoder:
         if self._max_payload and end - topic_end > self._max_payload:
             raise ProtocolError(f"PUBLISH payload of {end - topic_end} bytes exceeds the limit of {self._max_payload}")
         return Publish(topic, buf[topic_end:end], qos, bool(first & 1), dup, packet_id)
+
+    def _topic(self, raw: bytes) -> str:
+        """A PUBLISH topic name seen for the first time on this connection, checked."""
+        try:
+            topic = raw.decode()
+        except UnicodeDecodeError:
+            raise ProtocolError("invalid UTF-8 in PUBLISH topic") from None
+        if (not topic or "+" in topic or "#" in topic or forbidden_character(topic, raw) is not None
+                or topic.count("/") > MAX_SEPARATORS):
+            raise ProtocolError(f"invalid PUBLISH topic: {topics.name_error(topic)}")
+        if len(raw) <= TOPIC_CACHE_NAME:
+            if self._topics_bytes + len(raw) > TOPIC_CACHE_BYTES:
+                self._topics = {}
+                self._topics_bytes = 0
+            self._topics[raw] = topic
+            self._topics_bytes += len(raw)
+        return topic
 
     def _connect(self, body: bytes, header_flags: int) -> Connect:
         name, pos = _string(body, 0, "protocol name")
