@@ -37,6 +37,9 @@ REQUIRED_FLAGS = {PUBREL: 2, SUBSCRIBE: 2, UNSUBSCRIBE: 2}
 TOPIC_CACHE_BYTES = 8192
 TOPIC_CACHE_NAME = 256
 
+# A payload this large is handed over as a memoryview of the received bytes, not copied.
+ZERO_COPY_PAYLOAD = 1 << 20
+
 # The largest valid CONNECT: protocol name "MQIsdp" (8), level, flags, keepalive (4),
 # then client id, will topic, will message, username and password, each at most
 # 2 + 65535 bytes. Anything longer is malformed whatever it holds.
@@ -233,7 +236,11 @@ class Decoder:
             topic_end += 2
         if self._max_payload and end - topic_end > self._max_payload:
             raise ProtocolError(f"PUBLISH payload of {end - topic_end} bytes exceeds the limit of {self._max_payload}")
-        return Publish(topic, buf[topic_end:end], qos, bool(first & 1), dup, packet_id)
+        if end - topic_end >= ZERO_COPY_PAYLOAD:
+            payload = memoryview(buf)[topic_end:end]
+        else:
+            payload = buf[topic_end:end]
+        return Publish(topic, payload, qos, bool(first & 1), dup, packet_id)
 
     def _topic(self, raw: bytes) -> str:
         """A PUBLISH topic name seen for the first time on this connection, checked."""
