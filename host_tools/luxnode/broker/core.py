@@ -352,6 +352,11 @@ class Client:
             packets = self.decoder.feed(data)
         except ProtocolError as exc:
             packets, error = exc.packets, exc  # handle what came before the bad packet
+        except Exception:  # a decoder bug: this connection goes, the broker's loop stays
+            broker.failed(f"Decoding data from client {self.name} ({self.peer})")
+            self.close(will=False)
+            broker.flush()
+            return
         if packets:  # the decoder made sure the first one is CONNECT
             try:
                 for packet in packets:

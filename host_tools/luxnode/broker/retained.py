@@ -37,10 +37,10 @@ class Retained(dict):
             node.seq = next(self._order)
         super().__setitem__(topic, message)
 
-    def pop(self, topic: str, default=None):
-        message = super().pop(topic, None)
-        if message is None:
-            return default
+    def pop(self, topic: str, *default):
+        if topic not in self:
+            return super().pop(topic, *default)  # the default, or KeyError as dict.pop
+        message = super().pop(topic)
         path = [self._root]
         levels = topic.split("/")
         for level in levels:
@@ -55,8 +55,7 @@ class Retained(dict):
         return message
 
     def __delitem__(self, topic: str) -> None:
-        if self.pop(topic) is None:
-            raise KeyError(topic)
+        self.pop(topic)
 
     def update(self, messages: dict) -> None:
         for topic, message in messages.items():
