@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.broker.conftest import start_broker  # noqa: F401  (the in-process broker fixture)
 from tests.broker_stress import packets as P
 from tests.broker_stress.conftest import LuxnodeBroker
 

@@ -10,7 +10,6 @@ import threading
 
 from luxnode.broker.auth import DecisionCache
 from luxnode.broker.subscriptions import CACHE_BYTES
-from tests.broker.conftest import start_broker  # noqa: F401  (fixture)
 from tests.broker_stress import packets as P
 
 from .conftest import connected, rss_mib
@@ -62,7 +61,7 @@ def test_long_topics_do_not_grow_the_broker(luxnode_broker, operator, tmp_path):
     op.check()
 
 
-def test_caches_bounded_in_bytes_and_released_on_close(start_broker):  # noqa: F811
+def test_caches_bounded_in_bytes_and_released_on_close(start_broker):
     broker = start_broker()
     port = broker.ports[0]
     sock = connected(port, "many-topics")

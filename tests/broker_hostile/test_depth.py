@@ -11,7 +11,6 @@ import time
 
 from luxnode.broker import core
 from luxnode.mqtt.packets import PINGREQ
-from tests.broker.conftest import start_broker  # noqa: F401  (fixture)
 from tests.broker_stress import packets as P
 from tests.support.net import wait_for
 
@@ -55,7 +54,7 @@ def half_open(port: int, client_id: str, **fields) -> socket.socket:
     return connected(port, client_id, keepalive=1, **fields)
 
 
-def test_housekeeping_survives_a_failing_walk_and_keeps_enforcing_keepalive(start_broker, monkeypatch):  # noqa: F811
+def test_housekeeping_survives_a_failing_walk_and_keeps_enforcing_keepalive(start_broker, monkeypatch):
     broker = start_broker()
     port = broker.ports[0]
     walk = core.SubscriptionIndex.match
@@ -79,7 +78,7 @@ def test_housekeeping_survives_a_failing_walk_and_keeps_enforcing_keepalive(star
     assert closed_by_broker(second)
 
 
-def test_a_failing_packet_handler_costs_that_connection_only(start_broker, monkeypatch, operator):  # noqa: F811
+def test_a_failing_packet_handler_costs_that_connection_only(start_broker, monkeypatch, operator):
     broker = start_broker()
     port = broker.ports[0]
     op = operator(port)
@@ -100,7 +99,7 @@ def test_a_failing_packet_handler_costs_that_connection_only(start_broker, monke
     wait_for(lambda: "victim" not in broker.broker.sessions, 5, what="the victim's session to go")
 
 
-def test_deepest_retained_topic_through_wildcard_walks(start_broker):  # noqa: F811
+def test_deepest_retained_topic_through_wildcard_walks(start_broker):
     """The retained index and the subscription trie are walked without recursion."""
     broker = start_broker()
     port = broker.ports[0]

@@ -583,8 +583,10 @@ class Client:
 
     def _ack_error(self, kind: str, packet_id: int, entry: list) -> None:
         """An acknowledgement that does not fit the message it names: mosquitto closes."""
-        state = "awaiting PUBCOMP" if entry[0] == AWAIT_COMP else "awaiting PUBACK" if entry[3] == 1 else \
-            "awaiting PUBREC"
+        if entry[0] == AWAIT_COMP:
+            state = "awaiting PUBCOMP"
+        else:
+            state = "awaiting PUBACK" if entry[3] == 1 else "awaiting PUBREC"
         self.close(f"Client {self.client_id} ({self.peer}) disconnected: protocol error: {kind} for packet id "
                    f"{packet_id}, a QoS {entry[3]} message {state}.", kind="warning")
 

@@ -89,10 +89,6 @@ def name_error(topic: str) -> str | None:
     return None
 
 
-def is_wildcard(topic_filter: str) -> bool:
-    return "+" in topic_filter or "#" in topic_filter
-
-
 def matches(topic_filter: str, topic: str) -> bool:
     """Whether ``topic`` matches ``topic_filter``; a leading wildcard skips ``$`` topics."""
     if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
