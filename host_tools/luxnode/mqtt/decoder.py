@@ -36,6 +36,7 @@ REQUIRED_FLAGS = {PUBREL: 2, SUBSCRIBE: 2, UNSUBSCRIBE: 2}
 # once: up to this many bytes of names of at most TOPIC_CACHE_NAME bytes each.
 TOPIC_CACHE_BYTES = 8192
 TOPIC_CACHE_NAME = 256
+_NO_TOPICS: dict[bytes, str] = {}  # never written to
 
 # A payload this large is handed over as a memoryview of the received bytes, not copied.
 ZERO_COPY_PAYLOAD = 1 << 20
@@ -92,7 +93,8 @@ class Decoder:
 
     def __init__(self, server: bool = True, max_payload: int = 0, expect_connect: bool = False):
         # Bytes of an incomplete packet, joined once ``_needed`` of them are in.
-        self._chunks: list[bytes] = []
+        # Both start as shared empty objects, so an idle connection costs nothing for them.
+        self._chunks: list[bytes] | tuple = ()
         self._buffered = 0
         self._needed = 0
         self._accepts = FROM_CLIENT if server else FROM_SERVER
@@ -100,7 +102,7 @@ class Decoder:
         # Header, topic (up to 65535 bytes + 2) and packet id come on top of the payload.
         self._max_remaining = min(MAX_REMAINING, max_payload + 65541) if max_payload else MAX_REMAINING
         self._awaiting_connect = expect_connect
-        self._topics: dict[bytes, str] = {}
+        self._topics: dict[bytes, str] = _NO_TOPICS
         self._topics_bytes = 0
 
     def feed(self, data: bytes) -> list:
@@ -116,7 +118,7 @@ class Decoder:
             if self._buffered < self._needed:
                 return []
             buf = b"".join(chunks)
-            chunks.clear()
+            self._chunks = ()
         else:
             buf = data
         size = len(buf)
@@ -164,7 +166,7 @@ class Decoder:
             raise
         if pos < size:
             rest = buf[pos:] if pos else buf
-            chunks.append(rest)
+            self._chunks = [rest]
             self._buffered = len(rest)
             self._needed = needed
         return packets
@@ -252,7 +254,7 @@ class Decoder:
                 or topic.count("/") > MAX_SEPARATORS):
             raise ProtocolError(f"invalid PUBLISH topic: {topics.name_error(topic)}")
         if len(raw) <= TOPIC_CACHE_NAME:
-            if self._topics_bytes + len(raw) > TOPIC_CACHE_BYTES:
+            if self._topics is _NO_TOPICS or self._topics_bytes + len(raw) > TOPIC_CACHE_BYTES:
                 self._topics = {}
                 self._topics_bytes = 0
             self._topics[raw] = topic
