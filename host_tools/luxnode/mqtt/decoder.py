@@ -212,7 +212,7 @@ class Decoder:
         return Suback(packet_id, list(body[2:]))
 
     def _publish(self, first: int, buf: bytes, start: int, end: int) -> Publish:
-        """PUBLISH read in place from ``buf[start:end]``: the payload is copied once."""
+        """PUBLISH read in place from ``buf[start:end]``: the payload is copied at most once."""
         qos = (first >> 1) & 3
         if qos == 3:
             raise ProtocolError("PUBLISH with QoS 3")
