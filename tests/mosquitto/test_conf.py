@@ -110,13 +110,14 @@ def test_tls_listener_options(tmp_path):
     assert listener.tls_version == "tlsv1.3"
 
 
-def test_unknown_and_unsupported_directives_are_warnings_naming_the_line(tmp_path):
-    config = load(tmp_path, "listener 1883\n# comment\n\nfrobnicate 1\nlog_dest stdout\ninclude_dir conf.d\n")
+def test_harmless_directives_are_warnings_naming_the_line_and_why(tmp_path):
+    config = load(tmp_path, "listener 1883\n# comment\n\nlog_dest stdout\nhttp_dir /srv\n")
     path = tmp_path / "broker.conf"
     assert config.warnings == [
-        f"{path}:4: unknown directive 'frobnicate', ignored",
-        f"{path}:5: mosquitto directive 'log_dest' is not supported by the lab broker, ignored",
-        f"{path}:6: include_dir is not supported, ignored (put the settings in this file)",
+        f"{path}:4: mosquitto directive 'log_dest' is not supported by the lab broker, ignored "
+        "(the log goes to standard error)",
+        f"{path}:5: mosquitto directive 'http_dir' is not supported by the lab broker, ignored "
+        "(no HTTP files are served)",
     ]
     assert len(config.listeners) == 1
 
@@ -146,6 +147,30 @@ def test_unknown_and_unsupported_directives_are_warnings_naming_the_line(tmp_pat
     ("listener 8883\npsk_hint x\ncertfile s.pem\nkeyfile s.key\n", 1, "psk_hint together with certfile"),
     ("listener 9001\nprotocol websockets\npsk_hint x\n", 1, "psk_hint is not supported on a websockets"),
     ("listener 8883\npsk_hint x\ntls_version tlsv1.3\n", 1, "TLS-PSK here uses TLS 1.2"),
+    # An unknown directive stops startup, as in mosquitto: a misspelt limit must not pass unseen.
+    ("listener 1883\nmax_conections 10\n", 2, "unknown directive 'max_conections'"),
+    # Restricting directives the lab broker does not implement stop it rather than leave it open.
+    ("listener 1883\nmemory_limit 1000000\n", 2, "memory_limit is not implemented"),
+    ("listener 1883\nmount_point lab/\n", 2, "mount_point is not supported"),
+    ("include_dir conf.d\n", 1, "include_dir is not supported"),
+    ("auth_plugin /usr/lib/x.so\n", 1, "auth plugins are not supported"),
+    ("listener 8883\nciphers PSK-AES128-CBC-SHA\n", 2, "cipher lists are not supported"),
+    ("listener 8883\ncrlfile crl.pem\n", 2, "certificate revocation lists"),
+    ("listener 8883\nuse_subject_as_username true\n", 2, "use_subject_as_username is not supported"),
+    ("check_retain_source true\n", 1, "only 'check_retain_source false' is supported"),
+    ("persistent_client_expiration 14d\n", 1, "persistent_client_expiration is not implemented"),
+    ("connection uplink\naddress 10.0.0.1\n", 1, "bridges are not supported"),
+    # Limits the broker enforces are checked like every value.
+    ("listener 1883\nmax_connections -2\n", 2, "invalid max_connections value -2 (allowed: -1 or more)"),
+    ("listener 1883\nmax_qos 3\n", 2, "invalid max_qos value 3 (allowed: 0..2)"),
+    ("listener 1883\nsocket_domain ipv5\n", 2, "invalid socket_domain 'ipv5'"),
+    ("max_packet_size 10\n", 1, "invalid max_packet_size value 10 (0, or 20 or more)"),
+    ("max_inflight_messages -1\n", 1, "invalid max_inflight_messages value -1"),
+    ("max_queued_bytes lots\n", 1, "expected a whole number"),
+    ("allow_zero_length_clientid maybe\n", 1, "invalid allow_zero_length_clientid value 'maybe'"),
+    # A listener option before the first listener would apply to no listener at all.
+    ("max_connections 5\nlistener 1883\n", 1, "'max_connections' before the first listener applies to no"),
+    ("bind_interface lo\nlistener 1883\n", 1, "'bind_interface' before the first listener"),
 ])
 def test_invalid_values_stop_with_file_line_and_reason(tmp_path, text, line, reason):
     with pytest.raises(conf.ConfigError) as err:
@@ -183,3 +208,59 @@ def test_the_lab_config_that_mosquitto_also_runs(tmp_path, mosquitto):
     assert "Error" not in broker.log_text()
     config = load(tmp_path, f"listener {broker.port} 127.0.0.1\n" + lines)
     assert config.warnings == [] and config.listeners[0].acl_file == tmp_path / "acl"
+
+
+def test_resource_and_access_limits_are_read(tmp_path):
+    config = load(tmp_path, (
+        "max_inflight_messages 5\nmax_inflight_bytes 1000\nmax_queued_messages 7\nmax_queued_bytes 4096\n"
+        "max_packet_size 2048\nretain_available false\nset_tcp_nodelay true\nuser nobody\n"
+        "check_retain_source false\nallow_zero_length_clientid false\nauto_id_prefix lab-\n"
+        "listener 1883\nbind_interface lo\nmax_connections 3\nmax_qos 1\nsocket_domain ipv4\n"
+        "use_username_as_clientid true\n"
+        "listener 1884\n"
+    ))
+    assert (config.max_inflight_messages, config.max_inflight_bytes, config.max_queued_messages,
+            config.max_queued_bytes, config.max_packet_size) == (5, 1000, 7, 4096, 2048)
+    assert (config.retain_available, config.set_tcp_nodelay, config.user) == (False, True, "nobody")
+    first, second = config.listeners
+    assert (first.bind_interface, first.max_connections, first.max_qos, first.socket_domain,
+            first.use_username_as_clientid) == ("lo", 3, 1, "ipv4", True)
+    assert (second.bind_interface, second.max_connections, second.max_qos, second.socket_domain,
+            second.use_username_as_clientid) == (None, -1, 2, None, False)
+    for listener in (first, second):  # global with per_listener_settings false
+        assert (listener.allow_zero_length_clientid, listener.auto_id_prefix) == (False, "lab-")
+    assert config.warnings == []
+
+
+def test_zero_length_clientid_settings_per_listener(tmp_path):
+    config = load(tmp_path, (
+        "per_listener_settings true\nlistener 1883\nallow_anonymous true\nallow_zero_length_clientid false\n"
+        "listener 1884\nallow_anonymous true\nauto_id_prefix x-\n"
+    ))
+    first, second = config.listeners
+    assert (first.allow_zero_length_clientid, first.auto_id_prefix) == (False, "auto-")
+    assert (second.allow_zero_length_clientid, second.auto_id_prefix) == (True, "x-")
+
+
+def _man_page_directives() -> set[str]:
+    """Every directive mosquitto.conf(5) describes (its option lines are bold at the start)."""
+    import gzip
+    import re
+    page = Path("/usr/share/man/man5/mosquitto.conf.5.gz")
+    if not page.exists():
+        pytest.skip("mosquitto's man page is not installed (apt-get install mosquitto)")
+    text = gzip.decompress(page.read_bytes()).decode("utf-8", "replace")
+    names = set(re.findall(r"^\\fB([a-z_0-9.]+)\\fR", text, re.M))
+    names |= set(re.findall(r"^\\fB([a-z_]+_)\\fR\\fI\\\*", text, re.M))  # auth_opt_*
+    return names - {"mosquitto", "mosquitto_passwd", "limits.conf", "file", "stdout", "stderr", "syslog", "topic",
+                    "dlt", "none", "value", "mqtt", "websockets", "ipv4", "ipv6"} | {"topic"}
+
+
+def test_every_directive_of_the_man_page_is_classified():
+    """Implemented, refused at startup, or harmless: no mosquitto directive falls through."""
+    names = _man_page_directives()
+    assert len(names) > 100, sorted(names)
+    known = conf.IMPLEMENTED | set(conf.SECURITY) | set(conf.LISTENER_OPTIONS) | set(conf.REFUSED) \
+        | conf.BRIDGE | {name.rstrip("*") for name in conf.HARMLESS} | set(conf.HARMLESS) | {"check_retain_source"}
+    missing = sorted(name for name in names if name not in known and name.rstrip("_") + "_" not in known)
+    assert missing == []
