@@ -2,10 +2,6 @@
 
 from collections import deque
 
-# Outgoing QoS 1/2 messages awaiting acknowledgement per session (mosquitto's
-# max_inflight_messages default); further ones wait in the queue.
-MAX_INFLIGHT = 20
-
 # States of an outgoing in-flight message.
 AWAIT_ACK = 0      # PUBLISH sent, waiting for PUBACK (QoS 1) or PUBREC (QoS 2)
 AWAIT_COMP = 1     # PUBREL sent, waiting for PUBCOMP
@@ -16,7 +12,7 @@ _NO_IDS = frozenset()
 
 class Session:
     __slots__ = ("client_id", "persistent", "subscriptions", "queue", "inflight", "incoming",
-                 "next_packet_id", "client", "dropped")
+                 "next_packet_id", "client", "dropped", "queued_bytes")
 
     def __init__(self, client_id: str, persistent: bool):
         self.client_id = client_id
@@ -32,12 +28,19 @@ class Session:
         self.next_packet_id = 1
         self.client = None
         self.dropped = 0
+        self.queued_bytes = 0  # payload bytes in the queue (max_queued_bytes)
 
     def enqueue(self, message: tuple) -> None:
+        self.queued_bytes += len(message[1])
         if self.queue:
             self.queue.append(message)
         else:
             self.queue = deque((message,))
+
+    def dequeue(self) -> tuple:
+        message = self.queue.popleft()
+        self.queued_bytes -= len(message[1])
+        return message
 
     def remember_incoming(self, packet_id: int) -> None:
         if self.incoming:

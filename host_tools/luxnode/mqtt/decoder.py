@@ -66,12 +66,14 @@ class Decoder:
 
     __slots__ = ("_pending", "_accepts", "_max_payload", "_max_remaining")
 
-    def __init__(self, server: bool = True, max_payload: int = 0):
+    def __init__(self, server: bool = True, max_payload: int = 0, max_packet: int = 0):
         self._pending = b""
         self._accepts = FROM_CLIENT if server else FROM_SERVER
         self._max_payload = max_payload
         # Header, topic (up to 65535 bytes + 2) and packet id come on top of the payload.
         self._max_remaining = min(MAX_REMAINING, max_payload + 65541) if max_payload else MAX_REMAINING
+        if max_packet:  # whole packets (mosquitto's max_packet_size): at least 2 bytes of fixed header
+            self._max_remaining = min(self._max_remaining, max_packet - 2)
 
     def feed(self, data: bytes) -> list:
         """The complete packets in ``data`` (and what was left over before it).
