@@ -306,6 +306,7 @@ class _Parser:
                 raise self.error(line, f"invalid max_packet_size value {size} (0, or 20 or more)")
             config.max_packet_size = size
         elif name == "user":
+            self.once(self.global_seen, line, name)  # as mosquitto: "Duplicate user value"
             config.user = self.one(line, name, args)
         elif name == "clientid_prefixes":
             config.clientid_prefixes = self.value(line, name, args)
