@@ -116,7 +116,10 @@ class Server:
             self.store.close()
             self.store = None
         if self.config.pid_file:
-            Path(self.config.pid_file).unlink(missing_ok=True)
+            try:
+                Path(self.config.pid_file).unlink(missing_ok=True)
+            except OSError as exc:  # after switching `user`, its folder may be root's
+                self.log("warning", f"Cannot remove the pid file {self.config.pid_file}: {exc.strerror}.")
         self._stopped.set()
         self.log("notice", "luxnode broker terminated")
 
