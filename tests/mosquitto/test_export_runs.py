@@ -47,9 +47,18 @@ def provision(world, capsys) -> dict:
 
 
 def listening(port: int) -> set[str]:
-    """Local addresses with a TCP socket listening on ``port``."""
-    out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if line.strip()}
+    """Local addresses with a TCP socket listening on ``port`` (from /proc: no iproute2 needed)."""
+    import ipaddress
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, _, state = line.split()[1:4]
+            address, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # host-order words
+                found.add(str(ipaddress.ip_address(raw)))
+    return found
 
 
 def mosquitto_version() -> tuple[int, ...]:
