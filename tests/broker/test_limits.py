@@ -9,7 +9,9 @@ from luxnode.errors import LuxnodeError
 from luxnode.mosquitto.conf import ListenerConfig
 from luxnode.mqtt import encoder
 from luxnode.mqtt.packets import PINGRESP, Connect, Suback
-from tests.broker.conftest import RawClient
+from luxnode.broker.background import BackgroundBroker
+from luxnode.broker.log import Log
+from tests.broker.conftest import LogLines, RawClient, make_config
 from tests.support.net import free_port
 
 
@@ -183,3 +185,35 @@ def test_max_packet_size_disconnects_before_buffering(start_broker, clients):
 def test_socket_domain_ipv6_on_an_ipv4_address_stops_startup(start_broker):
     with pytest.raises(LuxnodeError, match="cannot listen on 127.0.0.1"):
         start_broker(listeners=[ListenerConfig(0, "127.0.0.1", allow_anonymous=True, socket_domain="ipv6")])
+
+
+def test_persistent_client_expiration_drops_sessions_unused_that_long(start_broker, tmp_path):
+    now = [1000.0]
+    lines = LogLines()
+    broker = BackgroundBroker(make_config(persistent_client_expiration=3600, persistence=True,
+                                          persistence_location=tmp_path, autosave_interval=0),
+                              log=Log({"all"}, lines), clock=lambda: now[0])
+    broker.log = lines
+    with broker:
+        expire_after_an_hour(broker, now)
+    restarted = start_broker(persistence=True, persistence_location=tmp_path)
+    assert restarted.call(lambda: sorted(restarted.broker.sessions)) == ["awake"]  # the expiry was saved
+
+
+def expire_after_an_hour(broker, now):
+    port = broker.ports[0]
+    for client_id in ("sleeper", "awake"):
+        raw = RawClient(port).connect(client_id, clean_session=False)
+        raw.send(encoder.subscribe(1, [("t", 1)]))
+        raw.next_packet()
+        if client_id == "sleeper":
+            raw.close()
+            broker.log.wait("Client sleeper closed its connection.")
+    broker.call(broker.server.expire_sessions)  # first seen offline now
+    now[0] += 3599
+    broker.call(broker.server.expire_sessions)
+    assert broker.call(lambda: sorted(broker.broker.sessions)) == ["awake", "sleeper"]
+    now[0] += 1
+    broker.call(broker.server.expire_sessions)
+    assert broker.call(lambda: sorted(broker.broker.sessions)) == ["awake"]  # a connected one never expires
+    broker.log.wait("Expiring client sleeper due to timeout.")

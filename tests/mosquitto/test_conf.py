@@ -159,7 +159,9 @@ def test_harmless_directives_are_warnings_naming_the_line_and_why(tmp_path):
     ("listener 8883\ncrlfile crl.pem\n", 2, "certificate revocation lists"),
     ("listener 8883\nuse_subject_as_username true\n", 2, "use_subject_as_username is not supported"),
     ("check_retain_source true\n", 1, "only 'check_retain_source false' is supported"),
-    ("persistent_client_expiration 14d\n", 1, "persistent_client_expiration is not implemented"),
+    ("persistent_client_expiration 14\n", 1, "invalid persistent_client_expiration duration '14'"),
+    ("persistent_client_expiration 0d\n", 1, "invalid persistent_client_expiration duration '0d'"),
+    ("persistent_client_expiration 2d\npersistent_client_expiration 3d\n", 2, "duplicate"),
     ("connection uplink\naddress 10.0.0.1\n", 1, "bridges are not supported"),
     # Limits the broker enforces are checked like every value.
     ("listener 1883\nmax_connections -2\n", 2, "invalid max_connections value -2 (allowed: -1 or more)"),
@@ -216,6 +218,7 @@ def test_resource_and_access_limits_are_read(tmp_path):
         "max_inflight_messages 5\nmax_inflight_bytes 1000\nmax_queued_messages 7\nmax_queued_bytes 4096\n"
         "max_packet_size 2048\nretain_available false\nset_tcp_nodelay true\nuser nobody\n"
         "check_retain_source false\nallow_zero_length_clientid false\nauto_id_prefix lab-\n"
+        "persistent_client_expiration 2w\n"
         "listener 1883\nbind_interface lo\nmax_connections 3\nmax_qos 1\nsocket_domain ipv4\n"
         "use_username_as_clientid true\n"
         "listener 1884\n"
@@ -223,6 +226,7 @@ def test_resource_and_access_limits_are_read(tmp_path):
     assert (config.max_inflight_messages, config.max_inflight_bytes, config.max_queued_messages,
             config.max_queued_bytes, config.max_packet_size) == (5, 1000, 7, 4096, 2048)
     assert (config.retain_available, config.set_tcp_nodelay, config.user) == (False, True, "nobody")
+    assert config.persistent_client_expiration == 14 * 86400
     first, second = config.listeners
     assert (first.bind_interface, first.max_connections, first.max_qos, first.socket_domain,
             first.use_username_as_clientid) == ("lo", 3, 1, "ipv4", True)

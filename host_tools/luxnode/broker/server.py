@@ -25,6 +25,7 @@ from .store import SaveError, Store, StoreDamaged
 
 TICK_S = 0.25             # keepalive resolution
 SAVE_RETRY_S = 1.0       # while saving fails, unsaved changes are retried this often
+EXPIRY_SCAN_S = 60.0     # persistent_client_expiration is counted in hours at least
 TLS_HANDSHAKE_S = 20.0   # a TLS client must finish its handshake by then
 WRITE_BUFFER_HIGH = 1 << 20  # bytes buffered for a client before its publishers are held
 WEBSOCKET_MAX_MESSAGE = (1 << 28) + 5  # the largest MQTT packet; MQTT keepalive replaces WS pings
@@ -66,6 +67,7 @@ class Server:
         self.store: Store | None = None
         self.save_failing_since = 0.0  # monotonic time of the first failure of this episode; 0: saving works
         self._next_save_retry = 0.0
+        self._offline_since: dict[str, float] = {}  # persistent sessions seen without a client
         self._stopped = asyncio.Event()
 
     # ---- lifecycle --------------------------------------------------------------
@@ -90,6 +92,8 @@ class Server:
             self._tasks.append(loop.create_task(self._every(config.autosave_interval, self.save)))
         if self.store is not None:
             self._tasks.append(loop.create_task(self._every(SAVE_RETRY_S, self._retry_save)))
+        if config.persistent_client_expiration:
+            self._tasks.append(loop.create_task(self._every(EXPIRY_SCAN_S, self.expire_sessions, now=True)))
         if config.pid_file:
             Path(config.pid_file).write_text(f"{os.getpid()}\n")
         self.log("notice", f"luxnode broker version {__version__} running")
@@ -135,6 +139,25 @@ class Server:
             if auth.last_reload_error:
                 self.log("error", f"Reload failed, keeping the previous auth files: {auth.last_reload_error}")
         self.broker.auth_reloaded()
+
+    def expire_sessions(self) -> None:
+        """persistent_client_expiration: drop persistent sessions unused that long. Offline
+        time counts from the first scan that saw the session without a client (at most
+        EXPIRY_SCAN_S late; after a restart, from the restart)."""
+        broker = self.broker
+        now = broker.clock()
+        expiration = self.config.persistent_client_expiration
+        offline = self._offline_since
+        for client_id in set(offline) - set(broker.sessions):
+            del offline[client_id]
+        for client_id, session in list(broker.sessions.items()):
+            if session.client is not None:
+                offline.pop(client_id, None)
+            elif now - offline.setdefault(client_id, now) >= expiration:
+                del offline[client_id]
+                broker.drop_session(session)
+                self.log("notice", f"Expiring client {client_id} due to timeout.")
+        broker.flush()
 
     # ---- persistence -----------------------------------------------------------
 

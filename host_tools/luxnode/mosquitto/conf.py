@@ -63,8 +63,6 @@ REFUSED = {
     "memory_limit": "memory_limit is not implemented; bound memory with message_size_limit, "
                     "max_queued_messages/max_queued_bytes and max_connections, or a cgroup (systemd MemoryMax=)",
     "mount_point": "mount_point is not supported; confine clients with acl_file patterns",
-    "persistent_client_expiration": "persistent_client_expiration is not implemented; "
-                                    "sessions are kept until a clean session takes their client id",
     "tls_engine": "TLS engines are not supported", "tls_engine_kpass_sha1": "TLS engines are not supported",
     "tls_keyform": "TLS engines are not supported; keyfile must be PEM",
     "use_subject_as_username": "use_subject_as_username is not supported; use use_identity_as_username",
@@ -84,6 +82,7 @@ IMPLEMENTED = {
     "persistence_file", "autosave_interval", "pid_file", "sys_interval", "connection_messages", "log_type",
     "max_keepalive", "max_queued_messages", "max_queued_bytes", "max_inflight_messages", "max_inflight_bytes",
     "message_size_limit", "max_packet_size", "retain_available", "set_tcp_nodelay", "user", "clientid_prefixes",
+    "persistent_client_expiration",
 }
 # Settings of the listener above them (before any listener: the default listener).
 LISTENER_OPTIONS = (
@@ -92,6 +91,7 @@ LISTENER_OPTIONS = (
     "use_username_as_clientid",
 )
 SOCKET_DOMAINS = ("ipv4", "ipv6")
+EXPIRATION_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "m": 30 * 86400, "y": 365 * 86400}
 
 
 @dataclass
@@ -142,6 +142,7 @@ class BrokerConfig:
     retain_available: bool = True
     set_tcp_nodelay: bool = False
     user: str | None = None                    # run as this user when started as root
+    persistent_client_expiration: int = 0      # seconds offline before a persistent session goes; 0 = never
     clientid_prefixes: str | None = None
     log_types: set[str] = field(default_factory=lambda: set(DEFAULT_LOG_TYPES))
     connection_messages: bool = True
@@ -227,6 +228,14 @@ class _Parser:
             raise self.error(line, f"invalid {name} value {number} (allowed: {span})")
         return number
 
+    def expiration(self, line: int, name: str, args: str) -> int:
+        """mosquitto's duration: a whole number and a unit, h d w m or y (14d, 1y)."""
+        word = self.one(line, name, args)
+        unit = EXPIRATION_UNITS.get(word[-1:])
+        if unit is None or not word[:-1].isdigit() or int(word[:-1]) == 0:
+            raise self.error(line, f"invalid {name} duration '{word}' (a number and h, d, w, m or y, e.g. 14d)")
+        return int(word[:-1]) * unit
+
     def file_path(self, line: int, name: str, args: str) -> Path:
         path = Path(self.value(line, name, args)).expanduser()
         return path if path.is_absolute() else self.base / path
@@ -305,6 +314,9 @@ class _Parser:
             if 0 < size < 20:  # as mosquitto: it would break normal clients
                 raise self.error(line, f"invalid max_packet_size value {size} (0, or 20 or more)")
             config.max_packet_size = size
+        elif name == "persistent_client_expiration":
+            self.once(self.global_seen, line, name)
+            config.persistent_client_expiration = self.expiration(line, name, args)
         elif name == "user":
             self.once(self.global_seen, line, name)  # as mosquitto: "Duplicate user value"
             config.user = self.one(line, name, args)
