@@ -288,7 +288,7 @@ def hostile_table(results: dict) -> str:
         ours, theirs = lookup(results.get("luxnode", {}), path), lookup(results.get("mosquitto", {}), path)
         cells = "".join(f"{fmt.format(v) if isinstance(v, (int, float)) else '-':>12}" for v in (ours, theirs))
         both = isinstance(ours, (int, float)) and isinstance(theirs, (int, float))
-        ratio = f"{ours / theirs:>9.2f}x" if both and theirs else f"{'':>10}"
+        ratio = f"{ours / theirs:>9.2f}x" if both and theirs and goal is not None else f"{'':>10}"
         verdict = ""
         if goal is not None:
             verdict = f"  {goal_text}: " + (("met" if goal(ours, theirs) else "NOT met") if both else "not measured")

@@ -38,13 +38,13 @@ class _Gate:
     __slots__ = ("limit", "open", "port", "log")
 
     def __init__(self, limit: int, log: Log):
-        self.limit = limit  # -1: no limit
+        self.limit = limit  # -1 or 0: no limit (as mosquitto 2.0.11)
         self.open = 0
         self.port = 0
         self.log = log
 
     def enter(self, peer: str) -> bool:
-        if 0 <= self.limit <= self.open:
+        if 0 < self.limit <= self.open:
             self.log("notice", f"Client connection from {peer} denied: max_connections "
                                f"({self.limit}) exceeded on port {self.port}.")
             return False

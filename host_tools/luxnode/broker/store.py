@@ -61,7 +61,8 @@ class Store:
         except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
             problems = [str(exc)]
         if problems != ["ok"]:
-            raise StoreDamaged(f"cannot use persistence file {self.path}: it is damaged ({'; '.join(problems)}); "
+            damage = "; ".join(problems)
+            raise StoreDamaged(f"cannot use persistence file {self.path}: it is damaged ({damage}); "
                                f"move it aside (mv {self.path} {self.path}.damaged) to start with an empty "
                                f"store, or salvage it first: sqlite3 {self.path} .recover | sqlite3 recovered.db")
 
