@@ -293,8 +293,7 @@ class Client:
     """One connection: decodes its bytes, answers, and routes its messages."""
 
     __slots__ = ("broker", "link", "auth", "listener", "peer", "psk_identity", "cert_identity", "psk_key",
-                 "decoder",
-                 "session", "client_id", "credentials", "username", "will", "keepalive",
+                 "decoder", "session", "client_id", "credentials", "username", "will", "keepalive",
                  "started", "last_received", "out", "closed", "reading_paused",
                  "write_paused_since", "held", "held_since", "hold_exempt", "read_ok", "write_ok")
 
@@ -531,8 +530,10 @@ class Client:
         broker.stats.messages_received += 1
         qos = packet.qos
         if qos > self.listener.max_qos or (packet.retain and not broker.config.retain_available):
+            # As mosquitto: what the listener does not offer ends the connection.
             limit = f"max_qos {self.listener.max_qos}" if qos > self.listener.max_qos else "retain_available false"
-            self.close(f"Client {self.client_id} ({self.peer}) disconnected: PUBLISH beyond {limit}.", kind="warning")
+            self.close(f"Client {self.client_id} ({self.peer}) disconnected: PUBLISH beyond {limit}.",
+                       kind="warning")
             return
         allowed = self.may_write(packet.topic)
         if not allowed and broker.log.enabled("debug"):
