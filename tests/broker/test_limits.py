@@ -1,6 +1,7 @@
 """mosquitto.conf limits the lab broker enforces: where it listens, how many, how much."""
 
 import socket
+import ssl
 
 import pytest
 
@@ -12,7 +13,7 @@ from luxnode.mqtt.packets import PINGRESP, Connect, Suback
 from luxnode.broker.background import BackgroundBroker
 from luxnode.broker.log import Log
 from tests.broker.conftest import LogLines, RawClient, make_config
-from tests.support.net import free_port
+from tests.support.net import free_port, wait_for
 
 
 def listening_addresses(broker) -> set[str]:
@@ -218,3 +219,46 @@ def expire_after_an_hour(broker, now):
     broker.call(broker.server.expire_sessions)
     assert broker.call(lambda: sorted(broker.broker.sessions)) == ["awake"]  # a connected one never expires
     broker.log.wait("Expiring client sleeper due to timeout.")
+
+
+def test_max_connections_counts_tls_handshakes_in_progress(start_broker, tmp_path):
+    """A socket that never finishes its handshake holds its place (mosquitto counts from accept)."""
+    from tests.broker.test_tls_cert import make_cert
+    ca = make_cert(tmp_path, "ca", "test CA", ca=True)
+    make_cert(tmp_path, "server", "localhost", issuer=ca, server=True)
+    listener = ListenerConfig(0, "127.0.0.1", allow_anonymous=True, certfile=tmp_path / "server.pem",
+                              keyfile=tmp_path / "server.key", max_connections=1)
+    broker = start_broker(listeners=[listener])
+    port = broker.ports[0]
+    silent = socket.create_connection(("127.0.0.1", port), timeout=5)  # says nothing
+    refused = socket.create_connection(("127.0.0.1", port), timeout=5)
+    assert refused.recv(1) == b""  # closed at once: no handshake, no CONNECT
+    broker.log.wait("denied: max_connections (1) exceeded")
+    silent.close()
+    context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+
+    def handshake_completes() -> bool:
+        try:
+            with context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
+                                     server_hostname="localhost"):
+                return True
+        except (OSError, ssl.SSLError):
+            return False  # the broker has not seen the silent socket go yet
+    wait_for(handshake_completes, 5, what="the freed place")
+
+
+def test_websocket_listener_bind_interface_and_max_connections(start_broker):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+    port = free_port()
+    broker = start_broker(listeners=[ListenerConfig(port, None, allow_anonymous=True, protocol="websockets",
+                                                    bind_interface="lo", max_connections=1)])
+    expected = {"127.0.0.1", "::1"} if has_ipv6_loopback() else {"127.0.0.1"}
+    assert listening_addresses(broker) == expected
+    with connect(f"ws://127.0.0.1:{port}", subprotocols=["mqtt"], open_timeout=5) as first:
+        first.send(encoder.connect(Connect(client_id="ws-1")))
+        assert first.recv(timeout=5)[:1] == b"\x20"  # CONNACK
+        with connect(f"ws://127.0.0.1:{port}", subprotocols=["mqtt"], open_timeout=5) as second:
+            with pytest.raises(ConnectionClosed) as closed:
+                second.recv(timeout=5)
+            assert closed.value.rcvd.code == 1013
