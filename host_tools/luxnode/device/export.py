@@ -16,7 +16,7 @@ from luxnode.lab.brokerconf import LIMITS
 MOSQUITTO_USER = "mosquitto"
 
 
-def run_as(exporter_uid: int) -> tuple[str, str]:
+def run_as(exporter_uid: int) -> tuple[str | None, str]:
     """(the `user` line's value, why): whom mosquitto runs as, so it can read the 0600 files.
 
     Started as root, mosquitto switches to `user` (default: mosquitto) before it
@@ -25,7 +25,11 @@ def run_as(exporter_uid: int) -> tuple[str, str]:
     mosquitto account (the files are handed to it), never root where it exists.
     """
     if exporter_uid != 0:
-        name = pwd.getpwuid(exporter_uid).pw_name
+        try:
+            name = pwd.getpwuid(exporter_uid).pw_name
+        except KeyError:  # a container's uid without a passwd entry: mosquitto can only take names
+            return None, (f"# uid {exporter_uid} has no account name, so there is no 'user' line: started as\n"
+                          "# root, mosquitto would switch to 'mosquitto'; start it as yourself.")
         return name, (f"# Started as root, mosquitto switches to {name}, who owns the files below;\n"
                       f"# started as {name}, this line has no effect.")
     try:
@@ -56,19 +60,20 @@ def blocking_folder(folder: Path, user: str) -> Path | None:
     return None
 
 
-def render_conf(folder: Path, broker: dict, user: str = MOSQUITTO_USER, user_note: str = "") -> str:
+def render_conf(folder: Path, broker: dict, user: str | None = MOSQUITTO_USER, user_note: str = "") -> str:
     folder = folder.resolve()
+    user_line = f"user {user}\n" if user else ""
     return f"""\
 # mosquitto.conf written by `luxnode export mosquitto` (mosquitto 2.0).
 # The paths are absolute: if you move this folder, edit them or export again.
 # Send mosquitto SIGHUP after re-provisioning to reload the three auth files.
 {user_note}
-user {user}
-per_listener_settings false
+{user_line}per_listener_settings false
 allow_anonymous false
 password_file {folder / 'passwd'}
 acl_file {folder / 'acl'}
 psk_file {folder / 'psk'}
+
 {LIMITS}
 # Operators and nodes without TLS: username and password. The passwords cross the
 # network in clear text: keep this listener on a trusted network, or add
@@ -139,7 +144,7 @@ def run(args) -> int:
     for path in written:
         print(f"wrote {path}")
     user, _ = run_as(os.geteuid())
-    blocked = blocking_folder(args.folder, user)
+    blocked = blocking_folder(args.folder, user) if user else None
     if blocked is not None:
         print(f"note: mosquitto started as root runs as {user}, who cannot enter {blocked} "
               f"(mode {stat.S_IMODE(blocked.stat().st_mode):o}); export to a folder it can reach, "
