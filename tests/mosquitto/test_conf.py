@@ -153,7 +153,10 @@ def test_harmless_directives_are_warnings_naming_the_line_and_why(tmp_path):
     # Restricting directives the lab broker does not implement stop it rather than leave it open.
     ("listener 1883\nmemory_limit 1000000\n", 2, "memory_limit is not implemented"),
     ("listener 1883\nmount_point lab/\n", 2, "mount_point is not supported"),
-    ("include_dir conf.d\n", 1, "include_dir is not supported"),
+    ("include_dir conf.d\n", 1, "cannot read include_dir"),
+    ("include_dir .\n", 1, "holds the main config file"),
+    ("per_listener_settings true\nacl_file acl\nlistener 1883\nallow_anonymous true\n", 2,
+     "'acl_file' before the first listener applies to no listener with per_listener_settings true"),
     ("auth_plugin /usr/lib/x.so\n", 1, "auth plugins are not supported"),
     ("listener 8883\nciphers PSK-AES128-CBC-SHA\n", 2, "cipher lists are not supported"),
     ("listener 8883\ncrlfile crl.pem\n", 2, "certificate revocation lists"),
@@ -211,6 +214,32 @@ def test_the_lab_config_that_mosquitto_also_runs(tmp_path, mosquitto):
     assert "Error" not in broker.log_text()
     config = load(tmp_path, f"listener {broker.port} 127.0.0.1\n" + lines)
     assert config.warnings == [] and config.listeners[0].acl_file == tmp_path / "acl"
+
+
+def test_include_dir_reads_its_conf_files_in_mosquittos_order(tmp_path):
+    folder = tmp_path / "conf.d"
+    folder.mkdir()
+    for name, port in (("b.conf", 6), ("A.conf", 3), ("01.conf", 2), ("a.conf", 4), ("B.conf", 5),
+                       ("00.conf", 1), ("notes.txt", 9)):
+        (folder / name).write_text(f"listener {1880 + port}\n")
+    config = load(tmp_path, "allow_anonymous true\ninclude_dir conf.d\nlistener 1890\n")
+    assert [listener.port for listener in config.listeners] == [1881, 1882, 1883, 1884, 1885, 1886, 1890]
+    assert all(listener.allow_anonymous for listener in config.listeners)
+
+
+def test_errors_in_an_included_file_name_that_file(tmp_path):
+    folder = tmp_path / "conf.d"
+    folder.mkdir()
+    (folder / "limits.conf").write_text("listener 1883\n\nmemory_limit 5\n")
+    with pytest.raises(conf.ConfigError) as refused:
+        load(tmp_path, "include_dir conf.d\n")
+    assert str(refused.value).startswith(f"{folder / 'limits.conf'}:3: memory_limit is not implemented")
+    (folder / "limits.conf").write_text("include_dir /etc\n")
+    with pytest.raises(conf.ConfigError, match="limits.conf:1: include_dir is only read from the main"):
+        load(tmp_path, "include_dir conf.d\n")
+    (folder / "limits.conf").write_text("listener 1883\ncertfile s.pem\n")
+    with pytest.raises(conf.ConfigError, match="limits.conf:1: listener 1883: certfile and keyfile"):
+        load(tmp_path, "include_dir conf.d\n")
 
 
 def test_resource_and_access_limits_are_read(tmp_path):

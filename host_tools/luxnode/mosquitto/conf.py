@@ -59,7 +59,6 @@ REFUSED = {
     "ciphers": "cipher lists are not supported; remove it to use Python's secure defaults",
     "ciphers_tls1.3": "cipher lists are not supported; remove it to use Python's secure defaults",
     "crlfile": "certificate revocation lists are not supported; reissue the CA instead",
-    "include_dir": "include_dir is not supported; put the settings in this file",
     "memory_limit": "memory_limit is not implemented; bound memory with message_size_limit, "
                     "max_queued_messages/max_queued_bytes and max_connections, or a cgroup (systemd MemoryMax=)",
     "mount_point": "mount_point is not supported; confine clients with acl_file patterns",
@@ -82,7 +81,7 @@ IMPLEMENTED = {
     "persistence_file", "autosave_interval", "pid_file", "sys_interval", "connection_messages", "log_type",
     "max_keepalive", "max_queued_messages", "max_queued_bytes", "max_inflight_messages", "max_inflight_bytes",
     "message_size_limit", "max_packet_size", "retain_available", "set_tcp_nodelay", "user", "clientid_prefixes",
-    "persistent_client_expiration",
+    "persistent_client_expiration", "include_dir",
 }
 # Settings of the listener above them (before any listener: the default listener).
 LISTENER_OPTIONS = (
@@ -168,21 +167,23 @@ def parse(text: str, path: str | Path = "<config>") -> BrokerConfig:
 class _Scope:
     """The settings given under one listener (or before the first one)."""
 
-    def __init__(self, listener: ListenerConfig, line: int):
+    def __init__(self, listener: ListenerConfig, path: Path, line: int):
         self.listener = listener
+        self.path = path      # the file of its `listener` line (include_dir brings others)
         self.line = line
         self.security: dict[str, object] = {}
-        self.security_lines: dict[str, int] = {}
-        self.option_lines: dict[str, int] = {}
+        self.security_lines: dict[str, tuple[Path, int]] = {}
+        self.option_lines: dict[str, tuple[Path, int]] = {}
         self.seen: set[str] = set()
 
 
 class _Parser:
     def __init__(self, path: Path):
-        self.path = path
+        self.path = path       # the file whose line is being read
+        self.main = path
         self.base = path.parent if path.name != "<config>" else Path.cwd()
         self.config = BrokerConfig(listeners=[])
-        self.default = _Scope(ListenerConfig(DEFAULT_PORT), 0)
+        self.default = _Scope(ListenerConfig(DEFAULT_PORT), path, 0)
         self.scopes: list[_Scope] = []
         self.current = self.default
         self.global_security: dict[str, object] = {}
@@ -248,17 +249,40 @@ class _Parser:
     # -- directives ----------------------------------------------------------------
 
     def run(self, text: str) -> BrokerConfig:
+        directives = self.read(text, self.path, included=False)
+        # mosquitto reads per_listener_settings before the rest: it decides where the others go.
+        for self.path, lineno, name, args in directives:
+            if name == "per_listener_settings":
+                self.config.per_listener_settings = self.boolean(lineno, name, args)
+        for self.path, lineno, name, args in directives:
+            self.directive(lineno, name, args)
+        return self.finish()
+
+    def read(self, text: str, path: Path, included: bool) -> list[tuple[Path, int, str, str]]:
+        """(file, line, name, arguments) of every directive, include_dir's files in its place."""
         directives = []
         for lineno, line in lines.content(text):
             name, args = (line.split(None, 1) + [""])[:2]
-            directives.append((lineno, name, args.strip()))
-        # mosquitto reads per_listener_settings before the rest: it decides where the others go.
-        for lineno, name, args in directives:
-            if name == "per_listener_settings":
-                self.config.per_listener_settings = self.boolean(lineno, name, args)
-        for lineno, name, args in directives:
-            self.directive(lineno, name, args)
-        return self.finish()
+            args = args.strip()
+            if name != "include_dir":
+                directives.append((path, lineno, name, args))
+                continue
+            self.path = path
+            if included:
+                raise self.error(lineno, "include_dir is only read from the main config file (as mosquitto)")
+            for conf in self.included(lineno, self.file_path(lineno, name, args)):
+                directives += self.read(lines.read_text(conf, ConfigError, "config file"), conf, included=True)
+        return directives
+
+    def included(self, line: int, folder: Path) -> list[Path]:
+        """The folder's *.conf files in mosquitto's order: by letter, upper case first."""
+        try:
+            files = [entry for entry in folder.iterdir() if entry.name.endswith(".conf") and entry.is_file()]
+        except OSError as exc:
+            raise self.error(line, f"cannot read include_dir {folder}: {exc.strerror}") from None
+        if any(entry.resolve() == self.main.resolve() for entry in files):
+            raise self.error(line, f"include_dir {folder} holds the main config file")
+        return sorted(files, key=lambda entry: [(char.lower(), char.islower()) for char in entry.name])
 
     def directive(self, line: int, name: str, args: str) -> None:
         config, listener = self.config, self.current.listener
@@ -276,7 +300,7 @@ class _Parser:
             scope_seen = self.current.seen if config.per_listener_settings else self.global_seen
             security = self.current.security if config.per_listener_settings else self.global_security
             self.once(scope_seen, line, name)
-            self.current.security_lines[name] = line
+            self.current.security_lines[name] = (self.path, line)
             if name in ("allow_anonymous", "allow_zero_length_clientid"):
                 security[name] = self.boolean(line, name, args)
             elif name == "auto_id_prefix":
@@ -285,7 +309,7 @@ class _Parser:
                 security[name] = self.file_path(line, name, args)
         elif name in LISTENER_OPTIONS:
             self.once(self.current.seen, line, name)
-            self.current.option_lines.setdefault(name, line)
+            self.current.option_lines.setdefault(name, (self.path, line))
             self.listener_option(line, name, args, listener)
         elif name in ("persistence", "connection_messages", "retain_available", "set_tcp_nodelay"):
             setattr(config, name, self.boolean(line, name, args))
@@ -346,9 +370,10 @@ class _Parser:
         address = words[1] if len(words) == 2 else None
         for scope in self.scopes:
             if (scope.listener.port, scope.listener.address) == (port, address):
+                where = f"line {scope.line}" if scope.path == self.path else f"{scope.path}:{scope.line}"
                 raise self.error(line, f"listener {port}{' ' + address if address else ''} is already defined "
-                                       f"at line {scope.line}")
-        self.current = _Scope(ListenerConfig(port, address), line)
+                                       f"at {where}")
+        self.current = _Scope(ListenerConfig(port, address), self.path, line)
         self.scopes.append(self.current)
 
     def listener_option(self, line: int, name: str, args: str, listener: ListenerConfig) -> None:
@@ -406,13 +431,14 @@ class _Parser:
         if local_only:
             self.default.listener.address = "127.0.0.1"
         if self.default not in scopes and self.default.option_lines:
-            name, line = min(self.default.option_lines.items(), key=lambda item: item[1])
+            name, (self.path, line) = min(self.default.option_lines.items(), key=lambda item: item[1][1])
             raise self.error(line, f"'{name}' before the first listener applies to no listener here; "
                                    "put it under a 'listener' line")
-        if self.config.per_listener_settings and self.scopes:
-            for name, line in self.default.security_lines.items():
-                if not self.default_listener_asked:
-                    self.warn(line, f"'{name}' before the first listener has no effect with per_listener_settings true")
+        if self.config.per_listener_settings and self.scopes and not self.default_listener_asked:
+            for name, (self.path, line) in self.default.security_lines.items():
+                # mosquitto ignores it silently: a listener would be more open than the file reads.
+                raise self.error(line, f"'{name}' before the first listener applies to no listener with "
+                                       "per_listener_settings true; put it under a 'listener' line")
         for scope in scopes:
             security = scope.security if self.config.per_listener_settings else self.global_security
             listener = scope.listener
@@ -426,6 +452,7 @@ class _Parser:
 
     def check_listener(self, scope: _Scope) -> None:
         listener, line = scope.listener, scope.line
+        self.path = scope.path
         where = f"listener {listener.port}"
         if bool(listener.certfile) != bool(listener.keyfile):
             raise self.error(line, f"{where}: certfile and keyfile must be given together")
