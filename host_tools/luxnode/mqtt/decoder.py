@@ -72,8 +72,8 @@ class Decoder:
         self._max_payload = max_payload
         # Header, topic (up to 65535 bytes + 2) and packet id come on top of the payload.
         self._max_remaining = min(MAX_REMAINING, max_payload + 65541) if max_payload else MAX_REMAINING
-        if max_packet:  # whole packets (mosquitto's max_packet_size): at least 2 bytes of fixed header
-            self._max_remaining = min(self._max_remaining, max_packet - 2)
+        if max_packet:  # mosquitto's max_packet_size, counted as mosquitto 2.0.11 does: remaining length + 1
+            self._max_remaining = min(self._max_remaining, max_packet - 1)
 
     def feed(self, data: bytes) -> list:
         """The complete packets in ``data`` (and what was left over before it).
