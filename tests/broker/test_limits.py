@@ -180,8 +180,11 @@ def test_max_packet_size_disconnects_before_buffering(start_broker, clients):
     assert raw.closed_by_broker()
     broker.log.wait("exceeds the size limit")
     small = RawClient(port).connect("small")
-    small.send(encoder.publish(b"t", b"x" * 80, 0, False, False, None))
+    small.send(encoder.publish(b"t", b"x" * 96, 0, False, False, None))  # remaining length 99: 99 + 1 fits
     assert read_until_pingresp(small) == []  # still connected
+    edge = RawClient(port).connect("edge")
+    edge.send(encoder.publish(b"t", b"x" * 97, 0, False, False, None))  # 100 + 1 does not (as mosquitto)
+    assert edge.closed_by_broker()
 
 
 def test_socket_domain_ipv6_on_an_ipv4_address_stops_startup(start_broker):
