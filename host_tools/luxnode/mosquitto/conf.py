@@ -4,9 +4,11 @@ One directive per line (``name value``), ``#`` starts a comment line. The
 semantics are mosquitto 2's: with no ``listener`` line the broker listens on
 localhost 1883 and allows anonymous clients; once listeners are defined
 ``allow_anonymous`` defaults to false. With ``per_listener_settings false``
-(the default) password_file, acl_file, psk_file and allow_anonymous are global,
-wherever they appear; with ``true`` they belong to the listener above them.
-psk_hint and the TLS options always belong to the listener above them.
+(the default) password_file, acl_file, psk_file, allow_anonymous,
+allow_zero_length_clientid and auto_id_prefix are global, wherever they appear;
+with ``true`` they belong to the listener above them. psk_hint, the TLS options
+and the listener limits (LISTENER_OPTIONS) always belong to the listener above
+them. ``include_dir`` reads a folder's ``*.conf`` files in its place.
 
 Every directive of mosquitto.conf(5) (2.0.11) is in one of three classes:
 implemented; refused (it would restrict access or resources and the lab broker
