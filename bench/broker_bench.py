@@ -6,6 +6,7 @@
     python bench/broker_bench.py --brokers mosquitto,amqtt --json out.json
     python bench/broker_bench.py --profile /tmp/prof   # py-spy on luxnode during 1:1 runs
     python bench/broker_bench.py --hostile-only        # only the hostile loads, luxnode and mosquitto
+    python bench/broker_bench.py --no-hostile          # only the throughput figures
 
 Figures: 1 publisher -> 1 subscriber at QoS 0/1/2 with 64-byte payloads (delivered
 messages/s, lost messages), the same QoS 0 stream through the Debian C clients
@@ -146,7 +147,8 @@ def run_all(names: list[str], opts, workdir: Path, log) -> dict:
                     f"p99 {fan['p99_ms']:.2f} ms cpu {fan['cpu_pct']:.1f}%")
                 result["fanin"] = fan
             guarded(name, rest)
-        run_hostile(brokers, results, opts, log, guarded)
+        if not opts.no_hostile:
+            run_hostile(brokers, results, opts, log, guarded)
     finally:
         if profiler and profiler.poll() is None:
             profiler.kill()
@@ -304,6 +306,7 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", metavar="DIR", help="record luxnode's 1:1 runs with py-spy into DIR")
     parser.add_argument("--hostile-only", action="store_true",
                         help="only the hostile loads, on luxnode and mosquitto")
+    parser.add_argument("--no-hostile", action="store_true", help="only the throughput figures")
     opts = parser.parse_args(argv)
     opts.seconds = 1.5 if opts.quick else 4.0
     opts.repeat = 1 if opts.quick else 3
