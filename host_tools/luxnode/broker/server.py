@@ -231,7 +231,10 @@ class Server:
         family = FAMILIES[listener.socket_domain]
         host = listener.address
         if listener.bind_interface:  # as mosquitto: takes priority over the listener's address
-            host = interfaces.addresses(listener.bind_interface, family)
+            try:
+                host = interfaces.addresses(listener.bind_interface, family)
+            except LuxnodeError as exc:
+                raise LuxnodeError(f"listener {listener.port}: {exc}") from None
         gate = _Gate(listener.max_connections, self.log)
         try:
             if listener.protocol == "websockets":
