@@ -28,9 +28,11 @@ from luxnode.mqtt.packets import (
     SUBSCRIBE, UNSUBSCRIBE, REFUSED_IDENTIFIER, REFUSED_NOT_AUTHORIZED, REFUSED_PROTOCOL_VERSION,
 )
 
+from luxnode.mosquitto.conf import ListenerConfig
+
 from .auth import DecisionCache
 from .retained import Retained
-from .session import AWAIT_ACK, AWAIT_COMP, MAX_INFLIGHT, Session
+from .session import AWAIT_ACK, AWAIT_COMP, Session
 from .subscriptions import SubscriptionIndex
 
 # A connection that has not sent CONNECT by then is dropped.
@@ -44,6 +46,8 @@ STALLED_TIMEOUT = 60.0
 # QoS 1/2 overflow and QoS 0 is dropped for it (as mosquitto does).
 HOLD_QUEUE = 100
 HOLD_LIMIT = 2.0
+# mosquitto's defaults for a connection given no listener's settings.
+DEFAULT_LISTENER = ListenerConfig(0)
 
 
 class Stats:
@@ -70,6 +74,9 @@ class Broker:
         self.clients: set[Client] = set()
         self.stats = Stats(clock())
         self.max_queued = config.max_queued_messages
+        self.max_queued_bytes = config.max_queued_bytes
+        self.max_inflight = config.max_inflight_messages or 1 << 30  # 0 = no limit
+        self.max_inflight_bytes = config.max_inflight_bytes
         self.hold_mark = min(HOLD_QUEUE, max(1, self.max_queued // 2)) if self.max_queued else HOLD_QUEUE
         # Clients with bytes waiting to be written.
         self._dirty: list[Client] = []
@@ -82,9 +89,10 @@ class Broker:
     # ---- entry points from the transport layer -------------------------------------
 
     def connection_made(self, link, auth, peer: str, psk_identity=None, cert_identity=None,
-                        psk_key=None) -> "Client":
-        """A new connection; the TLS handshake (if any) gave its identities and PSK key."""
-        client = Client(self, link, auth, peer, psk_identity, cert_identity, psk_key)
+                        psk_key=None, listener: ListenerConfig = DEFAULT_LISTENER) -> "Client":
+        """A new connection; the TLS handshake (if any) gave its identities and PSK key;
+        ``listener`` holds the limits of the listener it came in on."""
+        client = Client(self, link, auth, peer, psk_identity, cert_identity, psk_key, listener)
         self.clients.add(client)
         return client
 
@@ -206,12 +214,13 @@ class Broker:
     def send_or_queue(self, session: Session, topic: str, topic_bytes: bytes | None,
                       payload: bytes, qos: int, retain: bool, source=None) -> None:
         client = session.client
-        if client is not None and not session.queue and len(session.inflight) < MAX_INFLIGHT:
+        if client is not None and not session.queue and self.inflight_room(session):
             packet_id = session.allocate_packet_id()
             session.inflight[packet_id] = [AWAIT_ACK, topic, payload, qos, retain]
             client.send(encoder.publish(topic_bytes or topic.encode(), payload, qos, retain, False, packet_id))
             self.stats.messages_sent += 1
-        elif not self.max_queued or len(session.queue) < self.max_queued:
+        elif ((not self.max_queued or len(session.queue) < self.max_queued)
+                and (not self.max_queued_bytes or session.queued_bytes < self.max_queued_bytes)):
             session.enqueue((topic, payload, qos, retain))
             if (client is not None and source is not None and not client.hold_exempt
                     and len(session.queue) >= self.hold_mark):
@@ -230,8 +239,8 @@ class Broker:
         """Move queued messages into flight while the client has room."""
         client = session.client
         queue = session.queue
-        while queue and len(session.inflight) < MAX_INFLIGHT:
-            topic, payload, qos, retain = queue.popleft()
+        while queue and self.inflight_room(session):
+            topic, payload, qos, retain = session.dequeue()
             if not client.may_read(topic):
                 continue
             packet_id = session.allocate_packet_id()
@@ -244,6 +253,13 @@ class Broker:
             client.hold_exempt = False
             if client.held and not client.write_paused_since:
                 client.release_held()
+
+    def inflight_room(self, session: Session) -> bool:
+        """max_inflight_messages and max_inflight_bytes (as mosquitto: a message may
+        start while the bytes in flight are below the limit)."""
+        inflight = session.inflight
+        return len(inflight) < self.max_inflight and (
+            not self.max_inflight_bytes or sum(len(entry[2]) for entry in inflight.values()) < self.max_inflight_bytes)
 
     def session_changed(self, session: Session) -> None:
         if session.persistent:
@@ -303,20 +319,23 @@ class Broker:
 class Client:
     """One connection: decodes its bytes, answers, and routes its messages."""
 
-    __slots__ = ("broker", "link", "auth", "peer", "psk_identity", "cert_identity", "psk_key", "decoder",
-                 "session", "client_id", "credentials", "username", "will", "keepalive",
+    __slots__ = ("broker", "link", "auth", "listener", "peer", "psk_identity", "cert_identity", "psk_key",
+                 "decoder", "session", "client_id", "credentials", "username", "will", "keepalive",
                  "started", "last_received", "out", "closed", "reading_paused",
                  "write_paused_since", "held", "held_since", "hold_exempt", "read_ok", "write_ok")
 
-    def __init__(self, broker: Broker, link, auth, peer: str, psk_identity, cert_identity, psk_key):
+    def __init__(self, broker: Broker, link, auth, peer: str, psk_identity, cert_identity, psk_key,
+                 listener: ListenerConfig = DEFAULT_LISTENER):
         self.broker = broker
         self.link = link
         self.auth = auth
+        self.listener = listener
         self.peer = peer
         self.psk_identity = psk_identity
         self.cert_identity = cert_identity
         self.psk_key = psk_key
-        self.decoder = Decoder(server=True, max_payload=broker.config.message_size_limit, expect_connect=True)
+        self.decoder = Decoder(server=True, max_payload=broker.config.message_size_limit,
+                               max_packet=broker.config.max_packet_size, expect_connect=True)
         self.session: Session | None = None
         self.client_id = ""
         self.credentials: tuple = (None, None)  # CONNECT's username and password, checked again on reload
@@ -485,7 +504,10 @@ class Client:
             if not packet.clean_session:
                 self._refuse(REFUSED_IDENTIFIER, "empty client id needs a clean session")
                 return
-            client_id = self.client_id = f"auto-{uuid.uuid4()}"
+            if not self.listener.allow_zero_length_clientid:
+                self._refuse(REFUSED_IDENTIFIER, "empty client id and allow_zero_length_clientid false")
+                return
+            client_id = self.client_id = f"{self.listener.auto_id_prefix}{uuid.uuid4()}"
         if packet.keepalive > broker.config.max_keepalive:
             self._refuse(REFUSED_IDENTIFIER,
                          f"keepalive {packet.keepalive} s above max_keepalive {broker.config.max_keepalive}")
@@ -555,6 +577,12 @@ class Client:
         broker = self.broker
         broker.stats.messages_received += 1
         qos = packet.qos
+        if qos > self.listener.max_qos or (packet.retain and not broker.config.retain_available):
+            # As mosquitto: what the listener does not offer ends the connection.
+            limit = f"max_qos {self.listener.max_qos}" if qos > self.listener.max_qos else "retain_available false"
+            self.close(f"Client {self.client_id} ({self.peer}) disconnected: PUBLISH beyond {limit}.",
+                       kind="warning")
+            return
         allowed = self.may_write(packet.topic)
         if not allowed and broker.log.enabled("debug"):
             broker.log("debug", f"Denied PUBLISH from {self.client_id} to {packet.topic!r}.")

@@ -3,8 +3,12 @@
 The broker marks what changed (retained topics, client ids); ``save`` writes
 just those rows in one transaction. WAL mode means a committed save survives
 the broker being killed (kill -9), though not the machine losing power.
+Opening checks the file's integrity (``StoreDamaged``: the broker refuses to
+start on it); a failed save raises ``SaveError`` carrying the operating
+system's reason (e.g. "No space left on device"), not sqlite's.
 """
 
+import errno
 import os
 import sqlite3
 from pathlib import Path
@@ -22,6 +26,15 @@ CREATE TABLE IF NOT EXISTS messages (client_id TEXT, seq INTEGER, state INTEGER,
 CREATE TABLE IF NOT EXISTS incoming (client_id TEXT, packet_id INTEGER, PRIMARY KEY (client_id, packet_id));
 """
 QUEUED = -1
+PROBE_BYTES = 65536  # written next to the file to learn the OS's reason when a save fails
+
+
+class StoreDamaged(Exception):
+    """The file fails sqlite's integrity check or is not a database."""
+
+
+class SaveError(Exception):
+    """A save failed; ``str()`` is the reason, from the operating system where it has one."""
 
 
 class Store:
@@ -32,9 +45,26 @@ class Store:
         # its mode) is the owner's only, as mosquitto's database.
         os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._check()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _check(self) -> None:
+        """Refuse a damaged file: what is saved into it later could be lost unseen."""
+        try:
+            problems = [row[0] for row in self._db.execute("PRAGMA integrity_check(5)")]
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            damage = "; ".join(problems)
+            raise StoreDamaged(f"cannot use persistence file {self.path}: it is damaged ({damage}); "
+                               f"move it aside (mv {self.path} {self.path}.damaged) to start with an empty "
+                               f"store, or salvage it first: sqlite3 {self.path} .recover | sqlite3 recovered.db")
 
     def load(self) -> tuple[dict[str, tuple[bytes, int]], list[Session]]:
         db = self._db
@@ -62,7 +92,30 @@ class Store:
         return retained, list(sessions.values())
 
     def save(self, retained: dict[str, tuple[bytes, int] | None], sessions: dict[str, Session | None]) -> None:
-        """Write changed retained topics (None = cleared) and sessions (None = gone)."""
+        """Write changed retained topics (None = cleared) and sessions (None = gone), all or
+        nothing; SaveError on failure."""
+        try:
+            self._save(retained, sessions)
+        except sqlite3.Error as exc:
+            raise SaveError(self._reason(exc)) from exc
+
+    def _reason(self, exc: sqlite3.Error) -> str:
+        """sqlite says "database or disk is full" or "disk I/O error"; the OS knows why."""
+        probe = self.path.with_name(self.path.name + ".probe")
+        try:
+            descriptor = os.open(probe, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            try:
+                os.write(descriptor, bytes(PROBE_BYTES))
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        except OSError as os_error:
+            return os_error.strerror or errno.errorcode.get(os_error.errno, str(os_error))
+        finally:
+            probe.unlink(missing_ok=True)
+        return str(exc)
+
+    def _save(self, retained: dict, sessions: dict) -> None:
         db = self._db
         db.execute("BEGIN")
         try:
@@ -89,7 +142,11 @@ class Store:
                                [(client_id, packet_id) for packet_id in session.incoming])
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # sqlite may have rolled back already (a full disk does)
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the first error is the one worth reporting
             raise
 
     def close(self) -> None:

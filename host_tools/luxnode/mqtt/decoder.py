@@ -91,7 +91,8 @@ class Decoder:
     __slots__ = ("_chunks", "_buffered", "_needed", "_accepts", "_max_payload", "_max_remaining",
                  "_awaiting_connect", "_topics", "_topics_bytes")
 
-    def __init__(self, server: bool = True, max_payload: int = 0, expect_connect: bool = False):
+    def __init__(self, server: bool = True, max_payload: int = 0, max_packet: int = 0,
+                 expect_connect: bool = False):
         # Bytes of an incomplete packet, joined once ``_needed`` of them are in.
         # Both start as shared empty objects, so an idle connection costs nothing for them.
         self._chunks: list[bytes] | tuple = ()
@@ -101,6 +102,8 @@ class Decoder:
         self._max_payload = max_payload
         # Header, topic (up to 65535 bytes + 2) and packet id come on top of the payload.
         self._max_remaining = min(MAX_REMAINING, max_payload + 65541) if max_payload else MAX_REMAINING
+        if max_packet:  # mosquitto's max_packet_size, counted as mosquitto 2.0.11 does: remaining length + 1
+            self._max_remaining = min(self._max_remaining, max_packet - 1)
         self._awaiting_connect = expect_connect
         self._topics: dict[bytes, str] = _NO_TOPICS
         self._topics_bytes = 0
