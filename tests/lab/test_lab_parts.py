@@ -7,11 +7,16 @@ import signal
 import socket
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
+from rich.text import Text
 
 from luxnode.lab import brokerconf
 from luxnode.lab.brokerconf import LabPorts
+from luxnode.lab import recent
+from luxnode.lab.recent import RecentHistory
+from luxnode.lab.status import render_line
 from luxnode.lab.web import DashboardServer
 from luxnode.mosquitto import conf
 from tests.lab.labrun import LabCommand, OnPty, processes_under
@@ -60,19 +65,35 @@ def test_mosquitto_runs_the_lab_broker_conf(tmp_path):
         proc.wait(10)
 
 
+TOKEN = "t0ken-of-the-lab-owner"
+SETTINGS = {"ws_port": 9001, "prefix": "luxnode", "username": "dashboard", "password": "s3cret"}
+
+
 @pytest.fixture
 def dashboard():
-    server = DashboardServer({"ws_port": 9001, "prefix": "luxnode", "username": "operator",
-                              "password": "s3cret"}, port=0).start()
+    history = RecentHistory("luxnode")
+    history.add("luxnode/sim-1/light", b'{"light": 42.5, "unit": "%", "raw": 1723}', at_ms=1000)
+    history.add("luxnode/sim-1/error", b'{"error": "value must be within 0..100", "payload": "150"}', at_ms=2000)
+    server = DashboardServer(SETTINGS, token=TOKEN, port=0, history=history).start()
     yield server
     server.stop()
 
 
-def get(server, path, host=None):
+def get(server, path, host=None, cookie=None):
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-    connection.request("GET", path, headers={"Host": host or f"127.0.0.1:{server.port}"})
+    headers = {"Host": host or f"127.0.0.1:{server.port}"}
+    if cookie:
+        headers["Cookie"] = cookie
+    connection.request("GET", path, headers=headers)
     response = connection.getresponse()
     return response.status, dict(response.getheaders()), response.read()
+
+
+def log_in(server, token=TOKEN) -> str:
+    """Open the URL the lab printed; returns the cookie the browser would keep."""
+    status, headers, _ = get(server, f"/?token={token}")
+    assert status == 303 and headers["Location"] == "/", (status, headers)
+    return headers["Set-Cookie"].split(";")[0]
 
 
 def test_dashboard_serves_the_page_its_script_and_the_vendored_client(dashboard):
@@ -83,17 +104,58 @@ def test_dashboard_serves_the_page_its_script_and_the_vendored_client(dashboard)
     assert status == 200 and body.startswith(b"/*! MQTT.js 5.16.0") and b"MIT License" in body[:2000]
     status, _, body = get(dashboard, "/app.js")
     assert status == 200 and b"mqtt.connect" in body
+    assert dashboard.url == f"http://127.0.0.1:{dashboard.port}/?token={TOKEN}"
 
 
-def test_dashboard_hands_its_settings_to_localhost_only(dashboard):
-    status, headers, body = get(dashboard, "/config.json", host=f"localhost:{dashboard.port}")
+def test_dashboard_settings_go_only_to_the_holder_of_the_printed_token(dashboard):
+    # Any local user can ask; without the token's cookie there is no password.
+    for cookie in (None, f"luxnode-lab-{dashboard.port}=wrong", f"luxnode-lab-{dashboard.port + 1}={TOKEN}",
+                   "garbage;;=\"", f"luxnode-lab-{dashboard.port}={TOKEN[:-1]}"):
+        for path in ("/config.json", "/recent.json"):
+            status, headers, body = get(dashboard, path, cookie=cookie)
+            assert status == 403 and b"s3cret" not in body and b"42.5" not in body, (cookie, path, body)
+            assert "printed" in json.loads(body)["error"]
+    status, _, body = get(dashboard, "/?token=wrong")
+    assert status == 403 and b"Set-Cookie" not in body
+    cookie = log_in(dashboard)
+    assert cookie == f"luxnode-lab-{dashboard.port}={TOKEN}"
+    status, headers, body = get(dashboard, "/config.json", host=f"localhost:{dashboard.port}", cookie=cookie)
     assert status == 200 and headers["Cache-Control"] == "no-store"
-    assert json.loads(body) == {"ws_port": 9001, "prefix": "luxnode", "username": "operator", "password": "s3cret"}
+    assert json.loads(body) == SETTINGS
+    _, headers, _ = get(dashboard, f"/?token={TOKEN}")
+    assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
     # A page on another origin that rebinds its own name to 127.0.0.1 sends its own Host.
-    status, _, body = get(dashboard, "/config.json", host="evil.example:80")
+    status, _, body = get(dashboard, "/config.json", host="evil.example:80", cookie=cookie)
     assert status == 403 and b"s3cret" not in body
     status, _, _ = get(dashboard, "/../../registry.json")
     assert status == 404
+
+
+def test_recent_history_is_served_to_the_owner(dashboard):
+    status, _, body = get(dashboard, "/recent.json", cookie=log_in(dashboard))
+    assert status == 200
+    sim1 = json.loads(body)["nodes"]["sim-1"]
+    assert sim1["light"] == [[1000, 42.5]]  # older than the window: kept as the line's left end
+    assert sim1["error"] == {"at": 2000, "error": "value must be within 0..100", "payload": "150"}
+
+
+def test_recent_history_is_bounded_and_a_flood_costs_only_the_flooder():
+    history = RecentHistory("luxnode")
+    for i in range(recent.MAX_SAMPLES * 3):
+        history.add("luxnode/noisy/light", b'{"light": %d}' % (i % 100), at_ms=recent._now_ms())
+    history.add("luxnode/calm/light", b'{"light": 7}')
+    for i in range(recent.MAX_NODES * 2):
+        history.add(f"luxnode/n{i}/state", b'{"value": 1}')
+    history.add("luxnode/calm/telemetry", b'{"uptime_s": 5, "pad": "%s"}' % (b"x" * recent.MAX_PAYLOAD))
+    for junk in (b"not json", b"[1, 2]", b'{"light": "high"}', b'{"light": true}'):
+        history.add("luxnode/calm/light", junk)
+    history.add("luxnode/calm/x/light", b'{"light": 9}')
+    history.add("other/calm/light", b'{"light": 9}')
+    snapshot = history.snapshot()["nodes"]
+    assert len(snapshot) == recent.MAX_NODES
+    assert len(snapshot["noisy"]["light"]) == recent.MAX_SAMPLES
+    assert [v for _, v in snapshot["calm"]["light"]] == [7]  # the bystander's sample is there, and only it
+    assert snapshot["calm"]["telemetry"] is None  # an oversize message is not stored
 
 
 def test_dashboard_server_listens_on_loopback_only(dashboard):
@@ -146,6 +208,28 @@ def test_status_line_on_a_terminal_and_ctrl_c(tmp_path):
         assert processes_under(home) == []
     finally:
         terminal.close()
+
+
+def node_row(device_id, status="online", light=42.4, led=0.0):
+    return SimpleNamespace(device_id=device_id, status=status, light=light, led=led)
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 4, 12, 64])
+def test_status_line_fits_an_80_column_terminal(count):
+    rows = [node_row(f"sim-{i}", led=100.0) for i in range(1, count + 1)]
+    line = Text.from_markup(render_line(rows, 80, "20:15:00")).plain
+    assert len(line) <= 80, line
+    assert line.startswith(f"20:15:00 {count}/{count}" if count > 3 else "20:15:00")
+    if count <= 4:  # a lab's usual few nodes: every node with its levels
+        assert all(f"sim-{i} " in line for i in range(1, count + 1)) and ("42" in line or count == 0), line
+    else:
+        assert line.endswith(" more") and "sim-1 42/100" in line, line
+
+
+def test_status_line_in_words_where_the_terminal_is_wide():
+    rows = [node_row("sim-1"), node_row("sim-2", status="offline", light=None, led=None)]
+    line = Text.from_markup(render_line(rows, 200, "20:15:00")).plain
+    assert line == "20:15:00  1/2 nodes online  ● sim-1 light 42% LED 0%  ○ sim-2 light -% LED -%"
 
 
 def test_a_lab_killed_outright_takes_its_broker_and_nodes_along(tmp_path):
