@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The Home Assistant core that tests/ha drives, in a venv of its own: DIR/venv/bin/python.
 #   bash tests/ha/install-ha.sh DIR
-# Home Assistant 2025.4.4 needs Python >= 3.13. Without a python3.13 on PATH (or in
-# $PYTHON313), CPython 3.13 is built from Debian 13's source package into DIR/python
+# Home Assistant 2025.4.4 needs Python >= 3.13. Without a python3.13 ($PYTHON313, on PATH,
+# or pyenv's), CPython 3.13 is built from Debian 13's source package into DIR/python
 # (Debian 12 ships 3.11; no prebuilt 3.13 can be fetched).
 set -euo pipefail
 dir=$(mkdir -p "$1" && cd "$1" && pwd)
 ha_version=2025.4.4
 
 py=
-for candidate in "${PYTHON313:-}" "$(command -v python3.13 || true)" "$dir/python/bin/python3.13"; do
+pyenv_313=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13 2>/dev/null | tail -1 || true)
+for candidate in "${PYTHON313:-}" "$(command -v python3.13 || true)" "$pyenv_313" "$dir/python/bin/python3.13"; do
     # A pyenv shim is on PATH even where its version is not selected: try each one.
     if [ -n "$candidate" ] && "$candidate" -c 'import sys; assert sys.version_info >= (3, 13)' 2>/dev/null; then
         py=$candidate

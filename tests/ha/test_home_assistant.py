@@ -161,4 +161,5 @@ def test_a_dead_node_becomes_unavailable(lab, home_assistant):
         os.kill(pid, signal.SIGKILL)  # pull the plug: the broker publishes the node's will
     wait_for(lambda: home_assistant.states()[LIGHT]["state"] == "unavailable", 30, interval=0.2,
              what=f"{LIGHT} unavailable")
-    assert home_assistant.states()[SENSOR]["state"] == "unavailable"
+    wait_for(lambda: home_assistant.states()[SENSOR]["state"] == "unavailable", 10, interval=0.2,
+             what=f"{SENSOR} unavailable")

@@ -3,6 +3,7 @@
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -192,16 +193,20 @@ def test_bad_options_name_the_problem(tmp_path, argv, message):
 
 
 def test_status_line_on_a_terminal_and_ctrl_c(tmp_path):
-    """On a terminal the lab redraws one status line; Ctrl-C (SIGINT) stops it cleanly."""
+    """On an 80-column terminal the lab redraws one status line that fits; Ctrl-C (SIGINT) stops it cleanly."""
     home = tmp_path / "home"
     terminal = OnPty(
-        [sys.executable, "-m", "luxnode", "lab", "--no-browser", "--nodes", "2", "--port", str(free_port()),
+        [sys.executable, "-m", "luxnode", "lab", "--no-browser", "--nodes", "3", "--port", str(free_port()),
          "--psk-port", str(free_port()), "--ws-port", str(free_port()), "--http-port", str(free_port())],
-        env=dict(os.environ, LUXNODE_HOME=str(home), COLUMNS="200", TERM="xterm"),
+        env=dict(os.environ, LUXNODE_HOME=str(home), COLUMNS="80", TERM="xterm"),
     )
     try:
-        wait_for(lambda: b"2/2 nodes online" in terminal.screen() and b"sim-2 light" in terminal.seen, 60,
-                 what="the status line")
+        # Every node with its light and LED levels, on one line of at most 80 columns.
+        wait_for(lambda: re.search(rb"3/3 online \(light/LED %\): \S+sim-1 \d+/0 \S+sim-2 \d+/0 \S+sim-3 \d+/0",
+                                   terminal.screen()), 60, what="the status line")
+        redraws = [re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", part).decode()
+                   for part in terminal.seen.split(b"\r") if b" online" in part]
+        assert redraws and all(len(line.strip("\n")) <= 80 for line in redraws), redraws
         os.kill(terminal.proc.pid, signal.SIGINT)
         assert terminal.proc.wait(40) == 0
         assert b"luxnode lab: stopped" in terminal.screen() and b"Traceback" not in terminal.seen
