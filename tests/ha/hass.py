@@ -32,7 +32,7 @@ def missing_reason() -> str:
     path = os.environ.get(PYTHON_ENV)
     if not path:
         return (f"no Home Assistant core: set {PYTHON_ENV} to the python of a Python 3.13 venv with "
-                f"homeassistant=={VERSION} (bash tests/ha/install-ha.sh PYTHON3.13 DIR makes one)")
+                f"homeassistant=={VERSION} (bash tests/ha/install-ha.sh DIR makes DIR/venv)")
     return f"{PYTHON_ENV}={path} is not a file"
 
 

@@ -19,7 +19,7 @@ for candidate in "${PYTHON313:-}" "$(command -v python3.13 || true)" "$pyenv_313
 done
 if [ -z "$py" ]; then
     echo "install-ha: building CPython 3.13 from Debian's source package into $dir/python"
-    apt-get install -y -qq --no-install-recommends build-essential libssl-dev zlib1g-dev libffi-dev \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends build-essential libssl-dev zlib1g-dev libffi-dev \
         libsqlite3-dev libbz2-dev liblzma-dev uuid-dev xz-utils >/dev/null
     src=$dir/src
     mkdir -p "$src/lists/partial"

@@ -13,6 +13,8 @@ from types import SimpleNamespace
 import pytest
 from rich.text import Text
 
+from luxnode.device import registry
+from luxnode.errors import LuxnodeError
 from luxnode.lab import brokerconf
 from luxnode.lab.brokerconf import LabPorts
 from luxnode.lab import recent
@@ -262,3 +264,27 @@ def test_a_lab_with_no_simulated_nodes_starts_on_a_fresh_home(tmp_path):
         lab.wait_line("0/0 nodes online", timeout=60)
         assert (lab.home / "passwd").exists() and (lab.home / "acl").exists()
         assert lab.interrupt() == 0, lab.output()
+
+
+def test_accounts_creates_the_tool_accounts_once_and_keeps_their_secrets_private(tmp_path):
+    env = dict(os.environ, LUXNODE_HOME=str(tmp_path / "home"))
+    run = lambda *argv: subprocess.run([sys.executable, "-m", "luxnode", *argv], env=env, capture_output=True,
+                                       text=True, timeout=60)
+    first = run("accounts")
+    assert first.returncode == 0 and "created the homeassistant and dashboard accounts" in first.stdout
+    saved = json.loads((tmp_path / "home" / "registry.json").read_text())
+    assert sorted(saved["accounts"]) == ["dashboard", "homeassistant"]
+    for name in ("registry.json", "passwd", "acl"):
+        assert (tmp_path / "home" / name).stat().st_mode & 0o777 == 0o600
+    users = [line.split(":")[0] for line in (tmp_path / "home" / "passwd").read_text().splitlines()]
+    assert sorted(users) == ["dashboard", "homeassistant", "operator"]
+    assert "user homeassistant\ntopic read homeassistant/#\n" in (tmp_path / "home" / "acl").read_text()
+    again = run("accounts", "dashboard", "--show-secrets")
+    assert "created" not in again.stdout  # kept across runs: a Home Assistant set up once keeps working
+    assert f"password {saved['accounts']['dashboard']['password']}" in again.stdout
+
+
+@pytest.mark.parametrize("device_id", ["operator", "homeassistant", "dashboard"])
+def test_a_device_cannot_take_a_tools_account_name(device_id):
+    with pytest.raises(LuxnodeError, match="name of a tool's account"):
+        registry.check_device_id(device_id)
