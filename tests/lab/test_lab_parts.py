@@ -10,12 +10,13 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import paho.mqtt.client as paho
 import pytest
 from rich.text import Text
 
-from luxnode.device import registry
+from luxnode.device import authfiles, registry
 from luxnode.errors import LuxnodeError
-from luxnode.lab import brokerconf
+from luxnode.lab import accounts, brokerconf
 from luxnode.lab.brokerconf import LabPorts
 from luxnode.lab import recent
 from luxnode.lab.recent import RecentHistory
@@ -288,3 +289,37 @@ def test_accounts_creates_the_tool_accounts_once_and_keeps_their_secrets_private
 def test_a_device_cannot_take_a_tools_account_name(device_id):
     with pytest.raises(LuxnodeError, match="name of a tool's account"):
         registry.check_device_id(device_id)
+
+
+def test_the_tools_accounts_work_the_same_under_mosquitto(tmp_path, mosquitto):
+    """The exported files run under mosquitto: Home Assistant reads discovery there too, the dashboard does not."""
+    saved = {"broker": {"prefix": "luxnode"}, "operator": {"username": "operator", "password": "op-pw"},
+             "devices": {"node-1": {**registry.issue_credentials("node-1"), "tls": "psk"}}}
+    accounts.ensure(saved)
+    files = authfiles.write(saved, tmp_path)
+    broker = mosquitto("".join(f"{key} {path}\n" for key, path in files.items()) + "allow_anonymous false\n")
+
+    def client(account):
+        c = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        c.username_pw_set(account["username"], account["password"])
+        c.received = []
+        c.on_message = lambda cl, u, m: cl.received.append(m.topic)
+        c.connect("127.0.0.1", broker.port)
+        c.loop_start()
+        return c
+
+    node = client(saved["devices"]["node-1"])
+    node.publish("homeassistant/light/node-1/led/config", '{"name": "LED"}', qos=1, retain=True).wait_for_publish(5)
+    node.publish("luxnode/node-1/status", "online", qos=1, retain=True).wait_for_publish(5)
+    ha, dash = client(saved["accounts"]["homeassistant"]), client(saved["accounts"]["dashboard"])
+    try:
+        for c in (ha, dash):
+            # Retained messages come filter by filter: once status is in, discovery would have come first.
+            c.subscribe([("homeassistant/#", 1), ("luxnode/+/status", 1)])
+            wait_for(lambda: "luxnode/node-1/status" in c.received, 10, what="the retained status")
+        assert "homeassistant/light/node-1/led/config" in ha.received
+        assert "homeassistant/light/node-1/led/config" not in dash.received
+    finally:
+        for c in (node, ha, dash):
+            c.disconnect()
+            c.loop_stop()
