@@ -1,6 +1,6 @@
 // The luxnode lab dashboard: one card per node, fed by MQTT over WebSocket.
-// Nodes are discovered from their retained status/state/light messages; the page
-// sends the same JSON commands as `luxnode set`.
+// Nodes are discovered from the lab's recent history (recent.json) and their retained
+// status/state/light messages; the page sends the same JSON commands as `luxnode set`.
 "use strict";
 
 const WINDOW_MS = 5 * 60 * 1000;   // the chart shows the last five minutes
