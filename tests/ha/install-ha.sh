@@ -32,18 +32,23 @@ if [ -z "$py" ]; then
     tarball=$(ls "$src"/python3.13_*.orig.tar.xz | head -1)
     rm -rf "$src/build" && mkdir "$src/build"
     tar -xJf "$tarball" -C "$src/build" --strip-components=1
+    # COMPILEALL_OPTS -l: the install byte-compiles only the top of the standard library, at three
+    # optimization levels; the rest compiles when first imported.
     (cd "$src/build" && ./configure -q --prefix="$dir/python" --disable-test-modules >/dev/null \
-        && make -s -j"$(nproc)" >/dev/null 2>"$src/make.log" && make -s altinstall >/dev/null 2>&1)
+        && make -s -j"$(nproc)" >/dev/null 2>"$src/make.log" && make -s altinstall COMPILEALL_OPTS="-j0 -l" >/dev/null 2>&1)
     py=$dir/python/bin/python3.13
     "$py" -c "import ssl, sqlite3, ctypes, bz2, lzma, zlib, uuid"
 fi
 
 if ! "$dir/venv/bin/python" -c "import homeassistant.const as c; assert c.__version__ == '$ha_version'" 2>/dev/null; then
     "$py" -m venv --clear "$dir/venv"
-    pip=("$dir/venv/bin/python" -m pip install -q --disable-pip-version-check)
-    "${pip[@]}" "homeassistant==$ha_version"
+    pip() {  # quiet, less the warnings of find-links folders some machines configure and lack
+        "$dir/venv/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+            | { grep -v "^WARNING: Location '" || true; }
+    }
+    pip "homeassistant==$ha_version"
     constraints=$("$dir/venv/bin/python" -c 'import homeassistant, pathlib; print(pathlib.Path(homeassistant.__file__).with_name("package_constraints.txt"))')
     # What the MQTT integration and the frontend (onboarding) load, pinned as that release pins them.
-    "${pip[@]}" -c "$constraints" home-assistant-frontend==20250411.0 isal==1.7.1 paho-mqtt==2.1.0
+    pip -c "$constraints" home-assistant-frontend==20250411.0 isal==1.7.1 paho-mqtt==2.1.0
 fi
 echo "install-ha: $("$dir/venv/bin/python" -c 'import sys, homeassistant.const as c; print("Home Assistant", c.__version__, "on Python", sys.version.split()[0])')"
