@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "luxnode.operator.watch",
     "luxnode.operator.set_command",
     "luxnode.lab.cli",
+    "luxnode.lab.accounts_command",
     "luxnode.broker.command",
     "luxnode.mosquitto.passwd_command",
 )

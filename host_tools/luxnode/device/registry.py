@@ -120,6 +120,6 @@ def check_device_id(device_id: str) -> str:
         raise LuxnodeError(
             f"invalid device id {device_id!r}: use 1-32 letters, digits, '-' or '_'"
         )
-    if device_id == OPERATOR:
-        raise LuxnodeError(f"device id {OPERATOR!r} is the operator account; choose another id")
+    if device_id in (OPERATOR, "homeassistant", "dashboard"):  # the tools' accounts (luxnode.lab.accounts)
+        raise LuxnodeError(f"device id {device_id!r} is the name of a tool's account; choose another id")
     return device_id

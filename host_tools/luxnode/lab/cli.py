@@ -46,11 +46,13 @@ def _banner(lab) -> str:
     ids = ", ".join(lab.device_ids) or "none"
     return "\n".join([
         f"luxnode lab: broker pid {lab.broker.pid}, {len(lab.device_ids)} simulated node(s): {ids}",
-        f"  dashboard    {lab.dashboard.url}",
+        f"  dashboard    {lab.dashboard.url}  (the token is your key to the page)",
         f"  MQTT         port {lab.ports.psk} TLS-PSK (nodes), port {lab.ports.password} username/password; "
         "all interfaces",
         f"  WebSocket    ws://127.0.0.1:{lab.ports.ws}/mqtt",
         f"  credentials  {lab.credentials_file} (operator account and node keys, mode 0600)",
+        f"  Home Assistant  MQTT integration: this machine, port {lab.ports.password}, username homeassistant,",
+        "               password: luxnode accounts homeassistant --show-secrets",
         f"  logs         {lab.broker_log}, {lab.folder / 'sim'}/<id>/node.log",
         "  try          luxnode watch    luxnode set sim-1 50    luxnode set sim-1 auto 60",
         "  a board      luxnode provision --port PORT --device-id ID --wifi-ssid SSID --broker LAN-ADDRESS",
