@@ -2,8 +2,8 @@
 
 ``luxnode watch`` and ``luxnode set`` share these options. Without options they
 talk to the lab broker as the registry's ``operator`` account over the password
-listener; with ``--psk-identity``/``--psk-key`` they use TLS-PSK (sslpsk3 on
-Python < 3.13, the standard library after), with ``--cafile`` TLS with a
+listener; with ``--psk-identity``/``--psk-key`` they use TLS-PSK (luxnode.psk: the
+standard library's PSK callbacks, or the same API on Python < 3.13), with ``--cafile`` TLS with a
 certificate. A TLS setting never falls back to plain MQTT.
 """
 
