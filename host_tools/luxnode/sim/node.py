@@ -17,13 +17,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 from luxnode.errors import LuxnodeError
 from luxnode.paths import FIRMWARE_DIR
+from luxnode.sim import scratch
 
 BOARD_MODULES = Path(__file__).resolve().parent / "board"
 BOOT = "import boot\nimport main"
@@ -105,7 +105,7 @@ class SimNode:
         micropython()
         if isinstance(self._output, (str, Path)):
             self._log = open(self._output, "a", buffering=1)
-        self._scratch = Path(tempfile.mkdtemp(prefix=f"luxnode-sim-{self.device_id}-"))
+        self._scratch = scratch.make(self.device_id)
         self._thread = threading.Thread(target=self._supervise, name=f"sim {self.device_id}", daemon=True)
         self._thread.start()
         self._started.wait(10)
@@ -336,9 +336,11 @@ def stop_nodes(nodes, timeout: float = 5.0) -> None:
 
 
 def exit_with_parent_signals() -> None:
-    """Make SIGTERM/SIGHUP end the command like Ctrl-C, so nodes are stopped in ``finally``."""
+    """Make SIGTERM/SIGHUP end the command like Ctrl-C, so nodes are stopped in ``finally``.
+
+    SIGINT is set too: a shell starts background jobs (``luxnode sim &``) with it ignored."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt)
 
