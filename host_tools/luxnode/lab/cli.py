@@ -68,6 +68,10 @@ def run(args) -> int:
     if not 0 <= args.nodes <= 64:
         raise LuxnodeError(f"--nodes {args.nodes}: expected 0..64")
     ports = _ports(args)
+    if args.nodes:
+        from luxnode.sim.node import micropython
+
+        micropython()   # before anything is provisioned or started: without it no node can run
     lock = LabLock()
     lock.acquire(ports, args.http_port)   # before anything is provisioned: one lab per home
     try:
