@@ -18,6 +18,24 @@ def built(tmp_path_factory):
     tools.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index", "--find-links", wheelhouse,
                "-w", wheelhouse, source], env=env, cwd=root)
     [wheel] = wheelhouse.glob("luxnode-*.whl")
-    tools.run([sys.executable, "-m", "pip", "download", "-q", "-d", wheelhouse, "--find-links", wheelhouse, wheel],
+    # As wheels: a dependency published only as an sdist (esptool) is built once, here.
+    tools.run([sys.executable, "-m", "pip", "wheel", "-q", "-w", wheelhouse, "--find-links", wheelhouse, wheel],
               env=env, cwd=root)
     return source, wheelhouse
+
+
+@pytest.fixture(scope="session")
+def venvs(built, tmp_path_factory):
+    """venvs(python) -> a venv of that interpreter with the built wheel installed, made once per session."""
+    made = {}
+
+    def venv_for(python: str, offline: bool = True):
+        if python not in made:
+            root = tmp_path_factory.mktemp("venv")
+            env = tools.clean_env(root)
+            folder = tools.make_venv(python, root / "venv", env)
+            # Offline where the wheelhouse has it all (3.11); else only the rest comes from the index.
+            tools.pip_install(folder, built[1], "luxnode", env=env, offline=offline)
+            made[python] = folder
+        return made[python]
+    return venv_for
