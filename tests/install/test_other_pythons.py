@@ -76,6 +76,7 @@ def test_broker_provision_watch_set_export_passwd_and_psk(installed):
         client.loop_stop()
         result = cmd("set", "n1", "50", "--port", plain, check=True)
         assert "n1: sent" in result.stdout and "offline" in result.stdout
+        assert "n1" in cmd("devices", "--timeout", "5", check=True).stdout
     finally:
         os.killpg(broker.pid, signal.SIGTERM)
         broker.wait(20)
