@@ -323,7 +323,8 @@ def start_nodes(folders, *, ambient: float | None = None, output=None, log_name:
     try:
         for folder in folders:
             out = Path(folder) / log_name if log_name else output
-            nodes.append(SimNode(folder, ambient=ambient, output=out, bridge=bridge).start())
+            nodes.append(SimNode(folder, ambient=ambient, output=out, bridge=bridge))
+            nodes[-1].start()   # listed first: a start cut short (Ctrl-C) is stopped with the others
     except BaseException:
         stop_nodes(nodes)
         raise
