@@ -109,3 +109,14 @@ def test_scratch_of_a_killed_sim_is_removed_at_the_next_start():
     finally:
         os.kill(again.pid, signal.SIGINT)
         again.wait(20)
+
+
+def test_a_lab_whose_terminal_closes_stops_its_nodes_and_removes_their_scratch(tmp_path):
+    _needs_micropython()
+    with LabCommand(tmp_path / "home", nodes=1) as lab:
+        lab.wait_line("1/1 nodes online")
+        assert len(_scratch_of(lab.proc.pid)) == 1
+        os.kill(lab.proc.pid, signal.SIGHUP)
+        assert lab.proc.wait(40) == 0
+        assert "luxnode lab: stopped" in lab.output()
+        assert _scratch_of(lab.proc.pid) == []
