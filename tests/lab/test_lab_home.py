@@ -120,3 +120,29 @@ def test_a_lab_whose_terminal_closes_stops_its_nodes_and_removes_their_scratch(t
         assert lab.proc.wait(40) == 0
         assert "luxnode lab: stopped" in lab.output()
         assert _scratch_of(lab.proc.pid) == []
+
+
+def test_a_folder_provisioned_with_fs_boots_in_luxnode_sim(tmp_path):
+    _needs_micropython()
+    folder = tmp_path / "bench-1"
+    folder.mkdir()
+    provisioned = luxnode("provision", "--fs", str(folder), "--device-id", "bench-1", "--wifi-ssid", "lab",
+                          "--broker", f"127.0.0.1:{free_port()}", "--board", "sim")
+    assert provisioned.returncode == 0, provisioned.stderr
+    node = subprocess.Popen([sys.executable, "-m", "luxnode", "sim", "--fs", str(folder)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines = []
+    try:
+        for line in node.stdout:   # the firmware boots and tries the broker (which is not there)
+            lines.append(line)
+            if "mqtt: connecting to 127.0.0.1" in line or len(lines) > 200:
+                break
+        assert any("node bench-1 started (board sim" in line for line in lines), "".join(lines)
+        assert not any("Traceback" in line for line in lines), "".join(lines)
+    finally:
+        os.kill(node.pid, signal.SIGINT)
+        try:
+            node.wait(20)
+        finally:
+            if node.poll() is None:
+                os.killpg(node.pid, signal.SIGKILL)
