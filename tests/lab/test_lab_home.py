@@ -146,3 +146,10 @@ def test_a_folder_provisioned_with_fs_boots_in_luxnode_sim(tmp_path):
         finally:
             if node.poll() is None:
                 os.killpg(node.pid, signal.SIGKILL)
+
+
+def test_sim_refuses_a_folder_without_board_json_in_one_line(tmp_path):
+    (tmp_path / "config.json").write_text('{"device_id": "old-1"}')
+    result = luxnode("sim", "--fs", str(tmp_path))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"{tmp_path / 'board.json'} not found" in result.stderr

@@ -79,6 +79,9 @@ class SimNode:
         except ValueError as exc:
             raise LuxnodeError(f"{config}: not valid JSON ({exc}); fix or re-provision it") from None
         self.device_id = self.config.get("device_id") or self.fs.name
+        if not (self.fs / "board.json").exists():   # the firmware would stop on it with a traceback
+            raise LuxnodeError(f"{self.fs / 'board.json'} not found; write it with 'luxnode provision --fs "
+                               f"{self.fs} --board sim ...' (or deploy the firmware there)")
         self.ambient = ambient
         self.wifi = True              # the access point is in range
         self.extra_env = env or {}
