@@ -2,6 +2,7 @@
 
 import pytest
 
+from luxnode.device import registry
 from luxnode.lab import brokerconf
 from luxnode.lab.brokerconf import LabPorts
 from luxnode.mosquitto import conf
@@ -30,11 +31,9 @@ def test_use_username_as_clientid_is_enforced(start_broker):
     assert broker.call(lambda: list(broker.broker.sessions)) == ["node-1"]
 
 
-@pytest.mark.xfail(strict=True, reason="sim/bridge.py connects with its node's own PSK identity; under "
-                                        "use_username_as_clientid both get the node's client id and take each "
-                                        "other over. Fix the bridge, then remove this mark")
 def test_a_simulated_nodes_ambient_bridge_does_not_take_over_its_node(tmp_path):
-    """Under real mosquitto, which enforces the lab's use_username_as_clientid today."""
+    """Under real mosquitto with the lab's config (use_username_as_clientid on the node listener):
+    the bridge finds the lab in the registry and logs in as its operator, not with the node's key."""
     import subprocess
     import threading
 
@@ -48,6 +47,10 @@ def test_a_simulated_nodes_ambient_bridge_does_not_take_over_its_node(tmp_path):
     ports = LabPorts(psk=free_port(), password=free_port(), ws=free_port())
     path = brokerconf.write(tmp_path, ports)
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(tmp_path / "passwd"), "operator", "pw"], check=True)
+    lab = registry.load()
+    lab["broker"].update(host="127.0.0.1", psk_port=ports.psk, password_port=ports.password)
+    lab["operator"] = {"username": "operator", "password": "pw"}
+    registry.save(lab)
     (tmp_path / "psk").write_text(f"sim-1:{key}\n")
     (tmp_path / "acl").write_text("pattern read luxnode/%u/sim/#\npattern write luxnode/%u/#\n")
     path.write_text("user root\n" + path.read_text())  # pytest's folders are 0700
@@ -69,6 +72,7 @@ def test_a_simulated_nodes_ambient_bridge_does_not_take_over_its_node(tmp_path):
         bridge = AmbientBridge({"device_id": "sim-1", "mqtt": mqtt}, lambda value: None, lambda *a: None)
         bridge.start()
         wait_for(lambda: "Sending SUBACK" in log.read_text(), 10, what="the bridge's subscription")
+        assert "u'operator'" in log.read_text()  # the bridge's login, as mosquitto -v logs it
         assert not dropped.is_set(), log.read_text()
     finally:
         if bridge:
