@@ -539,7 +539,9 @@ class Client:
             old = None
         session_present = old is not None
         session = old or Session(client_id, not packet.clean_session)
-        session.owner = username  # claims a session restored from disk, whose owner is not saved
+        if session.owner != username:  # new, or restored from a file that kept no owner: claimed
+            session.owner = username
+            broker.session_changed(session)  # the owner is saved with the session
         broker.sessions[client_id] = session
         session.client = self
         self.session = session
