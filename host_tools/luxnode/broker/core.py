@@ -23,6 +23,7 @@ import traceback
 import uuid
 
 from luxnode.mqtt import Decoder, ProtocolError, encoder, topics
+from luxnode.mqtt.decoder import ZERO_COPY_PAYLOAD
 from luxnode.mqtt.packets import (
     CONNECT, DISCONNECT, PINGREQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK_FAILURE,
     SUBSCRIBE, UNSUBSCRIBE, REFUSED_IDENTIFIER, REFUSED_NOT_AUTHORIZED, REFUSED_PROTOCOL_VERSION,
@@ -139,6 +140,8 @@ class Broker:
         sent = 0
         for client in dirty:
             out = client.out
+            if not out:
+                continue  # written already, ahead of a large payload (send_publish)
             data = out[0] if len(out) == 1 else b"".join(out)
             out.clear()
             sent += len(data)
@@ -174,6 +177,7 @@ class Broker:
             return
         topic_bytes = topic.encode()
         qos0_packet = None
+        large = len(payload) >= ZERO_COPY_PAYLOAD
         sent = 0
         dirty = self._dirty
         for session, granted in subscribers:
@@ -191,6 +195,10 @@ class Broker:
                     continue
                 if source is not None:
                     client.hold(source)
+            if large:
+                client.send_publish(topic_bytes, payload)
+                sent += 1
+                continue
             if qos0_packet is None:
                 qos0_packet = encoder.publish(topic_bytes, payload)
             out = client.out
@@ -214,7 +222,7 @@ class Broker:
         if client is not None and not session.queue and self.inflight_room(session):
             packet_id = session.allocate_packet_id()
             session.inflight[packet_id] = [AWAIT_ACK, topic, payload, qos, retain]
-            client.send(encoder.publish(topic_bytes or topic.encode(), payload, qos, retain, False, packet_id))
+            client.send_publish(topic_bytes or topic.encode(), payload, qos, retain, False, packet_id)
             self.stats.messages_sent += 1
         elif ((not self.max_queued or len(session.queue) < self.max_queued)
                 and (not self.max_queued_bytes or session.queued_bytes < self.max_queued_bytes)):
@@ -242,7 +250,7 @@ class Broker:
                 continue
             packet_id = session.allocate_packet_id()
             session.inflight[packet_id] = [AWAIT_ACK, topic, payload, qos, retain]
-            client.send(encoder.publish(topic.encode(), payload, qos, retain, False, packet_id))
+            client.send_publish(topic.encode(), payload, qos, retain, False, packet_id)
             self.stats.messages_sent += 1
         if not queue:
             session.dropped = 0
@@ -403,6 +411,22 @@ class Client:
             self.broker._dirty.append(self)
         self.out.append(data)
 
+    def send_publish(self, topic_bytes: bytes, payload: bytes, qos: int = 0, retain: bool = False,
+                     dup: bool = False, packet_id: int = 0) -> None:
+        if len(payload) < ZERO_COPY_PAYLOAD:
+            self.send(encoder.publish(topic_bytes, payload, qos, retain, dup, packet_id))
+            return
+        # A large payload goes to the link as it is, not copied into one packet with its
+        # header (100 MB: one copy less); what was waiting for this client goes first.
+        out = self.out
+        out.append(encoder.publish_header(topic_bytes, len(payload), qos, retain, dup, packet_id))
+        data = b"".join(out)
+        out.clear()
+        self.broker.stats.bytes_sent += len(data) + len(payload)
+        if not self.closed:
+            self.link.write(data)
+            self.link.write(payload)
+
     def hold(self, publisher: "Client") -> None:
         """Stop reading from ``publisher`` until this client has caught up."""
         if publisher is not self and not publisher.reading_paused and not publisher.closed:
@@ -557,7 +581,7 @@ class Client:
             if state != AWAIT_ACK:
                 self.send(encoder.pubrel(packet_id))
             elif self.may_read(topic):
-                self.send(encoder.publish(topic.encode(), payload, qos, retain, True, packet_id))
+                self.send_publish(topic.encode(), payload, qos, retain, True, packet_id)
             else:
                 denied.append(packet_id)
         for packet_id in denied:
@@ -674,7 +698,7 @@ class Client:
             if delivery_qos:
                 broker.send_or_queue(self.session, topic, None, payload, delivery_qos, True)
             else:
-                self.send(encoder.publish(topic.encode(), payload, 0, True))
+                self.send_publish(topic.encode(), payload, 0, True)
                 broker.stats.messages_sent += 1
 
     def _unsubscribe(self, packet) -> None:
