@@ -49,6 +49,9 @@ HOLD_QUEUE = 100
 HOLD_LIMIT = 2.0
 # mosquitto's defaults for a connection given no listener's settings.
 DEFAULT_LISTENER = ListenerConfig(0)
+# The ACL caches of a client that has made no decision yet: shared, never written (a
+# client gets its own on its first decision), so an idle connection costs nothing for them.
+_NO_DECISIONS = DecisionCache()
 
 
 class Stats:
@@ -155,8 +158,7 @@ class Broker:
         rotated) is disconnected with its will published. (mosquitto 2.0.11 drops a
         changed password too, but sends no will and keeps a rotated PSK key's client.)"""
         for client in list(self.clients):
-            client.read_ok.clear()
-            client.write_ok.clear()
+            client.read_ok = client.write_ok = _NO_DECISIONS
             if client.session is None:
                 continue  # not connected yet: its CONNECT meets the new files
             code, _ = client.authenticate()
@@ -350,8 +352,7 @@ class Client:
         self.held_since = 0.0
         self.hold_exempt = False
         # ACL decisions per topic, until the auth files are reloaded or the client goes.
-        self.read_ok = DecisionCache()
-        self.write_ok = DecisionCache()
+        self.read_ok = self.write_ok = _NO_DECISIONS
 
     @property
     def name(self) -> str:
@@ -452,17 +453,23 @@ class Client:
                                       self.cert_identity, psk_key=self.psk_key)
 
     def may_read(self, topic: str) -> bool:
-        allowed = self.read_ok.get(topic)
+        cache = self.read_ok
+        allowed = cache.get(topic)
         if allowed is None:
-            allowed = self.read_ok.put(topic, self.auth.allowed(self.username, self.client_id, topic, "read"))
+            if cache is _NO_DECISIONS:
+                cache = self.read_ok = DecisionCache()
+            allowed = cache.put(topic, self.auth.allowed(self.username, self.client_id, topic, "read"))
         return allowed
 
     def may_write(self, topic: str) -> bool:
-        allowed = self.write_ok.get(topic)
+        cache = self.write_ok
+        allowed = cache.get(topic)
         if allowed is None:
+            if cache is _NO_DECISIONS:
+                cache = self.write_ok = DecisionCache()
             # As mosquitto: $SYS belongs to the broker whatever the ACL says
             # (bridges may report their connection state there).
-            allowed = self.write_ok.put(topic, (
+            allowed = cache.put(topic, (
                 (not topic.startswith("$SYS") or topics.matches("$SYS/broker/connection/+/state", topic))
                 and self.auth.allowed(self.username, self.client_id, topic, "write")))
         return allowed
@@ -489,8 +496,7 @@ class Client:
         # As mosquitto, the will topic is checked against the ACL when it is sent.
         will, self.will = (self.will if will else None), None
         will_allowed = will is not None and self.may_write(will.topic)
-        self.read_ok.clear()  # the caches go with the connection
-        self.write_ok.clear()
+        self.read_ok = self.write_ok = _NO_DECISIONS  # the caches go with the connection
         if will_allowed:
             broker.publish(will.topic, will.payload, will.qos, will.retain)
 
