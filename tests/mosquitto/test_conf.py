@@ -352,5 +352,5 @@ def test_the_contracts_directive_table_matches_the_classes():
 
 @pytest.mark.parametrize("name", sorted(set(conf.REFUSED) - {"check_retain_source"}))
 def test_each_refused_directive_stops_startup(tmp_path, name):
-    with pytest.raises(conf.ConfigError, match=f"broker.conf:2: "):
+    with pytest.raises(conf.ConfigError, match="broker.conf:2: "):
         load(tmp_path, f"listener 1883\n{name} x\n")
