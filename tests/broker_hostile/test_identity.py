@@ -144,3 +144,26 @@ def test_use_username_as_clientid_refuses_anonymous_clients(luxnode_broker, mosq
         named = socket.create_connection(("127.0.0.1", broker.port), timeout=10)
         named.sendall(P.connect("ignored", username="someone"))
         assert P.read_packet(named) == (0x20, b"\x00\x00"), name
+
+
+def test_session_owner_survives_kill_9(luxnode_broker, auth_files, operator):
+    """The owner is saved with the session: after kill -9 and a restart the session is still
+    node-b's, not the first username's that resumes it."""
+    broker = luxnode_broker(f"password_file {auth_files}/passwd\nacl_file {auth_files}/acl\n"
+                            "persistence true\nautosave_interval 0\n")
+    leave_commands_unacknowledged(broker.port)
+    for owner_first in (True, False):
+        broker.kill()
+        broker.start()
+        op = operator(broker.port, client_id="watcher", username="watcher", password=b"w-pw")
+        if owner_first:  # the restored session is node-b's: it resumes it, commands and all
+            node, present = as_user(broker.port, "node-b", "node-b", clean=False)
+            assert present
+            assert len(publishes_until_ping(node)) == 20  # its in-flight window again (10 stay queued)
+            node.close()  # still unacknowledged: the session keeps them
+        else:
+            thief, present = as_user(broker.port, "node-a", "node-b", clean=False)
+            assert not present, "node-a resumed node-b's restored session"
+            assert publishes_until_ping(thief) == [], "node-a got node-b's restored commands"
+            thief.close()
+        op.check()

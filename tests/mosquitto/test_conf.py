@@ -1,6 +1,8 @@
 """mosquitto.conf: the subset the lab broker reads, with mosquitto 2's semantics."""
 
+import re
 import subprocess
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -330,7 +332,25 @@ def test_every_directive_of_mosquitto_2_0_11_is_classified():
             assert classes[one] & classes[other] == set()
 
 
+def test_the_contracts_directive_table_matches_the_classes():
+    """docs/SPEC.md's table names each directive in the class conf.py gives it, and no other."""
+    spec = (Path(__file__).resolve().parents[2] / "docs" / "SPEC.md").read_text()
+    rows: dict[str, list[str]] = {"implemented": [], "refused": [], "harmless, warned": []}
+    for line in spec.split("### mosquitto.conf directives", 1)[1].splitlines():
+        cells = [cell.strip() for cell in line.split("|")]
+        if len(cells) > 3 and cells[1] in rows:
+            rows[cells[1]] += [name.split()[0] for name in re.findall(r"`([^`]+)`", cells[2])]
+    classes = {"implemented": conf.IMPLEMENTED | set(conf.SECURITY) | set(conf.LISTENER_OPTIONS),
+               "refused": set(conf.REFUSED) | conf.BRIDGE, "harmless, warned": set(conf.HARMLESS)}
+    for kind, names in classes.items():
+        patterns = set(rows[kind]) - {"check_retain_source"}  # implemented when false, refused when true
+        unnamed = [name for name in names - {"check_retain_source"} if not any(fnmatch(name, p) for p in patterns)]
+        assert sorted(unnamed) == [], f"{kind}: in conf.py, not in SPEC's table"
+        misplaced = [p for p in patterns if not any(fnmatch(name, p) for name in names)]
+        assert sorted(misplaced) == [], f"{kind}: in SPEC's table, not in that class in conf.py"
+
+
 @pytest.mark.parametrize("name", sorted(set(conf.REFUSED) - {"check_retain_source"}))
 def test_each_refused_directive_stops_startup(tmp_path, name):
-    with pytest.raises(conf.ConfigError, match=f"broker.conf:2: "):
+    with pytest.raises(conf.ConfigError, match="broker.conf:2: "):
         load(tmp_path, f"listener 1883\n{name} x\n")

@@ -23,6 +23,7 @@ import traceback
 import uuid
 
 from luxnode.mqtt import Decoder, ProtocolError, encoder, topics
+from luxnode.mqtt.decoder import ZERO_COPY_PAYLOAD
 from luxnode.mqtt.packets import (
     CONNECT, DISCONNECT, PINGREQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK_FAILURE,
     SUBSCRIBE, UNSUBSCRIBE, REFUSED_IDENTIFIER, REFUSED_NOT_AUTHORIZED, REFUSED_PROTOCOL_VERSION,
@@ -48,6 +49,9 @@ HOLD_QUEUE = 100
 HOLD_LIMIT = 2.0
 # mosquitto's defaults for a connection given no listener's settings.
 DEFAULT_LISTENER = ListenerConfig(0)
+# The ACL caches of a client that has made no decision yet: shared, never written (a
+# client gets its own on its first decision), so an idle connection costs nothing for them.
+_NO_DECISIONS = DecisionCache()
 
 
 class Stats:
@@ -99,8 +103,8 @@ class Broker:
     def tick(self) -> None:
         """Enforce keepalive (1.5x), the CONNECT timeout and stalled readers.
 
-        Supervised: whatever fails for one client is logged with its traceback and
-        the others are still checked, so the timer that calls this never dies."""
+        Whatever fails for one client is logged with its traceback, that client is
+        closed and the others are still checked (the timer itself is supervised too)."""
         now = self.clock()
         for client in list(self.clients):
             try:
@@ -108,10 +112,7 @@ class Broker:
             except Exception:
                 self.failed(f"Housekeeping of client {client.name}")
                 client.close(will=False)
-        try:
-            self.flush()
-        except Exception:
-            self.failed("Housekeeping")
+        self.flush()
 
     def failed(self, what: str) -> None:
         """Log an unexpected exception (a bug, never the peer's doing) with its traceback."""
@@ -142,6 +143,8 @@ class Broker:
         sent = 0
         for client in dirty:
             out = client.out
+            if not out:
+                continue  # written already, ahead of a large payload (send_publish)
             data = out[0] if len(out) == 1 else b"".join(out)
             out.clear()
             sent += len(data)
@@ -155,8 +158,7 @@ class Broker:
         rotated) is disconnected with its will published. (mosquitto 2.0.11 drops a
         changed password too, but sends no will and keeps a rotated PSK key's client.)"""
         for client in list(self.clients):
-            client.read_ok.clear()
-            client.write_ok.clear()
+            client.read_ok = client.write_ok = _NO_DECISIONS
             if client.session is None:
                 continue  # not connected yet: its CONNECT meets the new files
             code, _ = client.authenticate()
@@ -177,6 +179,7 @@ class Broker:
             return
         topic_bytes = topic.encode()
         qos0_packet = None
+        large = len(payload) >= ZERO_COPY_PAYLOAD
         sent = 0
         dirty = self._dirty
         for session, granted in subscribers:
@@ -194,6 +197,10 @@ class Broker:
                     continue
                 if source is not None:
                     client.hold(source)
+            if large:
+                client.send_publish(topic_bytes, payload)
+                sent += 1
+                continue
             if qos0_packet is None:
                 qos0_packet = encoder.publish(topic_bytes, payload)
             out = client.out
@@ -217,7 +224,7 @@ class Broker:
         if client is not None and not session.queue and self.inflight_room(session):
             packet_id = session.allocate_packet_id()
             session.inflight[packet_id] = [AWAIT_ACK, topic, payload, qos, retain]
-            client.send(encoder.publish(topic_bytes or topic.encode(), payload, qos, retain, False, packet_id))
+            client.send_publish(topic_bytes or topic.encode(), payload, qos, retain, False, packet_id)
             self.stats.messages_sent += 1
         elif ((not self.max_queued or len(session.queue) < self.max_queued)
                 and (not self.max_queued_bytes or session.queued_bytes < self.max_queued_bytes)):
@@ -245,7 +252,7 @@ class Broker:
                 continue
             packet_id = session.allocate_packet_id()
             session.inflight[packet_id] = [AWAIT_ACK, topic, payload, qos, retain]
-            client.send(encoder.publish(topic.encode(), payload, qos, retain, False, packet_id))
+            client.send_publish(topic.encode(), payload, qos, retain, False, packet_id)
             self.stats.messages_sent += 1
         if not queue:
             session.dropped = 0
@@ -290,13 +297,7 @@ class Broker:
     # ---- $SYS -----------------------------------------------------------------------
 
     def publish_sys(self) -> None:
-        """$SYS/broker/...; supervised like ``tick``: its timer never dies."""
-        try:
-            self._publish_sys()
-        except Exception:
-            self.failed("Publishing $SYS")
-
-    def _publish_sys(self) -> None:
+        """$SYS/broker/... (its timer in server.py is supervised)."""
         stats = self.stats
         connected = sum(1 for client in self.clients if client.session is not None)
         values = {
@@ -351,8 +352,7 @@ class Client:
         self.held_since = 0.0
         self.hold_exempt = False
         # ACL decisions per topic, until the auth files are reloaded or the client goes.
-        self.read_ok = DecisionCache()
-        self.write_ok = DecisionCache()
+        self.read_ok = self.write_ok = _NO_DECISIONS
 
     @property
     def name(self) -> str:
@@ -412,6 +412,22 @@ class Client:
             self.broker._dirty.append(self)
         self.out.append(data)
 
+    def send_publish(self, topic_bytes: bytes, payload: bytes, qos: int = 0, retain: bool = False,
+                     dup: bool = False, packet_id: int = 0) -> None:
+        if len(payload) < ZERO_COPY_PAYLOAD:
+            self.send(encoder.publish(topic_bytes, payload, qos, retain, dup, packet_id))
+            return
+        # A large payload goes to the link as it is, not copied into one packet with its
+        # header (100 MB: one copy less); what was waiting for this client goes first.
+        out = self.out
+        out.append(encoder.publish_header(topic_bytes, len(payload), qos, retain, dup, packet_id))
+        data = b"".join(out)
+        out.clear()
+        self.broker.stats.bytes_sent += len(data) + len(payload)
+        if not self.closed:
+            self.link.write(data)
+            self.link.write(payload)
+
     def hold(self, publisher: "Client") -> None:
         """Stop reading from ``publisher`` until this client has caught up."""
         if publisher is not self and not publisher.reading_paused and not publisher.closed:
@@ -437,17 +453,23 @@ class Client:
                                       self.cert_identity, psk_key=self.psk_key)
 
     def may_read(self, topic: str) -> bool:
-        allowed = self.read_ok.get(topic)
+        cache = self.read_ok
+        allowed = cache.get(topic)
         if allowed is None:
-            allowed = self.read_ok.put(topic, self.auth.allowed(self.username, self.client_id, topic, "read"))
+            if cache is _NO_DECISIONS:
+                cache = self.read_ok = DecisionCache()
+            allowed = cache.put(topic, self.auth.allowed(self.username, self.client_id, topic, "read"))
         return allowed
 
     def may_write(self, topic: str) -> bool:
-        allowed = self.write_ok.get(topic)
+        cache = self.write_ok
+        allowed = cache.get(topic)
         if allowed is None:
+            if cache is _NO_DECISIONS:
+                cache = self.write_ok = DecisionCache()
             # As mosquitto: $SYS belongs to the broker whatever the ACL says
             # (bridges may report their connection state there).
-            allowed = self.write_ok.put(topic, (
+            allowed = cache.put(topic, (
                 (not topic.startswith("$SYS") or topics.matches("$SYS/broker/connection/+/state", topic))
                 and self.auth.allowed(self.username, self.client_id, topic, "write")))
         return allowed
@@ -474,8 +496,7 @@ class Client:
         # As mosquitto, the will topic is checked against the ACL when it is sent.
         will, self.will = (self.will if will else None), None
         will_allowed = will is not None and self.may_write(will.topic)
-        self.read_ok.clear()  # the caches go with the connection
-        self.write_ok.clear()
+        self.read_ok = self.write_ok = _NO_DECISIONS  # the caches go with the connection
         if will_allowed:
             broker.publish(will.topic, will.payload, will.qos, will.retain)
 
@@ -539,7 +560,9 @@ class Client:
             old = None
         session_present = old is not None
         session = old or Session(client_id, not packet.clean_session)
-        session.owner = username  # claims a session restored from disk, whose owner is not saved
+        if session.owner != username:  # new, or restored from a file that kept no owner: claimed
+            session.owner = username
+            broker.session_changed(session)  # the owner is saved with the session
         broker.sessions[client_id] = session
         session.client = self
         self.session = session
@@ -564,7 +587,7 @@ class Client:
             if state != AWAIT_ACK:
                 self.send(encoder.pubrel(packet_id))
             elif self.may_read(topic):
-                self.send(encoder.publish(topic.encode(), payload, qos, retain, True, packet_id))
+                self.send_publish(topic.encode(), payload, qos, retain, True, packet_id)
             else:
                 denied.append(packet_id)
         for packet_id in denied:
@@ -681,7 +704,7 @@ class Client:
             if delivery_qos:
                 broker.send_or_queue(self.session, topic, None, payload, delivery_qos, True)
             else:
-                self.send(encoder.publish(topic.encode(), payload, 0, True))
+                self.send_publish(topic.encode(), payload, 0, True)
                 broker.stats.messages_sent += 1
 
     def _unsubscribe(self, packet) -> None:

@@ -9,6 +9,8 @@ come back in the order the topics were first retained, as a scan of the dict did
 
 from itertools import count
 
+from . import levels as trie
+
 
 class _Level:
     __slots__ = ("children", "seq")
@@ -16,6 +18,10 @@ class _Level:
     def __init__(self):
         self.children: dict[str, _Level] = {}
         self.seq = 0  # > 0 while a message is retained on exactly this topic
+
+
+def _holds_message(node: _Level) -> bool:
+    return node.seq > 0
 
 
 class Retained(dict):
@@ -28,30 +34,17 @@ class Retained(dict):
 
     def __setitem__(self, topic: str, message: tuple[bytes, int]) -> None:
         if topic not in self:
-            node = self._root
-            for level in topic.split("/"):
-                child = node.children.get(level)
-                if child is None:
-                    child = node.children[level] = _Level()
-                node = child
-            node.seq = next(self._order)
+            trie.descend(self._root, topic.split("/"), _Level).seq = next(self._order)
         super().__setitem__(topic, message)
 
     def pop(self, topic: str, *default):
         if topic not in self:
             return super().pop(topic, *default)  # the default, or KeyError as dict.pop
         message = super().pop(topic)
-        path = [self._root]
         levels = topic.split("/")
-        for level in levels:
-            path.append(path[-1].children[level])
-        path[-1].seq = 0
-        # Prune levels left empty so the trie stays the size of what is retained.
-        for depth in range(len(levels), 0, -1):
-            node = path[depth]
-            if node.seq or node.children:
-                break
-            del path[depth - 1].children[levels[depth - 1]]
+        nodes = trie.path(self._root, levels)
+        nodes[-1].seq = 0
+        trie.prune(nodes, levels, _holds_message)
         return message
 
     def __delitem__(self, topic: str) -> None:

@@ -85,15 +85,17 @@ class Server:
             await self.stop()
             raise
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self._every(TICK_S, self.broker.tick)))
+        self._tasks.append(loop.create_task(self._every("Housekeeping", TICK_S, self.broker.tick)))
         if config.sys_interval > 0:
-            self._tasks.append(loop.create_task(self._every(config.sys_interval, self.broker.publish_sys, now=True)))
+            self._tasks.append(loop.create_task(
+                self._every("Publishing $SYS", config.sys_interval, self.broker.publish_sys, now=True)))
         if self.store is not None and config.autosave_interval > 0:
-            self._tasks.append(loop.create_task(self._every(config.autosave_interval, self.save)))
+            self._tasks.append(loop.create_task(self._every("Autosave", config.autosave_interval, self.save)))
         if self.store is not None:
-            self._tasks.append(loop.create_task(self._every(SAVE_RETRY_S, self._retry_save)))
+            self._tasks.append(loop.create_task(self._every("Retrying the save", SAVE_RETRY_S, self._retry_save)))
         if config.persistent_client_expiration:
-            self._tasks.append(loop.create_task(self._every(EXPIRY_SCAN_S, self.expire_sessions, now=True)))
+            self._tasks.append(loop.create_task(
+                self._every("Expiring persistent sessions", EXPIRY_SCAN_S, self.expire_sessions, now=True)))
         if config.pid_file:
             Path(config.pid_file).write_text(f"{os.getpid()}\n")
         self.log("notice", f"luxnode broker version {__version__} running")
@@ -294,12 +296,17 @@ class Server:
             client.connection_lost()
             await writer
 
-    async def _every(self, interval: float, action, now: bool = False) -> None:
-        if now:
-            action()
-        while True:
+    async def _every(self, what: str, interval: float, action, now: bool = False) -> None:
+        """Run ``action`` every ``interval`` seconds (first at once with ``now``), supervised:
+        an exception is logged with its traceback and the next run still comes."""
+        if not now:
             await asyncio.sleep(interval)
-            action()
+        while True:
+            try:
+                action()
+            except Exception:
+                self.broker.failed(what)
+            await asyncio.sleep(interval)
 
 
 def _peer(address) -> str:

@@ -8,7 +8,7 @@ AWAIT_COMP = 1     # PUBREL sent, waiting for PUBCOMP
 
 
 _NO_IDS = frozenset()
-# The owner of a session restored from disk (persistence does not keep it): the
+# The owner of a session restored from a file saved before owners were kept: the
 # first identity to resume it claims it.
 UNCLAIMED = object()
 

@@ -1,4 +1,5 @@
-"""Persistence in one sqlite3 file: retained messages and persistent sessions.
+"""Persistence in one sqlite3 file: retained messages and persistent sessions (with the
+username each belongs to).
 
 The broker marks what changed (retained topics, client ids); ``save`` writes
 just those rows in one transaction. WAL mode means a committed save survives
@@ -13,11 +14,14 @@ import os
 import sqlite3
 from pathlib import Path
 
-from .session import Session
+from .session import UNCLAIMED, Session
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, payload BLOB NOT NULL, qos INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (client_id TEXT PRIMARY KEY, next_packet_id INTEGER NOT NULL);
+-- owned 1: owner is the username that made the session (NULL: anonymous); 0: saved
+-- before owners were kept (the first username to resume it claims it).
+CREATE TABLE IF NOT EXISTS sessions (client_id TEXT PRIMARY KEY, next_packet_id INTEGER NOT NULL,
+    owner TEXT, owned INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS subscriptions (client_id TEXT, filter TEXT, qos INTEGER,
     PRIMARY KEY (client_id, filter));
 -- state: -1 queued, 0 awaiting PUBACK/PUBREC, 1 awaiting PUBCOMP; seq keeps the order.
@@ -25,6 +29,8 @@ CREATE TABLE IF NOT EXISTS messages (client_id TEXT, seq INTEGER, state INTEGER,
     topic TEXT, payload BLOB, qos INTEGER, retain INTEGER, PRIMARY KEY (client_id, seq));
 CREATE TABLE IF NOT EXISTS incoming (client_id TEXT, packet_id INTEGER, PRIMARY KEY (client_id, packet_id));
 """
+# Columns added since the first schema, with their definitions (added to older files on open).
+MIGRATIONS = {"sessions": [("owner", "TEXT"), ("owned", "INTEGER NOT NULL DEFAULT 0")]}
 QUEUED = -1
 PROBE_BYTES = 65536  # written next to the file to learn the OS's reason when a save fails
 
@@ -50,6 +56,7 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            self._migrate()
         except BaseException:
             self._db.close()
             raise
@@ -66,14 +73,23 @@ class Store:
                                f"move it aside (mv {self.path} {self.path}.damaged) to start with an empty "
                                f"store, or salvage it first: sqlite3 {self.path} .recover | sqlite3 recovered.db")
 
+    def _migrate(self) -> None:
+        for table, columns in MIGRATIONS.items():
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, definition in columns:
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+
     def load(self) -> tuple[dict[str, tuple[bytes, int]], list[Session]]:
         db = self._db
         retained = {topic: (bytes(payload), qos)
                     for topic, payload, qos in db.execute("SELECT topic, payload, qos FROM retained")}
         sessions = {}
-        for client_id, next_packet_id in db.execute("SELECT client_id, next_packet_id FROM sessions"):
+        for client_id, next_packet_id, owner, owned in db.execute(
+                "SELECT client_id, next_packet_id, owner, owned FROM sessions"):
             session = sessions[client_id] = Session(client_id, persistent=True)
             session.next_packet_id = next_packet_id
+            session.owner = owner if owned else UNCLAIMED
         for client_id, topic_filter, qos in db.execute("SELECT client_id, filter, qos FROM subscriptions"):
             if client_id in sessions:
                 sessions[client_id].subscriptions[topic_filter] = qos
@@ -129,7 +145,9 @@ class Store:
                     db.execute(f"DELETE FROM {table} WHERE client_id = ?", (client_id,))
                 if session is None:
                     continue
-                db.execute("INSERT INTO sessions VALUES (?, ?)", (client_id, session.next_packet_id))
+                owned = session.owner is not UNCLAIMED
+                db.execute("INSERT INTO sessions (client_id, next_packet_id, owner, owned) VALUES (?, ?, ?, ?)",
+                           (client_id, session.next_packet_id, session.owner if owned else None, int(owned)))
                 db.executemany("INSERT INTO subscriptions VALUES (?, ?, ?)",
                                [(client_id, f, q) for f, q in session.subscriptions.items()])
                 rows = [(client_id, seq, state, packet_id, topic, payload, qos, retain)

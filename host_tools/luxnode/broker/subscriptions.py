@@ -7,6 +7,8 @@ dropped whenever a subscription changes, which is rare next to publishing; it is
 bounded in bytes, since topics may be 65,535 bytes long.
 """
 
+from . import levels as trie
+
 # Bytes the match cache may hold (topic text plus a per-entry estimate).
 CACHE_BYTES = 4 << 20
 CACHE_ENTRY_OVERHEAD = 200
@@ -28,35 +30,20 @@ class SubscriptionIndex:
         self.count = 0
 
     def add(self, topic_filter: str, session, qos: int) -> None:
-        node = self._root
-        for level in topic_filter.split("/"):
-            child = node.children.get(level)
-            if child is None:
-                child = node.children[level] = _Node()
-            node = child
+        node = trie.descend(self._root, topic_filter.split("/"), _Node)
         if session not in node.subscribers:
             self.count += 1
         node.subscribers[session] = qos
         self._clear_cache()
 
     def remove(self, topic_filter: str, session) -> bool:
-        path = [self._root]
         levels = topic_filter.split("/")
-        for level in levels:
-            node = path[-1].children.get(level)
-            if node is None:
-                return False
-            path.append(node)
-        if path[-1].subscribers.pop(session, None) is None:
+        nodes = trie.path(self._root, levels)
+        if nodes is None or nodes[-1].subscribers.pop(session, None) is None:
             return False
         self.count -= 1
         self._clear_cache()
-        # Prune branches left empty so the trie does not grow without bound.
-        for depth in range(len(levels), 0, -1):
-            node = path[depth]
-            if node.subscribers or node.children:
-                break
-            del path[depth - 1].children[levels[depth - 1]]
+        trie.prune(nodes, levels, _has_subscribers)
         return True
 
     def _clear_cache(self) -> None:
@@ -100,6 +87,10 @@ class SubscriptionIndex:
         self._cache[topic] = found
         self._cache_bytes += cost
         return found
+
+
+def _has_subscribers(node: _Node) -> bool:
+    return bool(node.subscribers)
 
 
 def _merge(best: dict, subscribers: dict) -> None:

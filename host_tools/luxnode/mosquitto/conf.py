@@ -61,7 +61,7 @@ REFUSED = {
     "ciphers": "cipher lists are not supported; remove it to use Python's secure defaults",
     "ciphers_tls1.3": "cipher lists are not supported; remove it to use Python's secure defaults",
     "crlfile": "certificate revocation lists are not supported; reissue the CA instead",
-    "memory_limit": "memory_limit is not implemented; bound memory with message_size_limit, "
+    "memory_limit": "memory_limit is not implemented; bound memory with message_size_limit, max_packet_size, "
                     "max_queued_messages/max_queued_bytes and max_connections, or a cgroup (systemd MemoryMax=)",
     "mount_point": "mount_point is not supported; confine clients with acl_file patterns",
     "tls_engine": "TLS engines are not supported", "tls_engine_kpass_sha1": "TLS engines are not supported",
@@ -113,10 +113,9 @@ class ListenerConfig:
     use_username_as_clientid: bool = False     # per listener, as in mosquitto 2
     tls_version: str | None = None
     bind_interface: str | None = None          # listen on this interface's addresses only
-    max_connections: int = -1                  # -1 = no limit
+    max_connections: int = -1                  # -1 or 0 = no limit (as mosquitto 2.0.11)
     max_qos: int = 2
     socket_domain: str | None = None           # "ipv4", "ipv6" or both (None)
-    use_username_as_clientid: bool = False
     allow_zero_length_clientid: bool = True
     auto_id_prefix: str = "auto-"
 

@@ -47,15 +47,17 @@ ZERO_COPY_PAYLOAD = 1 << 20
 MAX_CONNECT = 12 + 5 * (2 + 65535)
 
 
-def _string(body: bytes, pos: int, what: str) -> tuple[str, int]:
+def _string(body: bytes, pos: int, what: str, check=None, invalid: str = "") -> tuple[str, int]:
+    """The UTF-8 string at ``pos`` and the position after it, checked by ``check(text, raw)``
+    (default: the characters mosquitto refuses); a problem is raised after ``invalid``."""
     raw, pos = _binary(body, pos, what)
     try:
         text = raw.decode()
     except UnicodeDecodeError:
         raise ProtocolError(f"invalid UTF-8 in {what}") from None
-    problem = topics.text_error(text, what, raw)
+    problem = check(text, raw) if check is not None else topics.text_error(text, what, raw)
     if problem:
-        raise ProtocolError(problem)
+        raise ProtocolError(invalid + problem)
     return text, pos
 
 
@@ -294,10 +296,7 @@ class Decoder:
             raise ProtocolError("password flag set without the username flag")
         packet.client_id, pos = _string(body, pos, "client id")
         if will_flag:
-            topic, pos = _string(body, pos, "will topic")
-            problem = topics.name_error(topic)
-            if problem:
-                raise ProtocolError(f"invalid will topic: {problem}")
+            topic, pos = _string(body, pos, "will topic", topics.name_error, "invalid will topic: ")
             payload, pos = _binary(body, pos, "will message")
             packet.will = Will(topic, payload, will_qos, will_retain)
         if has_user:
@@ -312,10 +311,9 @@ class Decoder:
         packet = Subscribe(_packet_id(body, 0, "SUBSCRIBE"))
         pos = 2
         while pos < len(body):
-            topic_filter, pos = _string(body, pos, "topic filter")
-            problem = topics.filter_error(topic_filter)
-            if problem:  # MQTT-4.7.1-2/3, 4.7.3-1: mosquitto closes, and so do we
-                raise ProtocolError(f"SUBSCRIBE with an invalid filter: {problem}")
+            # MQTT-4.7.1-2/3, 4.7.3-1: mosquitto closes on a malformed filter, and so do we.
+            topic_filter, pos = _string(body, pos, "topic filter", topics.filter_error,
+                                        "SUBSCRIBE with an invalid filter: ")
             if pos >= len(body):
                 raise ProtocolError("SUBSCRIBE filter without a requested QoS")
             qos = body[pos]
@@ -331,10 +329,8 @@ class Decoder:
         packet = Unsubscribe(_packet_id(body, 0, "UNSUBSCRIBE"))
         pos = 2
         while pos < len(body):
-            topic_filter, pos = _string(body, pos, "topic filter")
-            problem = topics.filter_error(topic_filter)
-            if problem:
-                raise ProtocolError(f"UNSUBSCRIBE with an invalid filter: {problem}")
+            topic_filter, pos = _string(body, pos, "topic filter", topics.filter_error,
+                                        "UNSUBSCRIBE with an invalid filter: ")
             packet.filters.append(topic_filter)
         if not packet.filters:
             raise ProtocolError("UNSUBSCRIBE without topic filters")

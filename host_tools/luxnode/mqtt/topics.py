@@ -55,11 +55,12 @@ def text_error(text: str, what: str, raw: bytes | None = None) -> str | None:
     return f"{kind} U+{code:04X} in {what}"
 
 
-def filter_error(topic_filter: str) -> str | None:
-    """Why ``topic_filter`` is not a valid subscription filter, or None if it is."""
+def filter_error(topic_filter: str, raw: bytes | None = None) -> str | None:
+    """Why ``topic_filter`` (``raw`` in UTF-8, when the caller has it) is not a valid
+    subscription filter, or None if it is."""
     if not topic_filter:
         return "empty topic filter"
-    problem = text_error(topic_filter, "topic filter")
+    problem = text_error(topic_filter, "topic filter", raw)
     if problem:
         return problem
     if topic_filter.count("/") > MAX_SEPARATORS:
@@ -75,13 +76,14 @@ def filter_error(topic_filter: str) -> str | None:
     return None
 
 
-def name_error(topic: str) -> str | None:
-    """Why ``topic`` cannot be published to, or None if it can."""
+def name_error(topic: str, raw: bytes | None = None) -> str | None:
+    """Why ``topic`` (``raw`` in UTF-8, when the caller has it) cannot be published to,
+    or None if it can."""
     if not topic:
         return "empty topic name"
     if "+" in topic or "#" in topic:
         return f"wildcard in topic name {topic[:80]!r}"
-    problem = text_error(topic, "topic name")
+    problem = text_error(topic, "topic name", raw)
     if problem:
         return problem
     if topic.count("/") > MAX_SEPARATORS:
