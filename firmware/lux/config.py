@@ -71,6 +71,7 @@ class Config:
         if not isinstance(doc, dict):
             raise ConfigError("config.json: must be a JSON object")
         self.board_name = board.get("name")
+        self.chip = board.get("chip")
         caps = board.get("capabilities") or {}
         self.device_id = _name(doc, None, "device_id")
         name = _str(doc, None, "board", board.get("name"))
@@ -97,6 +98,8 @@ class Config:
                 raise ConfigError("config.json: mqtt.tls.key is empty")
         elif self.tls_mode == "cert":
             self.ca = _str(doc, "tls", "ca")
+        # The clock is set before a certificate is checked (ESP32s start at 2000-01-01).
+        self.ntp_server = _str(doc, None, "ntp_server", "pool.ntp.org")
         self.host = _str(doc, "mqtt", "host")
         self.port = _num(doc, "mqtt", "port", 8883 if self.tls_mode else 1883, 1, 65535, True)
         self.client_id = _str(doc, "mqtt", "client_id", "luxnode-" + self.device_id)
@@ -128,6 +131,8 @@ class Config:
 
         pwm = board["pwm"]
         self.pwm_pin = _num(doc, "pins", "pwm", pwm["pin"], 0, 255, True)
+        # duty_u16 below this rounds to 0: the ESP8266's PWM has 10 bits (duty_u16 * 1024 / 65535)
+        self.pwm_least_u16 = 64 if self.chip == "ESP8266" else 1
         self.freq = _num(doc, "dimmer", "freq", min(1000, pwm["freq_max"]), pwm["freq_min"], pwm["freq_max"], True)
         self.invert = _bool(doc, "dimmer", "invert", False)
         self.hw_invert = bool(caps.get("pwm_invert"))

@@ -19,14 +19,15 @@ def dial(c):
     c._since = ticks_ms()
     if c._addr is None:  # resolved once, again only after a failed connect
         c.log("mqtt: resolving %s" % c.host)
+        c.feed()  # the lookup blocks until the DNS server answers or lwIP gives up
         c._addr = socket.getaddrinfo(c.host, c.port, 0, socket.SOCK_STREAM)[0][-1]
+        c.feed()
     c.log("mqtt: connecting to %s:%d" % (c.host, c.port))
     s = socket.socket()
     c._sock = s
-    try:  # IPPROTO_TCP, TCP_NODELAY: an ack and the publish after it leave at once
-        s.setsockopt(6, 1, 1)
-    except (OSError, ValueError):
-        pass
+    nodelay = getattr(socket, "TCP_NODELAY", None)  # the unix port has none
+    if nodelay is not None:  # an ack and the publish after it leave at once
+        s.setsockopt(socket.IPPROTO_TCP, nodelay, 1)
     s.setblocking(False)
     try:
         s.connect(c._addr)

@@ -1,6 +1,7 @@
 # The light node's main loop: sensor, dimmer, controller, saved state, WiFi and MQTT,
 # none of them blocking. Code needed only now and then (config, wiring, safe
 # mode, discovery, commands, the AUTO controller) is loaded on demand.
+import gc
 import os
 from time import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
@@ -8,13 +9,20 @@ import machine
 from micropython import const
 
 from . import forget
-from .dimmer import curve
-from .mqtt import UP
+from .dimmer import Dimmer, curve
+from .mqtt import UP, MQTTClient
+from .sensor import LightSensor
 
 VERSION = "0.1.0"
 _LOOP_MS = const(20)  # longest wait for network input per loop
 _STABLE_MS = const(30000)  # running this long clears the boot-loop count
 _COMMANDS_MS = const(30000)  # lux.commands stays loaded this long after a command
+_RESET_PAUSE_MS = const(1000)  # before a crash reset: the log line leaves; under the ESP8266's 1.6 s watchdog
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # names for the annotations only: these modules load on demand
+    from .clock import Clock
+    from .control import PI
+    from .wifi import WiFi
 
 
 def log(msg):
@@ -22,7 +30,45 @@ def log(msg):
 
 
 class Node:
-    """The running node; lux.start wires its parts from the configuration."""
+    """The running node; lux.start wires its parts from the configuration and sets
+    these fields (annotations only: they cost the board no RAM)."""
+
+    device_id: str
+    board: str
+    prefix: str
+    fade_ms: int
+    sample_ms: int
+    telemetry_ms: int
+    wdt_ms: int
+    save_ms: int
+    started: int
+    uptime_ms: int
+    control: str  # PWM or AUTO
+    value: float  # PWM: brightness %; AUTO: the light % to hold
+    last_on: float  # the level ON restores
+    saved: "tuple | None"  # (control, value, last_on) as state.json holds it
+    dimmer: Dimmer
+    sensor: LightSensor
+    kp: float
+    ki: float
+    pi: "PI | None"  # the AUTO controller, loaded for AUTO only
+    ssid: str
+    wifi_password: str
+    wlan: object  # network.WLAN, or None without a wifi section
+    wifi: "WiFi | None"  # joining the access point
+    clock: "Clock | None"  # setting the clock before a certificate can be checked
+    mqtt: MQTTClient
+    t_set: bytes
+    t_light: bytes
+    t_state: bytes
+    t_error: bytes
+    _changed_at: "int | None"  # when the LED state changed, until it is saved
+    _next_sample: int
+    _last_sample: int
+    _next_telemetry: int
+    _state_value: "int | None"  # the level last published on state (AUTO republishes on change)
+    _stable: bool  # ran long enough to clear the boot-loop count
+    _commands_at: "int | None"  # the last command, while lux.commands is loaded
 
     # -- MQTT --
 
@@ -33,11 +79,17 @@ class Node:
         forget("announce")
 
     def on_message(self, topic, payload, size):
-        if bytes(topic) == self.t_set:
+        if bytes(topic) != self.t_set:
+            return
+        try:
             from . import commands  # loaded on demand, unloaded after a quiet while (step)
 
             self._commands_at = ticks_ms()
             commands.handle(self, payload, size)
+        except Exception as e:  # out of memory too: one error, the message still acknowledged
+            gc.collect()
+            log("command failed: %r" % e)
+            self.mqtt.publish(self.t_error, '{"error": "command failed: %s"}' % type(e).__name__)
 
     def apply(self, control, value, fade_ms):
         if control == "ON":
@@ -68,7 +120,7 @@ class Node:
         if self.control == "AUTO":
             level, duty = d.level, d.duty
         else:  # during a fade: where it is going
-            level, duty = d.target, curve(d.target, d.gamma, d.lo, d.hi)
+            level, duty = d.target, d.visible(curve(d.target, d.gamma, d.lo, d.hi))
         self._state_value = round(level)
         self.mqtt.publish(self.t_state, '{"control": "%s", "value": %s, "unit": "%%", "duty": %s, "state": "%s", '
                           '"brightness": %d%s}' % (
@@ -104,6 +156,10 @@ class Node:
             from .wifi import WiFi
 
             self.wifi = WiFi(self.wlan, self.ssid, self.wifi_password, log, tried=now)
+        elif self.clock:  # certificate mode: no TLS handshake before the clock is set
+            if self.clock.poll(_LOOP_MS):
+                self.clock = None
+                forget("clock")
         else:
             self.mqtt.poll(_LOOP_MS)
         now = ticks_ms()
@@ -150,9 +206,10 @@ class Node:
         if self.wdt_ms:
             try:
                 wdt = machine.WDT(timeout=self.wdt_ms)
-            except (TypeError, ValueError):  # the ESP8266's period is fixed: 5 s, no other
+            except (TypeError, ValueError):  # the ESP8266's period is fixed (1.6-3.2 s, whatever it says)
                 log("watchdog: the port's fixed period, not wdt_s")
                 wdt = machine.WDT()
+            self.mqtt.feed = wdt.feed  # around the calls that may block (a stalled write, DNS)
         try:
             while True:
                 self.step()
@@ -162,7 +219,9 @@ class Node:
             raise
         except Exception as e:  # count a crash towards safe mode and start again
             log("crashed: %r; resetting" % e)
-            sleep_ms(2000)
+            if wdt:
+                wdt.feed()
+            sleep_ms(_RESET_PAUSE_MS)
             machine.reset()
 
 

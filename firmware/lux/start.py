@@ -37,9 +37,14 @@ def build(cfg, adc, pwm, tls_ctx):
     n.control, n.value, n.last_on = n.saved or ("PWM", 0, 100)
     if n.control not in ("PWM", "AUTO"):
         n.control, n.value = "PWM", 0
-    n.dimmer = Dimmer(pwm, cfg.invert and not cfg.hw_invert, cfg.gamma, cfg.min_duty, cfg.max_duty)
+    n.dimmer = Dimmer(pwm, cfg.invert and not cfg.hw_invert, cfg.gamma, cfg.min_duty, cfg.max_duty,
+                      cfg.pwm_least_u16)
     n.dimmer.set_level(n.value if n.control == "PWM" else 0, 0, now)  # the restored level, at once
-    n.sensor = LightSensor(adc.read_u16, cfg.adc_bits, cfg.dark_raw, cfg.bright_raw, cfg.oversample,
+    if cfg.chip == "ESP8266":  # its read_u16 is v * 65535 / 1024, not raw << 6: read() is raw
+        read, shift = adc.read, 0
+    else:
+        read, shift = adc.read_u16, 16 - cfg.adc_bits
+    n.sensor = LightSensor(read, shift, cfg.dark_raw, cfg.bright_raw, cfg.oversample,
                            cfg.smoothing, cfg.deadband, int(cfg.interval_s * 1000))
     n.kp, n.ki, n.pi = cfg.kp, cfg.ki, None
     n.wlan = n.wifi = None
@@ -52,6 +57,12 @@ def build(cfg, adc, pwm, tls_ctx):
     n.t_set = cfg.topic("set").encode()
     n.t_light = cfg.topic("light").encode()  # bytes: publish() need not encode them each time
     n.t_state = cfg.topic("state").encode()
+    n.t_error = cfg.topic("error").encode()
+    n.clock = None
+    if cfg.tls_mode == "cert":
+        from .clock import Clock
+
+        n.clock = Clock(cfg.ntp_server, log)
     n.mqtt = MQTTClient(
         cfg.client_id, cfg.host, cfg.port, cfg.username, cfg.password, cfg.keepalive,
         cfg.clean_session, tls_ctx, cfg.host if cfg.tls_mode == "cert" else None,
