@@ -91,7 +91,7 @@ class Config:
                 or self.device_id
             key = _str(doc, "tls", "key")
             try:
-                self.psk_key = bytes.fromhex(key)
+                self.psk_key = bytes.fromhex(key or "")
             except ValueError:
                 raise ConfigError("config.json: mqtt.tls.key must be hex")
             if not self.psk_key:
@@ -166,19 +166,21 @@ def tls_context(cfg):
     ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
     if cfg.tls_mode == "psk":
         try:
-            ctx.verify_mode = tls.CERT_NONE
-            ctx.psk_identity = cfg.psk_identity
-            ctx.psk_key = cfg.psk_key
+            # The stubs' SSLContext lacks verify_mode and psk_* (extmod/modtls_mbedtls.c has them).
+            ctx.verify_mode = tls.CERT_NONE  # pyright: ignore[reportAttributeAccessIssue]
+            ctx.psk_identity = cfg.psk_identity  # pyright: ignore[reportAttributeAccessIssue]
+            ctx.psk_key = cfg.psk_key  # pyright: ignore[reportAttributeAccessIssue]
         except AttributeError:
             raise ConfigError("mqtt.tls.mode \"psk\" but this MicroPython has no TLS-PSK"
                               " (tls.SSLContext.psk_key); flash MicroPython >= 1.29")
     else:
         # axTLS (ESP8266) has neither CERT_REQUIRED nor load_verify_locations: it
         # cannot check the broker, and an unchecked TLS is not "cert" mode.
-        if not hasattr(tls, "CERT_REQUIRED") or not hasattr(ctx, "load_verify_locations"):
+        load = getattr(ctx, "load_verify_locations", None)
+        if load is None or not hasattr(tls, "CERT_REQUIRED"):
             raise ConfigError("mqtt.tls.mode \"cert\" but this MicroPython's TLS cannot verify"
                               " a certificate (axTLS); refusing to connect unverified")
-        ctx.verify_mode = tls.CERT_REQUIRED
+        ctx.verify_mode = tls.CERT_REQUIRED  # pyright: ignore[reportAttributeAccessIssue]
         try:
             with open(cfg.ca, "rb") as f:
                 data = f.read()
@@ -189,7 +191,7 @@ def tls_context(cfg):
 
             data = a2b_base64(b"".join(data.split(b"-----")[2].split()))
         try:
-            ctx.load_verify_locations(data)
+            load(data)
         except ValueError:
             raise ConfigError("config.json: mqtt.tls.ca %s is not a certificate" % cfg.ca)
     return ctx

@@ -207,10 +207,12 @@ class MQTTClient:
                 return self._pid
 
     def _read(self):
-        r = self.reader
+        r, s = self.reader, self._sock
+        if s is None:
+            return
         for _ in range(_READS_PER_POLL):
             try:
-                k = self._sock.readinto(r.space())
+                k = s.readinto(r.space())
             except OSError as e:
                 if e.errno == errno.EAGAIN:
                     return

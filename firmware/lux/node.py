@@ -19,7 +19,10 @@ _STABLE_MS = const(30000)  # running this long clears the boot-loop count
 _COMMANDS_MS = const(30000)  # lux.commands stays loaded this long after a command
 _RESET_PAUSE_MS = const(1000)  # before a crash reset: the log line leaves; under the ESP8266's 1.6 s watchdog
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # names for the annotations only: these modules load on demand
+if TYPE_CHECKING:  # names for the annotations only (on demand modules, the stubs' types)
+    from _mpy_shed.time_mp import _TicksMs  # what the stubs give ticks_ms()
+    from network import WLAN
+
     from .clock import Clock
     from .control import PI
     from .wifi import WiFi
@@ -41,7 +44,7 @@ class Node:
     telemetry_ms: int
     wdt_ms: int
     save_ms: int
-    started: int
+    started: "_TicksMs"
     uptime_ms: int
     control: str  # PWM or AUTO
     value: float  # PWM: brightness %; AUTO: the light % to hold
@@ -54,7 +57,7 @@ class Node:
     pi: "PI | None"  # the AUTO controller, loaded for AUTO only
     ssid: str
     wifi_password: str
-    wlan: object  # network.WLAN, or None without a wifi section
+    wlan: "WLAN | None"  # None without a wifi section
     wifi: "WiFi | None"  # joining the access point
     clock: "Clock | None"  # setting the clock before a certificate can be checked
     mqtt: MQTTClient
@@ -62,13 +65,13 @@ class Node:
     t_light: bytes
     t_state: bytes
     t_error: bytes
-    _changed_at: "int | None"  # when the LED state changed, until it is saved
-    _next_sample: int
-    _last_sample: int
-    _next_telemetry: int
+    _changed_at: "_TicksMs | None"  # when the LED state changed, until it is saved
+    _next_sample: "_TicksMs"
+    _last_sample: "_TicksMs"
+    _next_telemetry: "_TicksMs"
     _state_value: "int | None"  # the level last published on state (AUTO republishes on change)
     _stable: bool  # ran long enough to clear the boot-loop count
-    _commands_at: "int | None"  # the last command, while lux.commands is loaded
+    _commands_at: "_TicksMs | None"  # the last command, while lux.commands is loaded
 
     # -- MQTT --
 
@@ -192,7 +195,7 @@ class Node:
     def sample(self, now):
         self._next_sample = ticks_add(now, self.sample_ms)
         light = self.sensor.sample()
-        if self.control == "AUTO":
+        if self.pi:  # AUTO
             self.pi.drive(self.dimmer, self.value, light, ticks_diff(now, self._last_sample) / 1000)
         self._last_sample = now
         if self.mqtt.state == UP and self.sensor.due(now):
