@@ -99,7 +99,11 @@ class Config:
         elif self.tls_mode == "cert":
             self.ca = _str(doc, "tls", "ca")
         # The clock is set before a certificate is checked (ESP32s start at 2000-01-01).
-        self.ntp_server = _str(doc, None, "ntp_server", "pool.ntp.org")
+        ntp = _str(doc, None, "ntp_server", "pool.ntp.org")
+        self.ntp_host, _, port = ntp.partition(":")
+        self.ntp_port = int(port) if port.isdigit() else 123
+        if not self.ntp_host or port and not port.isdigit():
+            raise ConfigError("config.json: ntp_server must be host or host:port, not %r" % ntp)
         self.host = _str(doc, "mqtt", "host")
         self.port = _num(doc, "mqtt", "port", 8883 if self.tls_mode else 1883, 1, 65535, True)
         self.client_id = _str(doc, "mqtt", "client_id", "luxnode-" + self.device_id)
@@ -195,6 +199,14 @@ def tls_context(cfg):
         except ValueError:
             raise ConfigError("config.json: mqtt.tls.ca %s is not a certificate" % cfg.ca)
     return ctx
+
+
+def adc_reader(cfg, adc):
+    """(read, shift): read() >> shift is the raw value in the board's ADC width. The
+    ESP8266's read_u16 is v * 65535 / 1024, which >> 6 turns into raw - 1: read() is raw."""
+    if cfg.chip == "ESP8266":
+        return adc.read, 0
+    return adc.read_u16, 16 - cfg.adc_bits
 
 
 def adc(cfg):

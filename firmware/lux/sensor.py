@@ -12,9 +12,7 @@ def to_percent(raw, dark, bright):
 class LightSensor:
     def __init__(self, read, shift, dark, bright, oversample=16, smoothing=0.3,
                  deadband=1.0, interval_ms=5000):
-        """read() -> a reading that shifted right by shift is the raw value in the
-        board's ADC width (ESP32: read_u16 and 16 - bits; ESP8266: read and 0, since its
-        read_u16 is v * 65535 / 1024, which a shift turns into raw - 1)."""
+        """read() >> shift: the raw value in the board's ADC width (lux.config.adc_reader)."""
         self._read = read
         self._shift = shift
         self.dark = dark

@@ -40,10 +40,7 @@ def build(cfg, adc, pwm, tls_ctx):
     n.dimmer = Dimmer(pwm, cfg.invert and not cfg.hw_invert, cfg.gamma, cfg.min_duty, cfg.max_duty,
                       cfg.pwm_least_u16)
     n.dimmer.set_level(n.value if n.control == "PWM" else 0, 0, now)  # the restored level, at once
-    if cfg.chip == "ESP8266":  # its read_u16 is v * 65535 / 1024, not raw << 6: read() is raw
-        read, shift = adc.read, 0
-    else:
-        read, shift = adc.read_u16, 16 - cfg.adc_bits
+    read, shift = config.adc_reader(cfg, adc)
     n.sensor = LightSensor(read, shift, cfg.dark_raw, cfg.bright_raw, cfg.oversample,
                            cfg.smoothing, cfg.deadband, int(cfg.interval_s * 1000))
     n.kp, n.ki, n.pi = cfg.kp, cfg.ki, None
@@ -62,7 +59,7 @@ def build(cfg, adc, pwm, tls_ctx):
     if cfg.tls_mode == "cert":
         from .clock import Clock
 
-        n.clock = Clock(cfg.ntp_server, log)
+        n.clock = Clock(cfg.ntp_host, log, cfg.ntp_port)
     n.mqtt = MQTTClient(
         cfg.client_id, cfg.host, cfg.port, cfg.username, cfg.password, cfg.keepalive,
         cfg.clean_session, tls_ctx, cfg.host if cfg.tls_mode == "cert" else None,
