@@ -99,7 +99,7 @@ class Config:
         elif self.tls_mode == "cert":
             self.ca = _str(doc, "tls", "ca")
         # The clock is set before a certificate is checked (ESP32s start at 2000-01-01).
-        ntp = _str(doc, None, "ntp_server", "pool.ntp.org")
+        ntp = _str(doc, None, "ntp_server", "pool.ntp.org") or ""
         self.ntp_host, _, port = ntp.partition(":")
         self.ntp_port = int(port) if port.isdigit() else 123
         if not self.ntp_host or port and not port.isdigit():

@@ -150,9 +150,7 @@ class MQTTClient:
         self._ping_at = None
 
     def _fail(self, why):
-        if self.state == DOWN:
-            return
-        if self.state in (TCP, WAIT):
+        if self.state != UP:
             self._addr = None  # the address may have moved: resolve again
         was_up = self.state == UP
         self._close()

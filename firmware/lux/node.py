@@ -9,9 +9,8 @@ import machine
 from micropython import const
 
 from . import forget
-from .dimmer import Dimmer, curve
-from .mqtt import UP, MQTTClient
-from .sensor import LightSensor
+from .dimmer import curve
+from .mqtt import UP
 
 VERSION = "0.1.0"
 _LOOP_MS = const(20)  # longest wait for network input per loop
@@ -19,12 +18,15 @@ _STABLE_MS = const(30000)  # running this long clears the boot-loop count
 _COMMANDS_MS = const(30000)  # lux.commands stays loaded this long after a command
 _RESET_PAUSE_MS = const(1000)  # before a crash reset: the log line leaves; under the ESP8266's 1.6 s watchdog
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # names for the annotations only (on demand modules, the stubs' types)
+if TYPE_CHECKING:  # names for the annotations only: none of these costs the board RAM
     from _mpy_shed.time_mp import _TicksMs  # what the stubs give ticks_ms()
     from network import WLAN
 
     from .clock import Clock
     from .control import PI
+    from .dimmer import Dimmer
+    from .mqtt import MQTTClient
+    from .sensor import LightSensor
     from .wifi import WiFi
 
 
@@ -50,8 +52,8 @@ class Node:
     value: float  # PWM: brightness %; AUTO: the light % to hold
     last_on: float  # the level ON restores
     saved: "tuple | None"  # (control, value, last_on) as state.json holds it
-    dimmer: Dimmer
-    sensor: LightSensor
+    dimmer: "Dimmer"
+    sensor: "LightSensor"
     kp: float
     ki: float
     pi: "PI | None"  # the AUTO controller, loaded for AUTO only
@@ -60,7 +62,7 @@ class Node:
     wlan: "WLAN | None"  # None without a wifi section
     wifi: "WiFi | None"  # joining the access point
     clock: "Clock | None"  # setting the clock before a certificate can be checked
-    mqtt: MQTTClient
+    mqtt: "MQTTClient"
     t_set: bytes
     t_light: bytes
     t_state: bytes
