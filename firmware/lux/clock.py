@@ -19,9 +19,11 @@ _NTP_DELTA = 3155673600 if gmtime(0)[0] == 2000 else 2208988800
 
 
 class Clock:
-    def __init__(self, server, log, port=123):
+    def __init__(self, server, log):
+        """server: host or host:port (123)."""
         self.server = server
-        self.port = port
+        host, _, port = server.partition(":")
+        self._host, self._port = host, int(port or 123)
         self.log = log
         self._req = bytearray(48)
         self._req[0] = 0x23  # version 4, mode 3 (client)
@@ -62,7 +64,7 @@ class Clock:
         return True
 
     def _ask(self):
-        addr = socket.getaddrinfo(self.server, self.port)[0][-1]
+        addr = socket.getaddrinfo(self._host, self._port)[0][-1]
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock = s
         s.setblocking(False)

@@ -99,11 +99,9 @@ class Config:
         elif self.tls_mode == "cert":
             self.ca = _str(doc, "tls", "ca")
         # The clock is set before a certificate is checked (ESP32s start at 2000-01-01).
-        ntp = _str(doc, None, "ntp_server", "pool.ntp.org") or ""
-        self.ntp_host, _, port = ntp.partition(":")
-        self.ntp_port = int(port) if port.isdigit() else 123
-        if not self.ntp_host or port and not port.isdigit():
-            raise ConfigError("config.json: ntp_server must be host or host:port, not %r" % ntp)
+        self.ntp_server = _str(doc, None, "ntp_server", "pool.ntp.org") or ""
+        if not self.ntp_server or ":" in self.ntp_server and not self.ntp_server.partition(":")[2].isdigit():
+            raise ConfigError("config.json: ntp_server must be host or host:port")
         self.host = _str(doc, "mqtt", "host")
         self.port = _num(doc, "mqtt", "port", 8883 if self.tls_mode else 1883, 1, 65535, True)
         self.client_id = _str(doc, "mqtt", "client_id", "luxnode-" + self.device_id)
@@ -135,8 +133,6 @@ class Config:
 
         pwm = board["pwm"]
         self.pwm_pin = _num(doc, "pins", "pwm", pwm["pin"], 0, 255, True)
-        # duty_u16 below this rounds to 0: the ESP8266's PWM has 10 bits (duty_u16 * 1024 / 65535)
-        self.pwm_least_u16 = 64 if self.chip == "ESP8266" else 1
         self.freq = _num(doc, "dimmer", "freq", min(1000, pwm["freq_max"]), pwm["freq_min"], pwm["freq_max"], True)
         self.invert = _bool(doc, "dimmer", "invert", False)
         self.hw_invert = bool(caps.get("pwm_invert"))

@@ -14,11 +14,11 @@ def curve(level, gamma, lo, hi):
 
 
 class Dimmer:
-    def __init__(self, pwm, soft_invert, gamma=2.2, lo=0.0, hi=1.0, least_u16=1):
-        """least_u16: the smallest duty_u16 the port does not round to 0 (10-bit ESP8266: 64)."""
+    def __init__(self, pwm, soft_invert, gamma=2.2, lo=0.0, hi=1.0, least=1):
+        """least: the smallest duty_u16 the port does not round to 0 (10-bit ESP8266: 64)."""
         self.pwm = pwm  # anything with duty_u16(int)
         self.soft_invert = soft_invert
-        self.least = least_u16 / 65535
+        self.least = least / 65535  # as a duty 0..1
         self.gamma = gamma
         self.lo = lo
         self.hi = hi
@@ -54,16 +54,13 @@ class Dimmer:
         else:
             self._apply_level(self._from + (self.target - self._from) * t / self._fade)
 
-    def visible(self, duty):
-        """The duty the LED gets: 0, or at least the port's least step."""
-        return duty if duty <= 0 or duty >= self.least else self.least
-
     def _apply_level(self, level):
         self.level = level
         self._write(curve(level, self.gamma, self.lo, self.hi))
 
     def _write(self, duty):
-        duty = self.visible(duty)
+        if 0 < duty < self.least:
+            duty = self.least  # a lit level stays lit
         self.duty = duty
         u16 = int(duty * 65535 + 0.5)
         if self.soft_invert:

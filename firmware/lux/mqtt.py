@@ -38,10 +38,6 @@ def _b(s):
     return s.encode() if isinstance(s, str) else s
 
 
-def _nothing():
-    pass
-
-
 def _conn():
     from . import mqttconn
 
@@ -68,7 +64,7 @@ class MQTTClient:
         self.on_message = on_message
         self.on_connect = on_connect
         self.log = log
-        self.feed = _nothing  # the watchdog's feed, called before a call that may block
+        self.feed = lambda: None  # the watchdog's feed (Node.run), called before a call that may block
         self.reader = P.Reader(rx_size)
         self._tx = bytearray(tx_size)
         self._txmv = memoryview(self._tx)

@@ -17,8 +17,8 @@ _LOOP_MS = const(20)  # longest wait for network input per loop
 _STABLE_MS = const(30000)  # running this long clears the boot-loop count
 _COMMANDS_MS = const(30000)  # lux.commands stays loaded this long after a command
 _RESET_PAUSE_MS = const(1000)  # before a crash reset: the log line leaves; under the ESP8266's 1.6 s watchdog
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # names for the annotations only: none of these costs the board RAM
+TYPE_CHECKING = const(0)
+if TYPE_CHECKING:  # for the annotations only: compiled out, no code, no names on the board
     from _mpy_shed.time_mp import _TicksMs  # what the stubs give ticks_ms()
     from network import WLAN
 
@@ -125,7 +125,9 @@ class Node:
         if self.control == "AUTO":
             level, duty = d.level, d.duty
         else:  # during a fade: where it is going
-            level, duty = d.target, d.visible(curve(d.target, d.gamma, d.lo, d.hi))
+            level, duty = d.target, curve(d.target, d.gamma, d.lo, d.hi)
+            if 0 < duty < d.least:
+                duty = d.least  # what the LED gets (lux.dimmer)
         self._state_value = round(level)
         self.mqtt.publish(self.t_state, '{"control": "%s", "value": %s, "unit": "%%", "duty": %s, "state": "%s", '
                           '"brightness": %d%s}' % (

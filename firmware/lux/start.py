@@ -37,8 +37,9 @@ def build(cfg, adc, pwm, tls_ctx):
     n.control, n.value, n.last_on = n.saved or ("PWM", 0, 100)
     if n.control not in ("PWM", "AUTO"):
         n.control, n.value = "PWM", 0
+    # The ESP8266's PWM has 10 bits (duty_u16 * 1024 / 65535): below 64 is dark.
     n.dimmer = Dimmer(pwm, cfg.invert and not cfg.hw_invert, cfg.gamma, cfg.min_duty, cfg.max_duty,
-                      cfg.pwm_least_u16)
+                      64 if cfg.chip == "ESP8266" else 1)
     n.dimmer.set_level(n.value if n.control == "PWM" else 0, 0, now)  # the restored level, at once
     read, shift = config.adc_reader(cfg, adc)
     n.sensor = LightSensor(read, shift, cfg.dark_raw, cfg.bright_raw, cfg.oversample,
@@ -59,7 +60,7 @@ def build(cfg, adc, pwm, tls_ctx):
     if cfg.tls_mode == "cert":
         from .clock import Clock
 
-        n.clock = Clock(cfg.ntp_host, log, cfg.ntp_port)
+        n.clock = Clock(cfg.ntp_server, log)
     n.mqtt = MQTTClient(
         cfg.client_id, cfg.host, cfg.port, cfg.username, cfg.password, cfg.keepalive,
         cfg.clean_session, tls_ctx, cfg.host if cfg.tls_mode == "cert" else None,

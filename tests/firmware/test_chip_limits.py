@@ -95,77 +95,64 @@ except SystemExit:  # the simulated machine.reset() outside the runner
     assert int(out.split("reset after")[1]) < 1500, out
 
 
-def test_esp8266_pwm_never_rounds_a_lit_level_to_dark(tmp_path):
-    # ports/esp8266/machine_pwm.c: duty_u16 sets pwm_set_duty(duty * 1024 / 65535), 10 bits.
-    out = run_lux("""
+WIRED = """
 import json
-from lux import config
-from lux.dimmer import Dimmer
-class Pwm10:
+from lux import config, start
+from lux.mqtt import UP
+class Pwm10:  # ports/esp8266/machine_pwm.c: duty_u16 sets pwm_set_duty(duty * 1024 / 65535)
     duty = None
     def duty_u16(self, d):
         self.duty = d * 1024 // 65535
-cfg = config.Config({"device_id": "n", "mqtt": {"host": "h"}}, config.load_json("board.json"))
-pwm = Pwm10()
-d = Dimmer(pwm, False, 2.2, 0.0, 1.0, cfg.pwm_least_u16)
-dark = []
-for tenth in range(1, 1001):
-    d.set_level(tenth / 10, 0, 0)
-    if pwm.duty == 0 or d.duty == 0:
-        dark.append(tenth / 10)
-d.set_level(0, 0, 0)
-print(json.dumps([cfg.pwm_least_u16, dark, pwm.duty, d.visible(0.0001)]))
-""", tmp_path)
-    least, dark, off, visible = json.loads(out)
-    assert least == 64 and dark == [] and off == 0, out
-    assert visible == 64 / 65535  # what the LED does is what state reports
-
-
-def test_esp8266_adc_raw_is_the_ports_reading(tmp_path):
-    # ports/esp8266/machine_adc.c: read() is the 10-bit value, read_u16() is v * 65535 / 1024.
-    out = run_lux("""
-from lux import config
-from lux.sensor import LightSensor
-class Adc8266:
+class Adc8266:  # ports/esp8266/machine_adc.c: read() is the 10-bit value, read_u16() v * 65535 / 1024
     v = 1023
     def read(self):
         return self.v
     def read_u16(self):
         return self.v * 65535 // 1024
-board = config.load_json("board.json")
-cfg = config.Config({"device_id": "n", "mqtt": {"host": "h"}}, board)
-adc = Adc8266()
-raws = []
-for v in (0, 1, 512, 1000, 1023):
-    adc.v = v
-    s = LightSensor(*config.adc_reader(cfg, adc), 0, 1023, oversample=4)
-    s.sample()
-    raws.append(s.raw)
-print(raws)
-""", tmp_path)
-    assert out.strip() == "[0, 1, 512, 1000, 1023]"
-
-
-def test_esp32_adc_raw_from_read_u16(tmp_path):
-    # ports/esp32/machine_adc.c: read_u16 is raw << (16 - bits) | raw >> (2 * bits - 16).
-    out = run_lux("""
-from lux import config
-from lux.sensor import LightSensor
-class Adc32:
+class Adc32:  # ports/esp32/machine_adc.c: read_u16 is raw << (16 - bits) | raw >> (2 * bits - 16)
     v = 4095
     def read_u16(self):
         return self.v << 4 | self.v >> 8
-cfg = config.Config({"device_id": "n", "mqtt": {"host": "h"}}, config.load_json("board.json"))
-adc = Adc32()
+cfg = config.Config({"device_id": "n", "mqtt": {"host": "h"}, "dimmer": {"fade_ms": 0},
+                     "sensor": {"oversample": 4}}, config.load_json("board.json"))
+pwm, adc = Pwm10(), Adc8266() if cfg.chip == "ESP8266" else Adc32()
+n = start.build(cfg, adc, pwm, None)
+"""
+
+
+def test_esp8266_pwm_never_rounds_a_lit_level_to_dark(tmp_path):
+    out = run_lux(WIRED + """
+dark = []
+for tenth in range(1, 1001):
+    n.apply("PWM", tenth / 10, 0)
+    if pwm.duty == 0 or n.dimmer.duty == 0:
+        dark.append(tenth / 10)
+n.apply("PWM", 0, 0)
+off = pwm.duty
+sent = []
+n.mqtt.state = UP
+n.mqtt.publish = lambda topic, msg, retain=False, qos=0: sent.append(json.loads(msg))
+n.apply("PWM", 1, 0)
+print(json.dumps([dark, off, sent[-1]["duty"], sent[-1]["state"]]))
+""", tmp_path)
+    dark, off, duty, state = json.loads(out.splitlines()[-1])
+    assert dark == [] and off == 0, out
+    assert duty == 0.001 and state == "ON"  # 64/65535: what the LED does is what state reports
+
+
+def test_adc_raw_is_the_ports_reading_on_each_port(tmp_path):
+    code = WIRED + """
 raws = []
-for v in (0, 1, 2048, 4095):
+for v in VALUES:
     adc.v = v
-    s = LightSensor(*config.adc_reader(cfg, adc), 0, 4095, oversample=4)
-    s.sample()
-    raws.append(s.raw)
+    n.sensor.sample()
+    raws.append(n.sensor.raw)
 print(raws)
-""", tmp_path, board="esp32")
-    assert out.strip() == "[0, 1, 2048, 4095]"
+"""
+    assert run_lux(code.replace("VALUES", "(0, 1, 512, 1000, 1023)"), tmp_path).splitlines()[-1] \
+        == "[0, 1, 512, 1000, 1023]"
+    assert run_lux(code.replace("VALUES", "(0, 1, 2048, 4095)"), tmp_path, board="esp32").splitlines()[-1] \
+        == "[0, 1, 2048, 4095]"
 
 
 def test_a_failing_command_is_acknowledged_with_one_error_and_no_reconnect(mosquitto, tmp_path):
