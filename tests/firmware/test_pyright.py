@@ -12,7 +12,7 @@ import pytest
 from luxnode.paths import REPO
 from tests.support.micropython import FIRMWARE
 
-CONFIGS = {"esp32": "pyrightconfig.json", "esp8266": "pyright-esp8266.json"}
+CONFIGS = {port: REPO / "tools" / f"pyright-{port}.json" for port in ("esp32", "esp8266")}
 
 
 @pytest.mark.parametrize("port", sorted(CONFIGS))
@@ -22,7 +22,7 @@ def test_firmware_type_checks_against_the_port_stubs(port):
         pytest.skip('pyright is not installed (pip install "pyright[nodejs]")')
     if not (REPO / ".stubs" / port / "machine.pyi").exists():
         pytest.skip(f"no stubs in .stubs/{port} (pip install --target .stubs/{port} micropython-...-stubs)")
-    out = subprocess.run([pyright, "-p", str(FIRMWARE / CONFIGS[port])], capture_output=True, text=True,
+    out = subprocess.run([pyright, "-p", str(CONFIGS[port])], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0 and "0 errors" in out.stdout, out.stdout + out.stderr
 
