@@ -73,15 +73,27 @@ class Node:
     _next_telemetry: "_TicksMs"
     _state_value: "int | None"  # the level last published on state (AUTO republishes on change)
     _stable: bool  # ran long enough to clear the boot-loop count
+    _announced: bool  # status, discovery and state went out on this connection
     _commands_at: "_TicksMs | None"  # the last command, while lux.commands is loaded
 
     # -- MQTT --
 
     def on_connect(self):
-        from . import announce
+        self._announced = self._announce("connected")
 
-        announce.connected(self, VERSION)
-        forget("announce")
+    def _announce(self, what):
+        """lux.announce.connected or .telemetry. Loading it may run out of memory: that
+        costs only this announcement (the connection stays), and says whether it went."""
+        try:
+            from . import announce
+
+            getattr(announce, what)(self, VERSION)
+            return True
+        except Exception as e:
+            log("%s messages failed: %r" % (what, e))
+            return False
+        finally:
+            forget("announce")
 
     def on_message(self, topic, payload, size):
         if bytes(topic) != self.t_set:
@@ -181,19 +193,23 @@ class Node:
             # 2**29 ms (6.2 days) on the chip.
             self.uptime_ms += self.telemetry_ms + ticks_diff(now, self._next_telemetry)
             self._next_telemetry = ticks_add(now, self.telemetry_ms)
-            if self.mqtt.state == UP:
-                from . import announce
-
-                announce.telemetry(self, VERSION)
-                forget("announce")
+            if self.mqtt.state != UP:
+                pass
+            elif self._announced:
+                self._announce("telemetry")
+            else:  # status and discovery failed on connect: again now
+                self._announced = self._announce("connected")
         if self._commands_at is not None and ticks_diff(now, self._commands_at) >= _COMMANDS_MS:
             self._commands_at = None
             forget("commands")
         if not self._stable and ticks_diff(now, self.started) >= _STABLE_MS:
             self._stable = True
-            from . import safemode
+            try:  # out of memory here must not end in a reset that counts towards safe mode
+                from . import safemode
 
-            safemode.stable()
+                safemode.stable()
+            except Exception as e:
+                log("boot count not cleared: %r" % e)
             forget("safemode")
 
     def sample(self, now):

