@@ -96,9 +96,9 @@ class Node:
             forget("announce")
 
     def on_message(self, topic, payload, size):
-        if bytes(topic) != self.t_set:
-            return
         try:
+            if bytes(topic) != self.t_set:
+                return
             from . import commands  # loaded on demand, unloaded after a quiet while (step)
 
             self._commands_at = ticks_ms()
