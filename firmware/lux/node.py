@@ -193,12 +193,11 @@ class Node:
             # 2**29 ms (6.2 days) on the chip.
             self.uptime_ms += self.telemetry_ms + ticks_diff(now, self._next_telemetry)
             self._next_telemetry = ticks_add(now, self.telemetry_ms)
-            if self.mqtt.state != UP:
-                pass
-            elif self._announced:
-                self._announce("telemetry")
-            else:  # status and discovery failed on connect: again now
-                self._announced = self._announce("connected")
+            if self.mqtt.state == UP:
+                if self._announced:
+                    self._announce("telemetry")
+                else:  # status and discovery failed on connect: again now
+                    self._announced = self._announce("connected")
         if self._commands_at is not None and ticks_diff(now, self._commands_at) >= _COMMANDS_MS:
             self._commands_at = None
             forget("commands")
