@@ -73,6 +73,7 @@ class MQTTClient:
         self._rx2 = []  # QoS 2 packet ids received, PUBREL not yet seen
         self._pid = 0
         self._addr = None
+        self._dns = None  # the id of the DNS question while resolving (lux.dns)
         self._sock = None
         self._poller = select.poll()
         self.state = DOWN
@@ -264,6 +265,7 @@ class MQTTClient:
         elif kind == _CONNACK and self.state == WAIT:
             _conn().connack(self, body[0] & 1, body[1])
             forget("mqttconn")
+            forget("dns")
         elif kind == _PUBREC:  # we publish at most QoS 1; complete the flow anyway
             self._send_ack(_PUBREL, P.u16(body, 0))
         elif kind != _PUBCOMP:

