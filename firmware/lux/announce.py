@@ -23,7 +23,7 @@ def discovery(mqtt, prefix, device_id, board, version):
     mqtt.publish(
         "homeassistant/light/%s/led/config" % device_id,
         '{"name": "LED", "uniq_id": "%s_led", "schema": "json", "cmd_t": "%sset", "stat_t": "%sstate", '
-        '"brightness": true, "supported_color_modes": ["brightness"], %s' % (device_id, base, base, dev), True, 1)
+        '"brightness": true, "supported_color_modes": ["brightness"], "qos": 1, %s' % (device_id, base, base, dev), True, 1)
 
 
 def telemetry(node, version):

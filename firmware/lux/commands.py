@@ -3,7 +3,7 @@
 import json
 
 MAX_COMMAND = 256
-_MAX_FADE_MS = 600000
+_MAX_TRANSITION_S = 6553  # the longest transition Home Assistant offers
 
 
 class CommandError(Exception):
@@ -21,9 +21,9 @@ def _number(cmd, key, lo, hi):
 
 def _fade(cmd, default):
     if "fade_ms" in cmd:
-        return int(_number(cmd, "fade_ms", 0, _MAX_FADE_MS))
+        return int(_number(cmd, "fade_ms", 0, _MAX_TRANSITION_S * 1000))
     if "transition" in cmd:
-        return int(_number(cmd, "transition", 0, _MAX_FADE_MS // 1000) * 1000)
+        return int(_number(cmd, "transition", 0, _MAX_TRANSITION_S) * 1000)
     return default
 
 
@@ -53,6 +53,8 @@ def parse(payload, size, default_fade_ms):
         state = cmd["state"]
         if state not in ("ON", "OFF"):
             raise CommandError("state must be \"ON\" or \"OFF\"")
+        if "flash" in cmd:  # the output stays as it is: a flash would end in a state nobody asked for
+            raise CommandError("flash is not supported")
         fade = _fade(cmd, default_fade_ms)
         if state == "ON" and "brightness" in cmd:
             return "PWM", _number(cmd, "brightness", 0, 255) * 100 / 255, fade
@@ -74,7 +76,7 @@ def handle(node, payload, size):
     try:
         cmd = parse(payload, size, node.fade_ms)
     except CommandError as e:
-        node.mqtt.publish("%s/%s/error" % (node.prefix, node.device_id), json.dumps({"error": str(e), "payload": excerpt(payload)}))
+        node.mqtt.publish(node.t_error, json.dumps({"error": str(e), "payload": excerpt(payload)}))
         print("luxnode: command refused:", e)
         return
     node.apply(*cmd)

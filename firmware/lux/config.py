@@ -71,6 +71,7 @@ class Config:
         if not isinstance(doc, dict):
             raise ConfigError("config.json: must be a JSON object")
         self.board_name = board.get("name")
+        self.chip = board.get("chip")
         caps = board.get("capabilities") or {}
         self.device_id = _name(doc, None, "device_id")
         name = _str(doc, None, "board", board.get("name"))
@@ -90,13 +91,17 @@ class Config:
                 or self.device_id
             key = _str(doc, "tls", "key")
             try:
-                self.psk_key = bytes.fromhex(key)
+                self.psk_key = bytes.fromhex(key or "")
             except ValueError:
                 raise ConfigError("config.json: mqtt.tls.key must be hex")
             if not self.psk_key:
                 raise ConfigError("config.json: mqtt.tls.key is empty")
         elif self.tls_mode == "cert":
             self.ca = _str(doc, "tls", "ca")
+        # The clock is set before a certificate is checked (ESP32s start at 2000-01-01).
+        self.ntp_server = _str(doc, None, "ntp_server", "pool.ntp.org") or ""
+        if not self.ntp_server or ":" in self.ntp_server and not self.ntp_server.partition(":")[2].isdigit():
+            raise ConfigError("config.json: ntp_server must be host or host:port")
         self.host = _str(doc, "mqtt", "host")
         self.port = _num(doc, "mqtt", "port", 8883 if self.tls_mode else 1883, 1, 65535, True)
         self.client_id = _str(doc, "mqtt", "client_id", "luxnode-" + self.device_id)
@@ -161,19 +166,21 @@ def tls_context(cfg):
     ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
     if cfg.tls_mode == "psk":
         try:
-            ctx.verify_mode = tls.CERT_NONE
-            ctx.psk_identity = cfg.psk_identity
-            ctx.psk_key = cfg.psk_key
+            # The stubs' SSLContext lacks verify_mode and psk_* (extmod/modtls_mbedtls.c has them).
+            ctx.verify_mode = tls.CERT_NONE  # pyright: ignore[reportAttributeAccessIssue]
+            ctx.psk_identity = cfg.psk_identity  # pyright: ignore[reportAttributeAccessIssue]
+            ctx.psk_key = cfg.psk_key  # pyright: ignore[reportAttributeAccessIssue]
         except AttributeError:
             raise ConfigError("mqtt.tls.mode \"psk\" but this MicroPython has no TLS-PSK"
                               " (tls.SSLContext.psk_key); flash MicroPython >= 1.29")
     else:
         # axTLS (ESP8266) has neither CERT_REQUIRED nor load_verify_locations: it
         # cannot check the broker, and an unchecked TLS is not "cert" mode.
-        if not hasattr(tls, "CERT_REQUIRED") or not hasattr(ctx, "load_verify_locations"):
+        load = getattr(ctx, "load_verify_locations", None)
+        if load is None or not hasattr(tls, "CERT_REQUIRED"):
             raise ConfigError("mqtt.tls.mode \"cert\" but this MicroPython's TLS cannot verify"
                               " a certificate (axTLS); refusing to connect unverified")
-        ctx.verify_mode = tls.CERT_REQUIRED
+        ctx.verify_mode = tls.CERT_REQUIRED  # pyright: ignore[reportAttributeAccessIssue]
         try:
             with open(cfg.ca, "rb") as f:
                 data = f.read()
@@ -184,10 +191,18 @@ def tls_context(cfg):
 
             data = a2b_base64(b"".join(data.split(b"-----")[2].split()))
         try:
-            ctx.load_verify_locations(data)
+            load(data)
         except ValueError:
             raise ConfigError("config.json: mqtt.tls.ca %s is not a certificate" % cfg.ca)
     return ctx
+
+
+def adc_reader(cfg, adc):
+    """(read, shift): read() >> shift is the raw value in the board's ADC width. The
+    ESP8266's read_u16 is v * 65535 / 1024, which >> 6 turns into raw - 1: read() is raw."""
+    if cfg.chip == "ESP8266":
+        return adc.read, 0
+    return adc.read_u16, 16 - cfg.adc_bits
 
 
 def adc(cfg):

@@ -1,5 +1,6 @@
 # LED strip by PWM: perceptual (gamma) curve, min/max duty, non-blocking fades,
-# polarity inverted in hardware where the port can, in software otherwise.
+# polarity inverted in hardware where the port can, in software otherwise. A
+# level above 0 never rounds to dark: its duty is at least the port's least step.
 from time import ticks_diff
 
 
@@ -13,9 +14,11 @@ def curve(level, gamma, lo, hi):
 
 
 class Dimmer:
-    def __init__(self, pwm, soft_invert, gamma=2.2, lo=0.0, hi=1.0):
+    def __init__(self, pwm, soft_invert, gamma=2.2, lo=0.0, hi=1.0, least=1):
+        """least: the smallest duty_u16 the port does not round to 0 (10-bit ESP8266: 64)."""
         self.pwm = pwm  # anything with duty_u16(int)
         self.soft_invert = soft_invert
+        self.least = least / 65535  # as a duty 0..1
         self.gamma = gamma
         self.lo = lo
         self.hi = hi
@@ -56,6 +59,8 @@ class Dimmer:
         self._write(curve(level, self.gamma, self.lo, self.hi))
 
     def _write(self, duty):
+        if 0 < duty < self.least:
+            duty = self.least  # a lit level stays lit
         self.duty = duty
         u16 = int(duty * 65535 + 0.5)
         if self.soft_invert:

@@ -1,7 +1,8 @@
 # MQTT 3.1.1 session over one socket. poll() drives everything: a non-blocking
 # connect with exponential backoff (lux.mqttconn, loaded while connecting),
 # reading into a preallocated buffer, acks, keepalive. Blocking is bounded: a
-# TLS handshake by CONNECT_MS, a write the socket cannot take by _SEND_MS.
+# TLS handshake by CONNECT_MS, a write the socket cannot take by _SEND_MS (the
+# ESP8266's watchdog fires after 1.6 s without a feed).
 import errno
 import random
 import select
@@ -27,7 +28,7 @@ _SUBACK = const(0x90)
 _PINGRESP = const(0xD0)
 CONNECT_MS = const(5000)  # TCP connect, then TLS handshake: each within this
 _CONNACK_MS = const(10000)
-_SEND_MS = const(5000)  # a write that cannot go out in this time ends the connection
+_SEND_MS = const(1000)  # a write that cannot go out in this time ends the connection
 _READS_PER_POLL = const(16)  # then the loop gets its turn, even in a flood
 _INFLIGHT_MAX = const(8)  # unacknowledged QoS 1 messages kept; the oldest goes first
 _RX2_MAX = const(16)  # QoS 2 packet ids remembered until their PUBREL
@@ -63,6 +64,7 @@ class MQTTClient:
         self.on_message = on_message
         self.on_connect = on_connect
         self.log = log
+        self.feed = lambda: None  # the watchdog's feed (Node.run), called before a call that may block
         self.reader = P.Reader(rx_size)
         self._tx = bytearray(tx_size)
         self._txmv = memoryview(self._tx)
@@ -71,6 +73,7 @@ class MQTTClient:
         self._rx2 = []  # QoS 2 packet ids received, PUBREL not yet seen
         self._pid = 0
         self._addr = None
+        self._dns = None  # the id of the DNS question while resolving (lux.dns)
         self._sock = None
         self._poller = select.poll()
         self.state = DOWN
@@ -144,9 +147,7 @@ class MQTTClient:
         self._ping_at = None
 
     def _fail(self, why):
-        if self.state == DOWN:
-            return
-        if self.state in (TCP, WAIT):
+        if self.state != UP:
             self._addr = None  # the address may have moved: resolve again
         was_up = self.state == UP
         self._close()
@@ -165,6 +166,7 @@ class MQTTClient:
             raise OSError(errno.ENOTCONN)
         mv = memoryview(data)
         n = 0
+        self.feed()
         deadline = ticks_add(ticks_ms(), _SEND_MS)
         while n < len(mv):
             k = self._sock.write(mv[n:])
@@ -200,10 +202,12 @@ class MQTTClient:
                 return self._pid
 
     def _read(self):
-        r = self.reader
+        r, s = self.reader, self._sock
+        if s is None:
+            return
         for _ in range(_READS_PER_POLL):
             try:
-                k = self._sock.readinto(r.space())
+                k = s.readinto(r.space())
             except OSError as e:
                 if e.errno == errno.EAGAIN:
                     return
@@ -261,6 +265,7 @@ class MQTTClient:
         elif kind == _CONNACK and self.state == WAIT:
             _conn().connack(self, body[0] & 1, body[1])
             forget("mqttconn")
+            forget("dns")
         elif kind == _PUBREC:  # we publish at most QoS 1; complete the flow anyway
             self._send_ack(_PUBREL, P.u16(body, 0))
         elif kind != _PUBCOMP:
@@ -282,6 +287,9 @@ class MQTTClient:
                     self._rx2.pop(0)
                 self._rx2.append(pid)
         if fresh and self.on_message:
-            self.on_message(body[2:p - 2 if qos else p], body[p:], rem - p)
+            try:
+                self.on_message(body[2:p - 2 if qos else p], body[p:], rem - p)
+            except Exception as e:  # one message must not cost the connection: acknowledged all the same
+                self.log("mqtt: message dropped: %r" % e)
         if pid:
             self._send_ack(_PUBACK if qos == 1 else _PUBREC, pid)

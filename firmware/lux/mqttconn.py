@@ -1,4 +1,4 @@
-# Connection set-up of lux.mqtt: resolve, non-blocking TCP connect, TLS
+# Connection set-up of lux.mqtt: resolve (lux.dns), non-blocking TCP connect, TLS
 # handshake, CONNECT, what a CONNACK brings (subscriptions, QoS 1 still unacknowledged), and
 # the hang-up when WiFi is lost. The client loads this while it connects, unloads it once connected.
 import errno
@@ -14,19 +14,67 @@ _REFUSED = ("", "bad protocol version", "client id rejected", "server unavailabl
 
 
 def dial(c):
-    """Start a non-blocking TCP connect to the broker."""
+    """Start resolving the broker's name (lux.dns), or the TCP connect if its address is known."""
     c.state = TCP
     c._since = ticks_ms()
+    c._dns = None
     if c._addr is None:  # resolved once, again only after a failed connect
+        from . import dns
+
         c.log("mqtt: resolving %s" % c.host)
-        c._addr = socket.getaddrinfo(c.host, c.port, 0, socket.SOCK_STREAM)[0][-1]
+        server = None if dns.numeric(c.host) else dns.server()
+        if server:
+            c._sock, c._dns = dns.ask(c.host, server)
+            c._poller.register(c._sock, select.POLLIN)
+            return
+        _lookup(c)
+    _connect(c)
+
+
+def _lookup(c):
+    """The port's getaddrinfo: at once for an address; for a name it blocks until the DNS
+    server answers, so only where no DNS server is known."""
+    c.feed()
+    c._addr = socket.getaddrinfo(c.host, c.port, 0, socket.SOCK_STREAM)[0][-1]
+    c.feed()
+
+
+def _resolving(c, timeout_ms):
+    from . import dns
+
+    for _ in c._poller.ipoll(timeout_ms):
+        break
+    try:
+        ip = dns.address(c._sock.recv(512), c._dns, c.host)
+    except OSError as e:
+        if e.errno == errno.ECONNREFUSED:  # no DNS server there after all (a host's loopback)
+            c._close()
+            c._dns = None
+            _lookup(c)
+            _connect(c)
+            return
+        if e.errno != errno.EAGAIN:
+            raise
+        ip = None
+    if ip is None:
+        if ticks_diff(ticks_ms(), c._since) > CONNECT_MS:
+            raise OSError("no DNS answer for %s" % c.host)
+        return
+    c._close()
+    c._dns = None
+    c._addr = socket.getaddrinfo(ip, c.port)[0][-1]  # an address: no lookup
+    c.log("mqtt: %s is %s" % (c.host, ip))
+    _connect(c)
+
+
+def _connect(c):
+    c._since = ticks_ms()
     c.log("mqtt: connecting to %s:%d" % (c.host, c.port))
     s = socket.socket()
     c._sock = s
-    try:  # IPPROTO_TCP, TCP_NODELAY: an ack and the publish after it leave at once
-        s.setsockopt(6, 1, 1)
-    except (OSError, ValueError):
-        pass
+    nodelay = getattr(socket, "TCP_NODELAY", None)  # the unix port has none
+    if nodelay is not None:  # an ack and the publish after it leave at once
+        s.setsockopt(socket.IPPROTO_TCP, nodelay, 1)
     s.setblocking(False)
     try:
         s.connect(c._addr)
@@ -38,6 +86,9 @@ def dial(c):
 
 def handshake(c, timeout_ms):
     """Once TCP is up: TLS (blocking, bounded by the connect timeout), then CONNECT."""
+    if c._dns is not None:
+        _resolving(c, timeout_ms)
+        return
     ev = 0
     for _, ev in c._poller.ipoll(timeout_ms):
         break

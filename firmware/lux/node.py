@@ -1,6 +1,7 @@
 # The light node's main loop: sensor, dimmer, controller, saved state, WiFi and MQTT,
 # none of them blocking. Code needed only now and then (config, wiring, safe
 # mode, discovery, commands, the AUTO controller) is loaded on demand.
+import gc
 import os
 from time import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
@@ -15,6 +16,18 @@ VERSION = "0.1.0"
 _LOOP_MS = const(20)  # longest wait for network input per loop
 _STABLE_MS = const(30000)  # running this long clears the boot-loop count
 _COMMANDS_MS = const(30000)  # lux.commands stays loaded this long after a command
+_RESET_PAUSE_MS = const(1000)  # before a crash reset: the log line leaves; under the ESP8266's 1.6 s watchdog
+TYPE_CHECKING = const(0)
+if TYPE_CHECKING:  # for the annotations only: compiled out, no code, no names on the board
+    from _mpy_shed.time_mp import _TicksMs  # what the stubs give ticks_ms()
+    from network import WLAN
+
+    from .clock import Clock
+    from .control import PI
+    from .dimmer import Dimmer
+    from .mqtt import MQTTClient
+    from .sensor import LightSensor
+    from .wifi import WiFi
 
 
 def log(msg):
@@ -22,22 +35,78 @@ def log(msg):
 
 
 class Node:
-    """The running node; lux.start wires its parts from the configuration."""
+    """The running node; lux.start wires its parts from the configuration and sets
+    these fields (annotations only: they cost the board no RAM)."""
+
+    device_id: str
+    board: str
+    prefix: str
+    fade_ms: int
+    sample_ms: int
+    telemetry_ms: int
+    wdt_ms: int
+    save_ms: int
+    started: "_TicksMs"
+    uptime_ms: int
+    control: str  # PWM or AUTO
+    value: float  # PWM: brightness %; AUTO: the light % to hold
+    last_on: float  # the level ON restores
+    saved: "tuple | None"  # (control, value, last_on) as state.json holds it
+    dimmer: "Dimmer"
+    sensor: "LightSensor"
+    kp: float
+    ki: float
+    pi: "PI | None"  # the AUTO controller, loaded for AUTO only
+    ssid: str
+    wifi_password: str
+    wlan: "WLAN | None"  # None without a wifi section
+    wifi: "WiFi | None"  # joining the access point
+    clock: "Clock | None"  # setting the clock before a certificate can be checked
+    mqtt: "MQTTClient"
+    t_set: bytes
+    t_light: bytes
+    t_state: bytes
+    t_error: bytes
+    _changed_at: "_TicksMs | None"  # when the LED state changed, until it is saved
+    _next_sample: "_TicksMs"
+    _last_sample: "_TicksMs"
+    _next_telemetry: "_TicksMs"
+    _state_value: "int | None"  # the level last published on state (AUTO republishes on change)
+    _stable: bool  # ran long enough to clear the boot-loop count
+    _announced: bool  # status, discovery and state went out on this connection
+    _commands_at: "_TicksMs | None"  # the last command, while lux.commands is loaded
 
     # -- MQTT --
 
     def on_connect(self):
-        from . import announce
+        self._announced = self._announce("connected")
 
-        announce.connected(self, VERSION)
-        forget("announce")
+    def _announce(self, what):
+        """lux.announce.connected or .telemetry. Loading it may run out of memory: that
+        costs only this announcement (the connection stays), and says whether it went."""
+        try:
+            from . import announce
+
+            getattr(announce, what)(self, VERSION)
+            return True
+        except Exception as e:
+            log("%s messages failed: %r" % (what, e))
+            return False
+        finally:
+            forget("announce")
 
     def on_message(self, topic, payload, size):
-        if bytes(topic) == self.t_set:
+        try:
+            if bytes(topic) != self.t_set:
+                return
             from . import commands  # loaded on demand, unloaded after a quiet while (step)
 
             self._commands_at = ticks_ms()
             commands.handle(self, payload, size)
+        except Exception as e:  # out of memory too: one error, the message still acknowledged
+            gc.collect()
+            log("command failed: %r" % e)
+            self.mqtt.publish(self.t_error, '{"error": "command failed: %s"}' % type(e).__name__)
 
     def apply(self, control, value, fade_ms):
         if control == "ON":
@@ -69,6 +138,8 @@ class Node:
             level, duty = d.level, d.duty
         else:  # during a fade: where it is going
             level, duty = d.target, curve(d.target, d.gamma, d.lo, d.hi)
+            if 0 < duty < d.least:
+                duty = d.least  # what the LED gets (lux.dimmer)
         self._state_value = round(level)
         self.mqtt.publish(self.t_state, '{"control": "%s", "value": %s, "unit": "%%", "duty": %s, "state": "%s", '
                           '"brightness": %d%s}' % (
@@ -104,6 +175,10 @@ class Node:
             from .wifi import WiFi
 
             self.wifi = WiFi(self.wlan, self.ssid, self.wifi_password, log, tried=now)
+        elif self.clock:  # certificate mode: no TLS handshake before the clock is set
+            if self.clock.poll(_LOOP_MS):
+                self.clock = None
+                forget("clock")
         else:
             self.mqtt.poll(_LOOP_MS)
         now = ticks_ms()
@@ -119,24 +194,27 @@ class Node:
             self.uptime_ms += self.telemetry_ms + ticks_diff(now, self._next_telemetry)
             self._next_telemetry = ticks_add(now, self.telemetry_ms)
             if self.mqtt.state == UP:
-                from . import announce
-
-                announce.telemetry(self, VERSION)
-                forget("announce")
+                if self._announced:
+                    self._announce("telemetry")
+                else:  # status and discovery failed on connect: again now
+                    self._announced = self._announce("connected")
         if self._commands_at is not None and ticks_diff(now, self._commands_at) >= _COMMANDS_MS:
             self._commands_at = None
             forget("commands")
         if not self._stable and ticks_diff(now, self.started) >= _STABLE_MS:
             self._stable = True
-            from . import safemode
+            try:  # out of memory here must not end in a reset that counts towards safe mode
+                from . import safemode
 
-            safemode.stable()
+                safemode.stable()
+            except Exception as e:
+                log("boot count not cleared: %r" % e)
             forget("safemode")
 
     def sample(self, now):
         self._next_sample = ticks_add(now, self.sample_ms)
         light = self.sensor.sample()
-        if self.control == "AUTO":
+        if self.pi:  # AUTO
             self.pi.drive(self.dimmer, self.value, light, ticks_diff(now, self._last_sample) / 1000)
         self._last_sample = now
         if self.mqtt.state == UP and self.sensor.due(now):
@@ -150,9 +228,10 @@ class Node:
         if self.wdt_ms:
             try:
                 wdt = machine.WDT(timeout=self.wdt_ms)
-            except (TypeError, ValueError):  # the ESP8266's period is fixed: 5 s, no other
+            except (TypeError, ValueError):  # the ESP8266's period is fixed (1.6-3.2 s, whatever it says)
                 log("watchdog: the port's fixed period, not wdt_s")
                 wdt = machine.WDT()
+            self.mqtt.feed = wdt.feed  # around the calls that may block (a stalled write, DNS)
         try:
             while True:
                 self.step()
@@ -162,7 +241,9 @@ class Node:
             raise
         except Exception as e:  # count a crash towards safe mode and start again
             log("crashed: %r; resetting" % e)
-            sleep_ms(2000)
+            if wdt:
+                wdt.feed()
+            sleep_ms(_RESET_PAUSE_MS)
             machine.reset()
 
 

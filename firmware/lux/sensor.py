@@ -10,10 +10,11 @@ def to_percent(raw, dark, bright):
 
 
 class LightSensor:
-    def __init__(self, read_u16, bits, dark, bright, oversample=16, smoothing=0.3,
+    def __init__(self, read, shift, dark, bright, oversample=16, smoothing=0.3,
                  deadband=1.0, interval_ms=5000):
-        self._read = read_u16
-        self._shift = 16 - bits
+        """read() >> shift: the raw value in the board's ADC width (lux.config.adc_reader)."""
+        self._read = read
+        self._shift = shift
         self.dark = dark
         self.bright = bright
         self.oversample = oversample

@@ -1,7 +1,10 @@
 # Wiring: config.json + board.json -> a running Node. Used once at boot and
 # unloaded (with lux.config) before the loop starts, to keep its code off the heap.
+import gc
 import json
 from time import ticks_add, ticks_ms
+
+from micropython import const
 
 from . import config
 from .dimmer import Dimmer
@@ -9,6 +12,8 @@ from .mqtt import MQTTClient
 from . import forget
 from .node import VERSION, Node, log
 from .sensor import LightSensor
+
+_LOW_HEAP = const(16384)  # free after start-up; an ESP8266 with lux frozen has 28 KB
 
 
 def load_state(path):
@@ -37,9 +42,12 @@ def build(cfg, adc, pwm, tls_ctx):
     n.control, n.value, n.last_on = n.saved or ("PWM", 0, 100)
     if n.control not in ("PWM", "AUTO"):
         n.control, n.value = "PWM", 0
-    n.dimmer = Dimmer(pwm, cfg.invert and not cfg.hw_invert, cfg.gamma, cfg.min_duty, cfg.max_duty)
+    # The ESP8266's PWM has 10 bits (duty_u16 * 1024 / 65535): below 64 is dark.
+    n.dimmer = Dimmer(pwm, cfg.invert and not cfg.hw_invert, cfg.gamma, cfg.min_duty, cfg.max_duty,
+                      64 if cfg.chip == "ESP8266" else 1)
     n.dimmer.set_level(n.value if n.control == "PWM" else 0, 0, now)  # the restored level, at once
-    n.sensor = LightSensor(adc.read_u16, cfg.adc_bits, cfg.dark_raw, cfg.bright_raw, cfg.oversample,
+    read, shift = config.adc_reader(cfg, adc)
+    n.sensor = LightSensor(read, shift, cfg.dark_raw, cfg.bright_raw, cfg.oversample,
                            cfg.smoothing, cfg.deadband, int(cfg.interval_s * 1000))
     n.kp, n.ki, n.pi = cfg.kp, cfg.ki, None
     n.wlan = n.wifi = None
@@ -52,6 +60,12 @@ def build(cfg, adc, pwm, tls_ctx):
     n.t_set = cfg.topic("set").encode()
     n.t_light = cfg.topic("light").encode()  # bytes: publish() need not encode them each time
     n.t_state = cfg.topic("state").encode()
+    n.t_error = cfg.topic("error").encode()
+    n.clock = None
+    if cfg.tls_mode == "cert":
+        from .clock import Clock
+
+        n.clock = Clock(cfg.ntp_server, log)
     n.mqtt = MQTTClient(
         cfg.client_id, cfg.host, cfg.port, cfg.username, cfg.password, cfg.keepalive,
         cfg.clean_session, tls_ctx, cfg.host if cfg.tls_mode == "cert" else None,
@@ -64,10 +78,20 @@ def build(cfg, adc, pwm, tls_ctx):
     n._state_value = None
     n._stable = not cfg.rtc_memory  # True: no boot count to clear
     n._commands_at = None
+    n._announced = False
     if n.control == "AUTO":
         n.apply("AUTO", n.value, 0)
     log("node %s started (board %s, firmware %s)" % (n.device_id, n.board, VERSION))
     return n
+
+
+def check_heap():
+    """A node needs room for commands, discovery and reconnects: say so when there is
+    little (an ESP8266 running lux/*.mpy from its filesystem)."""
+    gc.collect()
+    if gc.mem_free() < _LOW_HEAP:
+        log("only %d bytes of heap free: too little to run reliably; on an ESP8266 flash lux"
+            " frozen (tools/freeze-manifest.py) or in ROMFS" % gc.mem_free())
 
 
 def start():
@@ -76,10 +100,12 @@ def start():
     forget("safemode")
     try:
         cfg = config.load()
-        return build(cfg, config.adc(cfg), config.pwm(cfg), config.tls_context(cfg))
+        n = build(cfg, config.adc(cfg), config.pwm(cfg), config.tls_context(cfg))
     except config.ConfigError as e:
         log("config error: %s" % e)
         raise
     finally:
         forget("config")
-        forget("start")  # nothing below may use this module's globals
+    check_heap()
+    forget("start")  # nothing below may use this module's globals
+    return n

@@ -32,6 +32,8 @@ GOOD = {
     b'{"state":"ON","brightness":0}': ["PWM", 0.0, 500],
     b'{"state":"ON"}': ["ON", None, 500],
     b'{"state":"OFF","transition":0.5}': ["OFF", None, 500],
+    # Home Assistant offers transitions up to 6553 s: accepted, not refused
+    b'{"state":"ON","brightness":128,"transition":6553}': ["PWM", 128 * 100 / 255, 6553000],
 }
 
 
@@ -55,7 +57,11 @@ BAD = {
     b'{"control":"PWM","value":true}': "value must be a number",
     b'{"control":"PWM","value":50,"unit":"lx"}': 'unit must be "%"',
     b'{"control":"AUTO","value":60,"unit":"V"}': 'unit must be "%"',
-    b'{"control":"PWM","value":5,"fade_ms":-3}': "fade_ms must be within 0..600000",
+    b'{"control":"PWM","value":5,"fade_ms":-3}': "fade_ms must be within 0..6553000",
+    b'{"state":"ON","transition":6554}': "transition must be within 0..6553",
+    # Home Assistant offers flash on every JSON light: refused, so the output stays as it is
+    b'{"state":"ON","flash":2}': "flash is not supported",
+    b'{"state":"ON","flash":"short"}': "flash is not supported",
     b'{"state":"DIM"}': 'state must be "ON" or "OFF"',
     b'{"state":"ON","brightness":256}': "brightness must be within 0..255",
     b'{"state":"ON","transition":"slow"}': "transition must be a number",

@@ -8,7 +8,8 @@ import subprocess
 from tests.firmware.node import SIM_BOARD, Node, node_config
 from tests.support.micropython import FIRMWARE, run
 
-CEILING_KB = 27  # measured 26.4 KB on the 64-bit unix port (mqtt_async alone: 26.7 KB)
+CEILING_KB = 29  # measured 28.1 KB on the 64-bit unix port from .mpy (mqtt_async alone: 26.7 KB);
+# the ESP8266 runs the same code frozen or from ROMFS: test_heap32.py
 
 
 def test_node_heap_stays_under_its_ceiling(mosquitto, tmp_path):

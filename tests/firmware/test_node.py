@@ -45,6 +45,7 @@ def test_node_announces_itself_and_obeys_commands(broker, observer, nodes, tmp_p
     assert sensor["stat_t"] == "luxnode/node-1/light" and sensor["avty_t"] == "luxnode/node-1/status"
     light = observer.expect("homeassistant/light/node-1/led/config")
     assert light["schema"] == "json" and light["cmd_t"] == "luxnode/node-1/set"
+    assert light["qos"] == 1  # Home Assistant then sends its commands at QoS 1, as `set` is
     assert observer.expect("luxnode/node-1/state") == {
         "control": "PWM", "value": 0, "unit": "%", "duty": 0, "state": "OFF", "brightness": 0}
     first = observer.expect("luxnode/node-1/light")

@@ -21,7 +21,7 @@ def test_oversampling_smoothing_deadband_and_interval():
     got = mp("""
 from lux.sensor import LightSensor
 reads = iter([100 << 4] * 4 + [300 << 4] * 4 + list(range(0, 4000 << 4, 1000 << 4)) + [2000 << 4] * 400)
-s = LightSensor(lambda: next(reads), 12, 0, 4000, oversample=4, smoothing=0.5, deadband=1.0, interval_ms=1000)
+s = LightSensor(lambda: next(reads), 4, 0, 4000, oversample=4, smoothing=0.5, deadband=1.0, interval_ms=1000)
 out = [s.due(0)]                     # nothing measured yet
 s.sample(); out += [s.raw, s.light, s.due(0)]   # first reading is always published
 s.sample(); out += [s.raw, s.light, s.due(10)]  # moved 2.5 % -> past the deadband

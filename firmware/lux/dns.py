@@ -1,0 +1,70 @@
+# The broker's address without blocking: one DNS question over UDP to the station's DNS
+# server, whose answer lux.mqttconn polls for like any socket. The ports' getaddrinfo
+# waits for the answer (lwIP retries for seconds), longer than the ESP8266's watchdog
+# allows. Loaded while a broker name is being resolved.
+import random
+import socket
+
+
+def server():
+    """(address, 53) of the DNS server the WiFi station got, or None (then getaddrinfo)."""
+    try:
+        import network
+
+        wlan = network.WLAN(network.STA_IF)
+        if wlan.isconnected():
+            return wlan.ifconfig()[3], 53
+    except (ImportError, AttributeError, OSError):
+        pass
+    return None
+
+
+def numeric(host):
+    """True for an IPv4 address, which needs no lookup."""
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() for p in parts)
+
+
+def ask(host, dns_server):
+    """A non-blocking UDP socket that has sent the question for host's IPv4 address, and
+    the question's id."""
+    qid = random.getrandbits(16)
+    q = bytearray((qid >> 8, qid & 255, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0))  # recursion desired, 1 question
+    for label in host.encode().split(b"."):
+        q.append(len(label))
+        q.extend(label)
+    q.extend(b"\0\0\1\0\1")  # type A, class IN
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    s.sendto(q, socket.getaddrinfo(dns_server[0], dns_server[1])[0][-1])
+    return s, qid
+
+
+def _skip_name(data, i):
+    while True:
+        n = data[i]
+        if not n:
+            return i + 1
+        if n & 0xC0 == 0xC0:  # a pointer ends the name
+            return i + 2
+        i += n + 1
+
+
+def address(data, qid, host):
+    """The first IPv4 address in the answer to question qid, None if data is not that
+    answer; OSError if the answer is that host has none."""
+    if len(data) < 12 or (data[0] << 8 | data[1]) != qid or not data[2] & 0x80:
+        return None
+    if data[3] & 15:
+        raise OSError("no address for %s (DNS error %d)" % (host, data[3] & 15))
+    i = 12
+    for _ in range(data[4] << 8 | data[5]):  # the question, echoed
+        i = _skip_name(data, i) + 4
+    for _ in range(data[6] << 8 | data[7]):
+        i = _skip_name(data, i)
+        kind, size = data[i] << 8 | data[i + 1], data[i + 8] << 8 | data[i + 9]
+        i += 10
+        if kind == 1 and size == 4:
+            return "%d.%d.%d.%d" % (data[i], data[i + 1], data[i + 2], data[i + 3])
+        i += size  # a CNAME on the way
+    raise OSError("no address for %s" % host)
