@@ -19,11 +19,6 @@ pytestmark = pytest.mark.skipif(hass.python() is None, reason=hass.missing_reaso
 
 LIGHT = "light.sim_1_led"
 SENSOR = "sensor.sim_1_light"
-# The node's side of issue 10 (discovery asking for QoS 1, `flash`, transitions up to
-# 6,553 s) lands with the firmware; until then these tests fail, and say why.
-NEEDS_FIRMWARE_ISSUE_10 = pytest.mark.xfail(
-    strict=True, reason="firmware before issue 10: discovery without qos, flash ignored, transitions > 600 s refused")
-
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
@@ -109,7 +104,6 @@ def test_a_transition_reaches_the_node(home_assistant, operator):
     wait_for(lambda: node_state(operator).get("state") == "OFF", 20, what="the node OFF")
 
 
-@NEEDS_FIRMWARE_ISSUE_10
 def test_commands_travel_at_qos_1(home_assistant, operator):
     """Discovery asks for QoS 1, so a command sent while the node is away is not lost."""
     seen = []
@@ -124,7 +118,6 @@ def test_commands_travel_at_qos_1(home_assistant, operator):
         wait_for(lambda: node_state(operator).get("state") == "OFF", 20, what="the node OFF")
 
 
-@NEEDS_FIRMWARE_ISSUE_10
 def test_the_longest_transition_home_assistant_offers_is_not_refused(home_assistant, operator):
     errors = []
     operator.client.message_callback_add("luxnode/sim-1/error", lambda c, u, m: errors.append(json.loads(m.payload)))
@@ -138,7 +131,6 @@ def test_the_longest_transition_home_assistant_offers_is_not_refused(home_assist
         wait_for(lambda: node_state(operator).get("state") == "OFF", 20, what="the node OFF")
 
 
-@NEEDS_FIRMWARE_ISSUE_10
 def test_flash_does_not_leave_an_off_light_on(home_assistant, operator):
     assert node_state(operator)["state"] == "OFF"
     errors = []

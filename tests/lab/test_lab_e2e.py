@@ -6,6 +6,7 @@ the last one stops it with Ctrl-C and checks that nothing is left behind.
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -278,7 +279,9 @@ def test_ctrl_c_stops_nodes_then_broker_and_leaves_nothing(lab):
     log = (lab.home / "broker.log").read_text().splitlines()
     end = next(i for i, line in enumerate(log) if "terminat" in line)
     for device_id in ("sim-1", "sim-2"):
-        last = max(i for i, line in enumerate(log) if f"luxnode-{device_id} " in line)
+        # The node listener's use_username_as_clientid makes the node's client id its identity.
+        own = re.compile(rf"(?<![\w-]){device_id}(?![\w-])")
+        last = max(i for i, line in enumerate(log) if own.search(line))
         assert last < end and ("closed" in log[last] or "disconnected" in log[last]), \
             f"{device_id} was still connected when the broker stopped:\n" + "\n".join(log[-20:])
     assert not (lab.home / "broker.pid").exists()
