@@ -1,8 +1,10 @@
 # Messages the node sends now and then: on each connect its status, Home
-# Assistant MQTT discovery (retained configs for the light sensor and the LED)
-# and its state; telemetry once a period. Loaded for the occasion, then unloaded.
+# Assistant MQTT discovery (retained configs for the light sensor and the LED),
+# its state and telemetry; telemetry again once a period. Loaded for the
+# occasion, then unloaded.
 import gc
 import json
+from time import ticks_diff, ticks_ms
 
 
 def connected(node, version):
@@ -10,6 +12,7 @@ def connected(node, version):
     discovery(node.mqtt, node.prefix, node.device_id, node.board, version)
     node.publish_state()
     node.sensor.sent = None  # publish the next reading
+    telemetry(node, version)  # a dashboard shows it at once, not a period later
 
 
 def discovery(mqtt, prefix, device_id, board, version):
@@ -35,7 +38,8 @@ def telemetry(node, version):
             pass
     gc.collect()
     node.mqtt.publish("%s/%s/telemetry" % (node.prefix, node.device_id), json.dumps({
-        "uptime_s": node.uptime_ms // 1000,
+        # Whole periods summed so far plus the part of this one gone by.
+        "uptime_s": (node.uptime_ms + node.telemetry_ms - ticks_diff(node._next_telemetry, ticks_ms())) // 1000,
         "rssi": rssi,
         "free_heap": gc.mem_free(),
         "reconnects": max(0, node.mqtt.connects - 1),
