@@ -24,12 +24,14 @@ class LabCommand:
 
     def __init__(self, home: Path, nodes: int = 3):
         self.home = home
-        self.ports = {"port": free_port(), "psk_port": free_port(), "ws_port": free_port(), "http_port": free_port()}
+        self.ports = {"port": free_port(), "psk_port": free_port(), "ws_port": free_port(), "http_port": free_port(),
+                      "ntp_port": free_port()}
         self.env = dict(os.environ, LUXNODE_HOME=str(home), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "luxnode", "lab", "--no-browser", "--nodes", str(nodes),
              "--port", str(self.ports["port"]), "--psk-port", str(self.ports["psk_port"]),
-             "--ws-port", str(self.ports["ws_port"]), "--http-port", str(self.ports["http_port"])],
+             "--ws-port", str(self.ports["ws_port"]), "--http-port", str(self.ports["http_port"]),
+             "--ntp-port", str(self.ports["ntp_port"])],
             env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, start_new_session=True,
         )

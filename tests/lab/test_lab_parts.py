@@ -200,7 +200,8 @@ def test_status_line_on_a_terminal_and_ctrl_c(tmp_path):
     home = tmp_path / "home"
     terminal = OnPty(
         [sys.executable, "-m", "luxnode", "lab", "--no-browser", "--nodes", "3", "--port", str(free_port()),
-         "--psk-port", str(free_port()), "--ws-port", str(free_port()), "--http-port", str(free_port())],
+         "--psk-port", str(free_port()), "--ws-port", str(free_port()), "--http-port", str(free_port()),
+         "--ntp-port", str(free_port())],
         env=dict(os.environ, LUXNODE_HOME=str(home), COLUMNS="80", TERM="xterm"),
     )
     try:

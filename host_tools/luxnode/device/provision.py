@@ -110,6 +110,24 @@ def previous_config(raw: bytes | None) -> dict | None:
     return config if isinstance(config, dict) else None
 
 
+def ntp_server(args, tls: str, broker_host: str, lab_broker: dict) -> str | None:
+    """config.json's ntp_server: --ntp-server, else the lab's time server where the node needs the time."""
+    from luxnode.device import nodeconfig
+
+    text = getattr(args, "ntp_server", None)
+    if text is None:
+        port = lab_broker.get("ntp_port")  # recorded by 'luxnode lab'
+        # The firmware's SNTP speaks IPv4 and reads host:port, so no IPv6 literal.
+        return f"{broker_host}:{port}" if tls == "cert" and port and ":" not in broker_host else None
+    host, colon, port = text.partition(":")
+    if not host or not nodeconfig._is_host(host):
+        raise LuxnodeError(f"--ntp-server {text!r}: give the time server as an IPv4 address or a host name "
+                           "(HOST[:PORT], port 123 by default)")
+    if colon and not (port.isdigit() and 0 < int(port) < 65536):
+        raise LuxnodeError(f"--ntp-server {text!r}: the port must be a number 1-65535 (HOST[:PORT])")
+    return f"{host}:{int(port)}" if colon else host
+
+
 def provision(args, target) -> dict:
     from luxnode import boards
     from luxnode.device import authfiles, nodeconfig, registry as reg
@@ -143,6 +161,9 @@ def provision(args, target) -> dict:
     config = nodeconfig.build(device_id, board, args.wifi_ssid, wifi_password, host, port,
                               registry["broker"]["prefix"], tls, credentials,
                               previous_config(target.read_config()))
+    time_source = ntp_server(args, tls, host, registry["broker"])
+    if time_source:
+        config["ntp_server"] = time_source
     if ca is not None:
         target.write(nodeconfig.CA_NAME, ca)
     target.write("config.json", (json.dumps(config, indent=1) + "\n").encode())
@@ -176,6 +197,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--tls", choices=("psk", "cert", "none"),
                         help="transport security (default: psk where the board supports it)")
     parser.add_argument("--ca", help="CA certificate for --tls cert (copied to the board as ca.pem)")
+    parser.add_argument("--ntp-server", metavar="HOST[:PORT]",
+                        help="the time server a --tls cert node sets its clock by (default: the lab's SNTP "
+                             "port at the --broker host once 'luxnode lab' has run in this home, else "
+                             "the firmware's pool.ntp.org)")
     parser.add_argument("--board", help="board file (default: detected from the board)")
     parser.add_argument("--show-secrets", action="store_true", help="print the issued password and key")
     parser.add_argument("--no-reset", action="store_true", help="do not soft-reset the board afterwards")
@@ -206,5 +231,7 @@ def run(args) -> int:
     if entry["tls"] == "psk":
         print(f"  psk identity   {entry['psk_identity']}")
         print(f"  psk key        {hidden(entry['psk_key'], args.show_secrets)}")
+    if "ntp_server" in config:
+        print(f"  ntp server     {config['ntp_server']}")
     print(f"  {result['reload']}")
     return 0

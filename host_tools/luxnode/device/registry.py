@@ -1,6 +1,7 @@
 """The lab's device registry ($LUXNODE_HOME/registry.json, 0600).
 
-It holds the broker's address, the operator account and, per device, the
+It holds the broker's address and ports (and the port of the lab's SNTP time
+server, ``ntp_port``, once ``luxnode lab`` has run), the operator account and, per device, the
 credentials provisioning issued, the firmware version deploy put on it and when
 a luxnode tool last saw it online. The broker's auth files are derived from it
 (luxnode.device.authfiles), so it is the one place a device's secrets live on

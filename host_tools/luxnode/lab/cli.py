@@ -19,8 +19,21 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--ws-port", type=int, metavar="P", help="MQTT over WebSocket port (default 9001)")
     parser.add_argument("--http-port", type=int, default=8080, metavar="H",
                         help="dashboard port on 127.0.0.1 (default 8080)")
+    parser.add_argument("--ntp-port", type=int, metavar="U",
+                        help="UDP port of the lab's SNTP time server, for nodes with --tls cert "
+                             "(default: the registry's, 1123)")
     parser.add_argument("--no-browser", action="store_true", help="do not open the dashboard in a browser")
     parser.set_defaults(func=run)
+
+
+def _ntp_port(args) -> int:
+    from luxnode.device import registry
+    from luxnode.lab.sntp import DEFAULT_PORT
+
+    port = registry.load()["broker"].get("ntp_port", DEFAULT_PORT) if args.ntp_port is None else args.ntp_port
+    if not 0 < port < 65536:
+        raise LuxnodeError(f"--ntp-port {port}: expected a UDP port, 1..65535 (boards are provisioned with it)")
+    return port
 
 
 def _ports(args):
@@ -52,6 +65,7 @@ def _banner(lab) -> str:
         f"  MQTT         port {lab.ports.psk} TLS-PSK (nodes), port {lab.ports.password} username/password; "
         "all interfaces",
         f"  WebSocket    ws://127.0.0.1:{lab.ports.ws}/mqtt",
+        f"  time         SNTP on UDP port {lab.ntp_port}, all interfaces (the clock for nodes with --tls cert)",
         f"  credentials  {lab.credentials_file} (operator account and node keys, mode 0600)",
         f"  Home Assistant  MQTT integration: this machine, port {lab.ports.password}, username homeassistant,",
         "               password: luxnode accounts homeassistant --show-secrets",
@@ -70,6 +84,7 @@ def run(args) -> int:
     if not 0 <= args.nodes <= 64:
         raise LuxnodeError(f"--nodes {args.nodes}: expected 0..64")
     ports = _ports(args)
+    ntp_port = _ntp_port(args)
     if args.nodes:
         from luxnode.sim.node import micropython
 
@@ -78,7 +93,7 @@ def run(args) -> int:
     lock.acquire(ports, args.http_port)   # before anything is provisioned: one lab per home
     try:
         scratch.remove_orphans()
-        return _run_lab(Lab(args.nodes, ports, args.http_port), args)
+        return _run_lab(Lab(args.nodes, ports, args.http_port, ntp_port), args)
     finally:
         lock.release()
 

@@ -1,9 +1,9 @@
-"""One run of the lab: broker, simulated nodes and dashboard, started and stopped in order.
+"""One run of the lab: broker, time server, simulated nodes and dashboard, started and stopped in order.
 
-Start: provision the simulated nodes (registry, auth files, each node's folder),
+Start: serve time (SNTP, for nodes in certificate mode), provision the simulated nodes (registry, auth files, each node's folder),
 write broker.conf, start the broker and wait for its listeners, start the nodes,
 serve the dashboard. Stop: the nodes first (the broker publishes their wills),
-then the dashboard, then the broker, so no node publishes into the void.
+then the dashboard, then the broker, so no node publishes into the void; the time server last.
 """
 
 import ctypes
@@ -18,6 +18,7 @@ from luxnode import home as lab_home
 from luxnode.errors import LuxnodeError
 from luxnode.lab import brokerconf
 from luxnode.lab.brokerconf import LabPorts
+from luxnode.lab.sntp import DEFAULT_PORT as DEFAULT_NTP_PORT
 
 BROKER_START_TIMEOUT_S = 20.0
 BROKER_STOP_TIMEOUT_S = 10.0
@@ -43,10 +44,12 @@ def _port_open(port: int) -> bool:
 
 
 class Lab:
-    def __init__(self, node_count: int, ports: LabPorts, http_port: int):
+    def __init__(self, node_count: int, ports: LabPorts, http_port: int, ntp_port: int = DEFAULT_NTP_PORT):
         self.node_count = node_count
         self.ports = ports
         self.http_port = http_port
+        self.ntp_port = ntp_port
+        self.time_server = None
         self.folder = lab_home.home()
         self.registry = None
         self.device_ids: list[str] = []
@@ -71,6 +74,7 @@ class Lab:
     def start(self) -> "Lab":
         try:
             self._check_ports_free()
+            self._start_time_server()
             self._provision()
             self._start_broker()
             self._start_nodes()
@@ -89,6 +93,11 @@ class Lab:
                     "stop it or choose other ports with --port/--psk-port/--ws-port/--http-port"
                 )
 
+    def _start_time_server(self) -> None:
+        from luxnode.lab.sntp import SntpServer
+
+        self.time_server = SntpServer(self.ntp_port).start()
+
     def _provision(self) -> None:
         """Each simulated node gets a folder, as a board gets flash, and is provisioned like a board."""
         import json
@@ -102,7 +111,7 @@ class Lab:
             self.registry = registry.load()
             accounts.ensure(self.registry)
             self.registry["broker"].update(psk_port=self.ports.psk, password_port=self.ports.password,
-                                           ws_port=self.ports.ws)
+                                           ws_port=self.ports.ws, ntp_port=self.ntp_port)
             registry.save(self.registry)
             authfiles.write(self.registry)  # the broker needs them even when no node is provisioned
         self.device_ids = [f"sim-{i}" for i in range(1, self.node_count + 1)]
@@ -189,7 +198,7 @@ class Lab:
     # -- stop -------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Nodes, then dashboard, then broker; safe to call at any stage, and twice."""
+        """Nodes, then dashboard, then broker, then time server; safe to call at any stage, and twice."""
         from luxnode.sim.node import stop_nodes
 
         nodes, self.nodes = self.nodes, []
@@ -202,6 +211,9 @@ class Lab:
             self.history = None
         if self.broker:
             self._stop_broker()
+        if self.time_server:
+            self.time_server.stop()
+            self.time_server = None
 
     def _stop_broker(self) -> None:
         broker, self.broker = self.broker, None
