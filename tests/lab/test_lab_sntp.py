@@ -70,14 +70,18 @@ def test_the_firmwares_own_sntp_client_sets_its_clock_from_the_lab(server):
     wait_for(lambda: server.answered == 1, 2, what="one answer")
 
 
+def seconds(stamp):
+    whole, fraction = struct.unpack("!II", stamp)
+    return whole - sntp.NTP_DELTA + fraction / 2**32
+
+
 def test_an_answer_is_a_synchronised_server_echoing_the_request_and_no_larger():
     before = time.time()
     reply = sntp.answer(client_request(), before, before + 0.25)
-    first, stratum, poll, _, _, _, ref_id, reference, originate, received, transmit = \
+    first, stratum, poll, _, _, _, _, reference, originate, received, transmit = \
         struct.unpack("!BBBb4s4s4s8s8s8s8s", reply)
     assert len(reply) == 48 and first == 0x24 and 1 <= stratum <= 15 and poll == 6  # LI 0, v4, mode 4
     assert originate == MARK
-    seconds = lambda stamp: struct.unpack("!II", stamp)[0] - sntp.NTP_DELTA + struct.unpack("!II", stamp)[1] / 2**32  # noqa: E731
     assert seconds(received) == pytest.approx(before, abs=1e-6)
     assert seconds(transmit) == pytest.approx(before + 0.25, abs=1e-6) == seconds(reference)
     assert sntp.answer(client_request(first=0x1B), before, before)[0] == 0x1C  # a v3 client gets v3

@@ -1,9 +1,10 @@
 """One run of the lab: broker, time server, simulated nodes and dashboard, started and stopped in order.
 
-Start: serve time (SNTP, for nodes in certificate mode), provision the simulated nodes (registry, auth files, each node's folder),
-write broker.conf, start the broker and wait for its listeners, start the nodes,
-serve the dashboard. Stop: the nodes first (the broker publishes their wills),
-then the dashboard, then the broker, so no node publishes into the void; the time server last.
+Start: serve time (SNTP, for nodes in certificate mode), provision the simulated
+nodes (registry, auth files, each node's folder), write broker.conf, start the
+broker and wait for its listeners, start the nodes, serve the dashboard. Stop: the
+nodes first (the broker publishes their wills), then the dashboard, then the broker,
+so no node publishes into the void; the time server last.
 """
 
 import ctypes
