@@ -12,13 +12,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from luxnode.errors import LuxnodeError
 from luxnode.lab import sntp
 from luxnode.lab.sntp import SntpServer
 from tests.firmware.node import SIM_BOARD
-from tests.lab.labrun import LabCommand
+from tests.lab.labrun import LabCommand, processes_under
 from tests.support.micropython import FIRMWARE, run
-from tests.support.net import wait_for
+from tests.support.net import free_port, wait_for
 
 
 def free_udp_port() -> int:
@@ -121,12 +120,21 @@ def test_a_flood_of_junk_does_not_stop_the_answers(server):
     assert server.answered >= 1 and server.ignored > 0
 
 
-def test_a_busy_port_is_one_clear_line():
-    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as busy:
-        busy.bind(("::", 0))
+def luxnode_lab(home, *extra):
+    return subprocess.run([sys.executable, "-m", "luxnode", "lab", "--no-browser", "--nodes", "0", *extra],
+                          env=dict(os.environ, LUXNODE_HOME=str(home)), capture_output=True, text=True, timeout=60)
+
+
+def test_a_busy_ntp_port_is_one_clear_line_and_starts_nothing(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
         port = busy.getsockname()[1]
-        with pytest.raises(LuxnodeError, match=f"cannot serve time on UDP port {port} .*--ntp-port"):
-            SntpServer(port)
+        result = luxnode_lab(tmp_path / "home", "--port", str(free_port()), "--psk-port", str(free_port()),
+                             "--ws-port", str(free_port()), "--http-port", str(free_port()), "--ntp-port", str(port))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"cannot serve time on UDP port {port} (Address already in use); choose another with --ntp-port" \
+        in result.stderr
+    assert processes_under(tmp_path / "home") == []
 
 
 def test_the_lab_serves_time_shows_it_and_records_it(tmp_path):
@@ -142,7 +150,5 @@ def test_the_lab_serves_time_shows_it_and_records_it(tmp_path):
 
 
 def test_the_lab_refuses_ntp_port_0(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "luxnode", "lab", "--no-browser", "--ntp-port", "0"],
-                            env=dict(os.environ, LUXNODE_HOME=str(tmp_path / "home")),
-                            capture_output=True, text=True, timeout=60)
+    result = luxnode_lab(tmp_path / "home", "--ntp-port", "0")
     assert result.returncode == 2 and "--ntp-port 0: expected a UDP port, 1..65535" in result.stderr, result.stderr

@@ -7,6 +7,7 @@ so a forged source address gains an attacker nothing, and anything that is not a
 request is dropped unanswered.
 """
 
+import errno
 import selectors
 import socket
 import struct
@@ -57,20 +58,23 @@ class SntpServer:
 
     @staticmethod
     def _bind(port: int) -> socket.socket:
-        try:  # one dual-stack socket where the host has IPv6, as the broker's listeners
-            sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            address = ("::", port)
-        except OSError:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            address = ("0.0.0.0", port)
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            sock.close()
-            raise LuxnodeError(f"cannot serve time on UDP port {port} ({exc.strerror or exc}); "
-                               "choose another with --ntp-port") from None
-        return sock
+        # One dual-stack socket, as the broker's listeners; IPv4 alone where the host has no IPv6.
+        for family, address in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
+            try:
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+            except OSError:
+                continue
+            try:
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                sock.bind((address, port))
+                return sock
+            except OSError as exc:
+                sock.close()
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES) or family == socket.AF_INET:
+                    raise LuxnodeError(f"cannot serve time on UDP port {port} ({exc.strerror or exc}); "
+                                       "choose another with --ntp-port") from None
+        raise LuxnodeError("cannot serve time: this host has no UDP sockets")
 
     def start(self) -> "SntpServer":
         self._thread.start()
