@@ -9,8 +9,9 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "lab", help="run the lab: broker, simulated nodes and the dashboard",
         description="Start the lab broker (TLS-PSK, password and WebSocket listeners), provision and start "
-                    "N simulated nodes, serve the live dashboard and the time (SNTP, for nodes in certificate mode). Boards provisioned against the same "
-                    "broker appear beside the simulated nodes. Ctrl-C stops everything.",
+                    "N simulated nodes, serve the live dashboard and the time (SNTP, for nodes in certificate "
+                    "mode). Boards provisioned against the same broker appear beside the simulated nodes. "
+                    "Ctrl-C stops everything.",
     )
     parser.add_argument("--nodes", type=int, default=3, metavar="N", help="simulated nodes (default 3)")
     parser.add_argument("--port", type=int, metavar="P",
