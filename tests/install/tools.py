@@ -79,7 +79,7 @@ class LabProcess:
         self.http_port = http
         self.proc = subprocess.Popen(
             [*map(str, argv), "lab", "--no-browser", "--nodes", "1", "--port", str(port), "--psk-port", str(psk),
-             "--ws-port", str(ws), "--http-port", str(http)],
+             "--ws-port", str(ws), "--http-port", str(http), "--ntp-port", str(free_port())],
             env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, start_new_session=True)
         self.lines = []
