@@ -172,8 +172,9 @@ p.duty_u16(63); print(p.duty())
 p.duty_u16(64); print(p.duty())
 """
     out = run_chip(chip_root(tmp_path, "esp8266"), code)
-    # 65535 * 1000 // 65535 = 1000 of 1024 (97.7 %); duty_u16() maps * 1024 // 65535, so below 64 is off.
-    assert out == ["1000 63999", "1024", "512 32767", "0", "1"]
+    # 65535 * 1000 // 65535 = 1000 of 1023 (97.8 %); duty_u16() maps * 1024 // 65535 (clamped to
+    # 1023), so below 64 is off.
+    assert out == ["1000 63999", "1023", "512 32767", "0", "1"]
 
 
 def test_esp8266_adc_reads_0_to_1024_and_read_u16_is_raw_times_65535_over_1024(tmp_path):

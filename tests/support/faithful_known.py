@@ -11,11 +11,22 @@ KNOWN = {
     "esp32": {},
     "esp8266": {},
 }
+# chip -> {test node id -> why it cannot pass there}: not run (they would wait forever).
+NOT_ON_CHIP = {
+    "esp32": {
+        "tests/firmware/test_mqtt_mosquitto.py::test_tls_certificate_mode_verifies_the_broker":
+            "drives lux.mqtt alone, without setting the clock: on the chip's 2000-01-01 the broker "
+            "certificate is not yet valid, and the client retries for ever",
+    },
+}
 
 
 def mark_known_failures(items):
     known = KNOWN.get(FAITHFUL or "", {})
+    never = NOT_ON_CHIP.get(FAITHFUL or "", {})
     for item in items:
         reason = known.get(item.nodeid)
         if reason:
             item.add_marker(pytest.mark.xfail(strict=True, reason=f"firmware defect on {FAITHFUL}: {reason}"))
+        elif item.nodeid in never:
+            item.add_marker(pytest.mark.xfail(run=False, reason=f"not on {FAITHFUL}: {never[item.nodeid]}"))

@@ -137,6 +137,8 @@ class SimNode:
             self.stop()
             raise LuxnodeError(f"{self.device_id}: cannot start micropython: {self._spawn_error}")
         self._record(f"sim: started (pid {self.pid}, root {self.fs})")
+        heap = f", heap {self._heap_args[1].split('=')[1]} B (the chip's and the board's)" if self._heap_args else ""
+        self._record(f"sim: micropython {port.describe(self.interpreter)}{heap}")
         if self._want_bridge:
             from luxnode.sim.bridge import AmbientBridge
             try:

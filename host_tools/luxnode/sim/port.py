@@ -89,12 +89,12 @@ def source() -> tuple[str, Path]:
     tree = os.environ.get("MICROPYTHON_SRC")
     if tree:
         root = Path(tree).expanduser().resolve()
-        for need, what in (("py/mpconfig.h", "a MicroPython checkout"),
-                           ("lib/mbedtls/library/ssl_tls.c", "its mbedtls submodule"),
-                           ("lib/micropython-lib/README.md", "its micropython-lib submodule")):
+        submodules = "run 'git submodule update --init lib/mbedtls lib/micropython-lib' there"
+        for need, fix in (("py/mpconfig.h", "point it at a MicroPython checkout (1.29 or newer)"),
+                          ("lib/mbedtls/library/ssl_tls.c", submodules),
+                          ("lib/micropython-lib/README.md", submodules)):
             if not (root / need).is_file():
-                raise LuxnodeError(f"MICROPYTHON_SRC={tree}: {root / need} missing; it must hold {what} "
-                                   "(git submodule update --init lib/mbedtls lib/micropython-lib)")
+                raise LuxnodeError(f"MICROPYTHON_SRC={tree}: no {need} there; {fix}")
         return "tree", root
     shared = shared_sources()
     if not shared:

@@ -23,7 +23,8 @@
 # chosen by board.json's "chip":
 # - ESP8266: ADC read() 0..1024 and read_u16() = raw * 65535 // 1024 (machine_adc.c);
 #   PWM 10-bit: duty_u16(d) sets d * 1024 // 65535, the constructor and init() take
-#   duty_u16 * 1000 // 65535 (machine_pwm.c); the software watchdog counts ticks of a
+#   duty_u16 * 1000 // 65535 (machine_pwm.c), clamped to 0..1023 and on for duty/1023
+#   of the period (esppwm.c); the software watchdog counts ticks of a
 #   1.6 s timer once WDT() exists and resets at the second tick without a feed, i.e.
 #   1.6-3.2 s after the last one (ets_alt_task.c), with reset_cause() 3
 #   (REASON_SOFT_WDT_RST, which is none of the machine constants); RTC memory holds
@@ -312,7 +313,7 @@ class PWM:
         self._pin = _pin_id(pin)
         self._invert = bool(invert)
         self._freq = 5000
-        self._duty = 0  # ESP32: the 16-bit duty; ESP8266: the SDK's 10-bit duty 0..1024
+        self._duty = 0  # ESP32: the 16-bit duty; ESP8266: the SDK's duty 0..1023 (PWM_DEPTH)
         self.init(freq=freq, duty_u16=duty_u16, **kw)
 
     def init(self, freq=None, duty_u16=None, duty=None, duty_ns=None):
@@ -341,7 +342,7 @@ class PWM:
         self._freq = f
 
     def _set10(self, d):
-        self._duty = 0 if d < 1 else 1024 if d > 1024 else d  # esppwm.c pwm_set_duty clamps
+        self._duty = 0 if d < 1 else 1023 if d > 1023 else d  # esppwm.c pwm_set_duty: 0..PWM_DEPTH
 
     def duty_u16(self, d=None):
         if _CHIP == "ESP8266":
@@ -377,7 +378,7 @@ class PWM:
     def _apply(self):
         if self._pin != _the_bench().pwm_pin:
             return  # nothing else is wired to a light
-        high = self._duty / (1024 if _CHIP == "ESP8266" else 65535)
+        high = self._duty / (1023 if _CHIP == "ESP8266" else 65535)  # esppwm.c: period * duty / PWM_DEPTH
         _the_bench().drive(1.0 - high if self._invert else high)
 
     def __repr__(self):
