@@ -15,10 +15,8 @@ from tests.support.net import wait_for
 
 def faithful_args(args):
     """Under LUXNODE_FAITHFUL=<chip>: the same command on the board-faithful build of that chip."""
-    if not FAITHFUL or {"--faithful", "--micropython", "--board"} & set(args):
-        return list(args)  # a test that chose its interpreter or board keeps it
-    if "--fs" in args:
-        return [*args, "--faithful"]
+    if not FAITHFUL or {"--faithful", "--micropython", "--board", "--fs"} & set(args):
+        return list(args)  # a test that chose its interpreter, board or root keeps it
     return [*args, "--board", FAITHFUL, "--faithful"]
 
 
