@@ -39,10 +39,14 @@ CHIP_MODULE = BOARD_DIR / "simchip"
 FROZEN = ("machine.py", "network.py", "_axtls.py")
 FROZEN_FAITHFUL = ("time.py", "socket.py")
 CROSS = "i686-linux-gnu-"
-# Build options shared by both sources (what build-unix.sh passes, plus a static link:
-# the host has no 32-bit loader unless libc6:i386 is installed).
-MAKE_OPTIONS = ("VARIANT=standard", "MICROPY_PY_FFI=0", "MICROPY_PY_BTREE=0", "MICROPY_SSL_MBEDTLS=1")
-BUILD_ENV = {"LDFLAGS_EXTRA": "-static"}
+# Build options shared by both sources (what build-unix.sh passes), plus a static link (the
+# host has no 32-bit loader unless libc6:i386 is installed) and threads under a GIL, as the
+# ESP32 port has them: the board's watchdog runs in a thread beside the firmware's.
+# (MAKEFLAGS carries the GIL setting into build-unix.sh's make as a command-line variable,
+# which mpconfigport.mk's own "MICROPY_PY_THREAD_GIL = 0" cannot override.)
+MAKE_OPTIONS = ("VARIANT=standard", "MICROPY_PY_FFI=0", "MICROPY_PY_BTREE=0", "MICROPY_SSL_MBEDTLS=1",
+                "MICROPY_PY_THREAD_GIL=1")
+BUILD_ENV = {"LDFLAGS_EXTRA": "-static", "MAKEFLAGS": "MICROPY_PY_THREAD_GIL=1"}
 _INSTALL_HINT = "apt-get install gcc-i686-linux-gnu libc6-dev-i386-cross"
 
 

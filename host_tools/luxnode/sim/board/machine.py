@@ -26,7 +26,8 @@
 #   duty_u16 * 1000 // 65535 (machine_pwm.c), clamped to 0..1023 and on for duty/1023
 #   of the period (esppwm.c); the software watchdog counts ticks of a
 #   1.6 s timer once WDT() exists and resets at the second tick without a feed, i.e.
-#   1.6-3.2 s after the last one (ets_alt_task.c), with reset_cause() 3
+#   1.6-3.2 s after the last one (ets_alt_task.c; noticed when the firmware next touches
+#   the board: see _watchdog_check), with reset_cause() 3
 #   (REASON_SOFT_WDT_RST, which is none of the machine constants); RTC memory holds
 #   492 bytes (machine_rtc.c MEM_USER_MAXLEN); reset causes are the SDK's numbers.
 # - ESP32 family: ADC powers up at the maximum attenuation (11 dB); RTC memory 2048 B.
@@ -151,6 +152,7 @@ _control = None
 def _poll_control():
     """Apply the runner's pending control lines; never blocks."""
     global _control
+    _watchdog_check()
     if not _RUNNER:
         return
     if _control is None:
@@ -387,28 +389,34 @@ class PWM:
 
 _wdt_deadline = None
 _wdt_timeout = 0
-
-
+_wdt_fed_at = 0
 _BOOT_MS = time.ticks_ms()
-_soft_wdt_ticks = 0  # ESP8266: ticks of the 1.6 s timer since the last feed
 
 
-def _watchdog():
-    global _soft_wdt_ticks
-    next_tick = time.ticks_add(_BOOT_MS, 1600)  # the SDK's timer runs from boot
-    while True:
+def _watchdog_check():
+    """Reset if the watchdog has run out: checked whenever the firmware touches the board (each
+    feed, ADC read, name lookup), so a loop that blocked too long is reset when it comes back.
+    On the faithful build the sleeps check it too (time.py); on a plain unix port a thread
+    does as well. (The faithful build has no such thread: beside the firmware it deadlocked
+    that build's garbage collector on a small heap.)"""
+    if _wdt_deadline is None:
+        return
+    now = time.ticks_ms()
+    if _CHIP == "ESP8266":
+        # The SDK's 1.6 s timer ticks from boot; the second tick after a feed resets.
+        fed_tick = time.ticks_diff(_wdt_fed_at, _BOOT_MS) // 1600
+        if time.ticks_diff(now, _BOOT_MS) // 1600 - fed_tick >= 2:
+            print("machine: watchdog timeout (ESP8266 software watchdog: no feed for 1.6-3.2 s)")
+            _reset("SOFT_WDT_RESET")
+    elif time.ticks_diff(now, _wdt_deadline) > 0:
+        print("machine: watchdog timeout")
+        _reset("WDT_RESET")
+
+
+def _watchdog_thread():
+    while _wdt_deadline is not None:
         time.sleep_ms(20)
-        now = time.ticks_ms()
-        if _CHIP == "ESP8266":
-            while time.ticks_diff(now, next_tick) >= 0:
-                next_tick = time.ticks_add(next_tick, 1600)
-                _soft_wdt_ticks += 1
-                if _soft_wdt_ticks >= 2:
-                    print("machine: watchdog timeout (ESP8266 software watchdog: no feed for 1.6-3.2 s)")
-                    _reset("SOFT_WDT_RESET")
-        elif time.ticks_diff(now, _wdt_deadline) > 0:
-            print("machine: watchdog timeout")
-            _reset("WDT_RESET")
+        _watchdog_check()
 
 
 class WDT:
@@ -421,15 +429,19 @@ class WDT:
             self.feed()
             return
         _wdt_timeout = timeout
-        self.feed()
-        if _RUNNER:
+        self._arm()
+        if _RUNNER and _simchip is None:  # plain unix port: also catch a loop that never comes back
             import _thread
-            _thread.start_new_thread(_watchdog, ())
+            _thread.start_new_thread(_watchdog_thread, ())
 
     def feed(self):
-        global _wdt_deadline, _soft_wdt_ticks
-        _wdt_deadline = time.ticks_add(time.ticks_ms(), _wdt_timeout)
-        _soft_wdt_ticks = 0
+        _watchdog_check()
+        self._arm()
+
+    def _arm(self):
+        global _wdt_deadline, _wdt_fed_at
+        _wdt_fed_at = time.ticks_ms()
+        _wdt_deadline = time.ticks_add(_wdt_fed_at, _wdt_timeout)
 
 
 _rtc_memory = None
@@ -487,6 +499,8 @@ def reset_cause():
 
 
 def _reset(cause):
+    global _wdt_deadline
+    _wdt_deadline = None  # the chip stops here: nothing more to watch
     print("machine: reset", cause)
     _halt()
 

@@ -15,13 +15,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "py/mpprint.h"
 #include "py/runtime.h"
 
 #define SECONDS_1970_TO_2000 (946684800LL)
@@ -98,6 +98,14 @@ static MP_DEFINE_CONST_FUN_OBJ_0(simclock_us_obj, simclock_us);
 //   anything else prints "Warning: lwip.setsockopt() option not implemented".
 static int lwip_binding;  // 0: the host's numbers; 8266 or 32: that chip's
 
+// Straight to stdout, as the port's printf does: the unix port calls setsockopt() with the
+// GIL released, so nothing of MicroPython's own printing may run here.
+static int lwip_warning(const char *text) {
+    ssize_t written = write(STDOUT_FILENO, text, strlen(text));
+    (void)written;
+    return 0;
+}
+
 static int host_setsockopt(int fd, int level, int option, const void *value, socklen_t len) {
     return syscall(SYS_setsockopt, fd, level, option, value, len);
 }
@@ -126,8 +134,7 @@ int setsockopt(int fd, int level, int option, const void *value, socklen_t len) 
             case 0x401:
                 return host_setsockopt(fd, IPPROTO_IP, IP_DROP_MEMBERSHIP, value, len);
         }
-        mp_printf(&mp_plat_print, "Warning: lwip.setsockopt() not implemented\n");
-        return 0;
+        return lwip_warning("Warning: lwip.setsockopt() not implemented\n");
     }
     switch (option) {
         case 0x01:
@@ -137,8 +144,7 @@ int setsockopt(int fd, int level, int option, const void *value, socklen_t len) 
         case 0x100b:
             return host_setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, value, len);
     }
-    mp_printf(&mp_plat_print, "Warning: lwip.setsockopt() option not implemented\n");
-    return 0;
+    return lwip_warning("Warning: lwip.setsockopt() option not implemented\n");
 }
 
 // _simchip.lwip(8266 | 32 | 0): which chip's socket option numbers setsockopt() takes.
