@@ -1,5 +1,10 @@
 """A whole node (boot.py + main.py) on the unix port with the simulated board,
-and a paho-mqtt observer, for node-level firmware tests."""
+and a paho-mqtt observer, for node-level firmware tests.
+
+Under LUXNODE_FAITHFUL=<chip> the node runs on the board-faithful build with the
+board frozen in (source copies on MICROPYPATH are dropped), the chip's heap, and
+that chip as its board wherever a test asks for the generic "sim" board.
+"""
 
 import json
 import os
@@ -8,23 +13,28 @@ import shutil
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import paho.mqtt.client as paho
 
 from luxnode.paths import BOARDS_DIR, REPO
-from tests.support.micropython import FIRMWARE, executable
+from luxnode.sim import port
+from tests.support.micropython import FAITHFUL, FIRMWARE, executable
 
 SIM_BOARD = REPO / "host_tools" / "luxnode" / "sim" / "board"
+FAKEBOARD = REPO / "tests" / "firmware" / "fakeboard"
 
 
 def node_config(port, **over):
     cfg = {
-        "device_id": "node-1", "board": "sim",
+        "device_id": "node-1", "board": FAITHFUL or "sim",
         "wifi": {"ssid": "lab", "password": "pw"},
         "mqtt": {"host": "127.0.0.1", "port": port, "keepalive": 10, "reconnect_max_s": 1},
         "sensor": {"interval_s": 1, "deadband": 1.0, "dark_raw": 200, "bright_raw": 3900, "sample_ms": 100},
         "dimmer": {"freq": 1000, "invert": True, "gamma": 2.2, "fade_ms": 0, "save_delay_s": 0.3},
     }
+    if json.loads((BOARDS_DIR / f"{over.get('board', cfg['board'])}.json").read_text())["adc"]["bits"] == 10:
+        cfg["sensor"].update(dark_raw=50, bright_raw=975)  # the same bench on a 10-bit ADC
     for key, value in over.items():
         section, _, leaf = key.partition("__")
         if leaf:
@@ -39,8 +49,13 @@ def node_config(port, **over):
 class Node:
     """The firmware as a board runs it: boot.py then main.py in the node's filesystem root."""
 
-    def __init__(self, root, config, board="sim", env=None):
+    def __init__(self, root, config, board="sim", env=None, faithful=FAITHFUL):
+        """faithful: run on the board-faithful build, as this chip when ``board`` is "sim"."""
         self.root = root
+        self.faithful = faithful
+        if board == "sim" and faithful:
+            board = faithful
+        self.board = board
         root.mkdir(parents=True, exist_ok=True)
         (root / "config.json").write_text(json.dumps(config))
         shutil.copy(BOARDS_DIR / f"{board}.json", root / "board.json")
@@ -51,8 +66,19 @@ class Node:
         self.seen = []
 
     def start(self, **env):
+        env = dict(self.env, **env)
+        binary, heap = executable(), []
+        if self.faithful:  # the board is frozen in: its source copies would cost heap the chip does not spend,
+            binary = port.faithful_micropython()
+            # ... and lux/ runs as luxnode deploy leaves it, .mpy: compiled on an ESP8266 it would not fit.
+            deployed = str(port.deployed_firmware(binary))
+            parts = [deployed if Path(p) == FIRMWARE else p for p in env["MICROPYPATH"].split(":")
+                     if Path(p) not in (SIM_BOARD, FAKEBOARD)]
+            env["MICROPYPATH"] = ":".join(parts + [".frozen"])
+            board = json.loads((BOARDS_DIR / f"{self.board}.json").read_text())
+            heap = ["-X", f"heapsize={board['heap_bytes'] + port.board_heap_overhead(binary, self.root)}"]
         self.proc = subprocess.Popen(
-            [executable(), "-c", "import boot\nimport main"], cwd=self.root, env=dict(self.env, **env),
+            [binary, *heap, "-c", "import boot\nimport main"], cwd=self.root, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         self._reader.start()

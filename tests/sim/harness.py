@@ -9,7 +9,15 @@ import threading
 
 import paho.mqtt.client as paho
 
+from tests.support.micropython import FAITHFUL
 from tests.support.net import wait_for
+
+
+def faithful_args(args):
+    """Under LUXNODE_FAITHFUL=<chip>: the same command on the board-faithful build of that chip."""
+    if not FAITHFUL or {"--faithful", "--micropython", "--board", "--fs"} & set(args):
+        return list(args)  # a test that chose its interpreter, board or root keeps it
+    return [*args, "--board", FAITHFUL, "--faithful"]
 
 
 def process_gone(pid):
@@ -31,7 +39,7 @@ class SimCommand:
         environ = dict(os.environ, PYTHONUNBUFFERED="1")
         environ.update(env or {})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "luxnode", "sim", *args], env=environ,
+            [sys.executable, "-m", "luxnode", "sim", *faithful_args(args)], env=environ,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, start_new_session=True,
         )

@@ -28,13 +28,27 @@ def add_parser(subparsers):
     p.add_argument("--interval", metavar="S", type=float, default=5,
                    help="light publish interval in s (config sensor.interval_s, default 5)")
     p.add_argument("--count", metavar="N", type=int, default=1, help="start N nodes (ID-1 .. ID-N) with the same password and PSK key")
+    p.add_argument("--telemetry", metavar="S", type=float, help="telemetry period in s (config telemetry_s, default 60)")
+    p.add_argument("--faithful", action="store_true",
+                   help="run on a 32-bit MicroPython built from source with the board frozen in and the chip's "
+                   "heap, clock, watchdog, PWM, ADC and socket behaviour (--board esp32, esp32s3, esp32c3 or "
+                   "esp8266; built once, about a minute)")
+    p.add_argument("--micropython", metavar="PATH", help="the MicroPython unix port to run "
+                   "(default: $LUXNODE_MICROPYTHON, the one beside this Python, then PATH)")
     p.set_defaults(func=run)
+
+
+FAITHFUL_BOARDS = ("esp32", "esp32s3", "esp32c3", "esp8266")
 
 
 def _check(args):
     from luxnode.errors import LuxnodeError
     from luxnode.ids import check_device_id
 
+    if args.faithful and args.micropython:
+        raise LuxnodeError("--faithful runs its own 32-bit build; drop --micropython")
+    if args.faithful and not args.fs and args.board not in FAITHFUL_BOARDS:
+        raise LuxnodeError(f"--faithful simulates a chip: give --board {', '.join(FAITHFUL_BOARDS)}")
     if args.fs:
         if args.count != 1:
             raise LuxnodeError("--fs boots one node; drop --count or give each node its own --fs run")
@@ -62,6 +76,8 @@ def _check(args):
         raise LuxnodeError(f"--count {args.count}: expected 1..256")
     if not args.interval > 0:
         raise LuxnodeError("--interval: expected a positive number of seconds")
+    if args.telemetry is not None and not 1 <= args.telemetry <= 86400:
+        raise LuxnodeError(f"--telemetry {args.telemetry:g}: expected 1..86400 s")
     return match.group(1) or "127.0.0.1", int(match.group(2))
 
 
@@ -75,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     from luxnode.sim.node import exit_with_parent_signals, micropython, start_nodes, stop_nodes
 
     address = _check(args)
-    micropython()
+    exit_with_parent_signals()  # from here SIGTERM ends a build or the nodes cleanly, as Ctrl-C does
+    interpreter = micropython(args.micropython, args.faithful)  # builds the faithful one if need be
     sim_scratch.remove_orphans()
     scratch = None
     if args.fs:
@@ -93,14 +110,13 @@ def run(args: argparse.Namespace) -> int:
                 device_id, host, port, board=args.board, prefix=args.prefix,
                 username=args.username, password=args.password,
                 psk_identity=args.psk_identity, psk_key=args.psk_key, keepalive=args.keepalive,
-                interval_s=args.interval,
+                interval_s=args.interval, telemetry_s=args.telemetry,
             )
             folders.append(write_root(base / device_id, config))
 
-    exit_with_parent_signals()
     nodes = []
     try:
-        nodes = start_nodes(folders, ambient=args.ambient)
+        nodes = start_nodes(folders, ambient=args.ambient, micropython=interpreter, faithful=args.faithful)
         while any(node.alive() for node in nodes):
             time.sleep(0.2)
         return 1  # every node stopped by itself (the reasons are in the output above)

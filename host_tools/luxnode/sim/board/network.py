@@ -22,6 +22,7 @@ AUTH_OPEN = 0
 AUTH_WPA2_PSK = 3
 
 _hostname = "luxnode"
+_dns_ms = int(os.getenv("LUXNODE_SIM_DNS_MS") or 0)  # how long a name lookup blocks (socket.py)
 _interfaces = {}
 _ap_in_range = os.getenv("LUXNODE_SIM_AP") != "0"
 
@@ -38,6 +39,8 @@ def hostname(name=None):
     global _hostname
     if name is None:
         return _hostname
+    if len(name) > 32:  # MICROPY_PY_NETWORK_HOSTNAME_MAX_LEN (extmod/modnetwork.c), both ports
+        raise ValueError
     _hostname = name
 
 

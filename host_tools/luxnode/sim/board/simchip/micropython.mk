@@ -1,0 +1,2 @@
+SIMCHIP_DIR := $(USERMOD_DIR)
+SRC_USERMOD_C += $(SIMCHIP_DIR)/simchip.c

@@ -1,0 +1,171 @@
+// What the board-faithful unix build (luxnode sim --faithful) changes below Python, where
+// the simulated board's Python modules cannot reach: the chip's wall clock and its
+// lwIP socket options.
+//
+// The clock.
+// An ESP32 or ESP8266 starts its clock at 2000-01-01 00:00:00 on power-on and keeps
+// it until the firmware sets it (machine.RTC().datetime(...), as ntptime does). Its
+// mbedTLS checks certificate dates against that clock. This module replaces the C
+// library's time() and gettimeofday() in the binary, so the unix port's `time`
+// module, its mbedTLS and everything else read the board's clock, not the host's.
+// Monotonic time (ticks_ms, select timeouts) is untouched.
+//
+// LUXNODE_SIM_CLOCK_OFFSET (seconds, board minus host) starts the clock where it
+// was before a reset; without it the clock starts at 2000-01-01 (a power-on).
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "py/runtime.h"
+
+#define SECONDS_1970_TO_2000 (946684800LL)
+
+static long long board_at_base_us;  // board clock (us since 1970) at mono_at_base_us
+static long long mono_at_base_us;
+static int clock_ready;
+
+static long long clock_us(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static long long board_us(void) {
+    if (!clock_ready) {
+        const char *offset = getenv("LUXNODE_SIM_CLOCK_OFFSET");
+        mono_at_base_us = clock_us(CLOCK_MONOTONIC);
+        if (offset && *offset) {
+            board_at_base_us = clock_us(CLOCK_REALTIME) + atoll(offset) * 1000000LL;
+        } else {
+            board_at_base_us = SECONDS_1970_TO_2000 * 1000000LL;
+        }
+        clock_ready = 1;
+    }
+    return board_at_base_us + clock_us(CLOCK_MONOTONIC) - mono_at_base_us;
+}
+
+time_t time(time_t *out) {
+    time_t now = (time_t)(board_us() / 1000000);
+    if (out) {
+        *out = now;
+    }
+    return now;
+}
+
+int gettimeofday(struct timeval *restrict tv, void *restrict tz) {
+    (void)tz;
+    long long now = board_us();
+    tv->tv_sec = (time_t)(now / 1000000);
+    tv->tv_usec = (suseconds_t)(now % 1000000);
+    return 0;
+}
+
+// _simchip.set(seconds since 1970): the clock as RTC().datetime(...) sets it.
+static mp_obj_t simclock_set(mp_obj_t seconds) {
+    board_us();
+    board_at_base_us = (long long)mp_obj_get_float(seconds) * 1000000LL;
+    mono_at_base_us = clock_us(CLOCK_MONOTONIC);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(simclock_set_obj, simclock_set);
+
+// _simchip.offset(): board clock minus host clock in whole seconds (kept across resets).
+static mp_obj_t simclock_offset(void) {
+    return mp_obj_new_int_from_ll((board_us() - clock_us(CLOCK_REALTIME)) / 1000000);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(simclock_offset_obj, simclock_offset);
+
+// _simchip.us(): board clock in microseconds since 1970.
+static mp_obj_t simclock_us(void) {
+    return mp_obj_new_int_from_ll(board_us());
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(simclock_us_obj, simclock_us);
+
+// Socket options. The unix port's socket.setsockopt(level, option, value) hands its numbers
+// to the C library's setsockopt(); this replaces that with what the chip's lwIP binding does
+// with them, once the frozen socket.py has said which chip (_simchip.lwip(8266 or 32)):
+// - ESP8266 (extmod/modlwip.c): the level is ignored; SO_REUSEADDR 0x04, SO_BROADCAST 0x20,
+//   TCP_NODELAY 0x40 (lwIP's TF_NODELAY), IP_ADD/DROP_MEMBERSHIP 0x400/0x401, 20 (callback)
+//   work; anything else prints "Warning: lwip.setsockopt() not implemented" and is ignored;
+// - ESP32 (ports/esp32/modsocket.c, lwIP's sockets.h): the level is ignored; SO_REUSEADDR 4,
+//   SO_BROADCAST 0x20, SO_BINDTODEVICE 0x100b, TCP_NODELAY 1, IP_ADD_MEMBERSHIP 3, 20 work;
+//   anything else prints "Warning: lwip.setsockopt() option not implemented".
+static int lwip_binding;  // 0: the host's numbers; 8266 or 32: that chip's
+
+// Straight to stdout, as the port's printf does: the unix port calls setsockopt() with the
+// GIL released, so nothing of MicroPython's own printing may run here.
+static int lwip_warning(const char *text) {
+    ssize_t written = write(STDOUT_FILENO, text, strlen(text));
+    (void)written;
+    return 0;
+}
+
+static int host_setsockopt(int fd, int level, int option, const void *value, socklen_t len) {
+    return syscall(SYS_setsockopt, fd, level, option, value, len);
+}
+
+int setsockopt(int fd, int level, int option, const void *value, socklen_t len) {
+    if (lwip_binding == 0 || (level == SOL_SOCKET && (option == SO_RCVTIMEO || option == SO_SNDTIMEO)
+                              && len == sizeof(struct timeval))) {
+        // the host's numbers, or the unix port's own settimeout() (ports/unix/modsocket.c),
+        // which the chips do inside their socket layer too
+        return host_setsockopt(fd, level, option, value, len);
+    }
+    switch (option) {
+        case 20:
+            return 0;  // registers a Python callback on the chip; nothing to do on the host
+        case 0x04:
+            return host_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, value, len);
+        case 0x20:
+            return host_setsockopt(fd, SOL_SOCKET, SO_BROADCAST, value, len);
+    }
+    if (lwip_binding == 8266) {
+        switch (option) {
+            case 0x40:
+                return host_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, value, len);
+            case 0x400:
+                return host_setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, value, len);
+            case 0x401:
+                return host_setsockopt(fd, IPPROTO_IP, IP_DROP_MEMBERSHIP, value, len);
+        }
+        return lwip_warning("Warning: lwip.setsockopt() not implemented\n");
+    }
+    switch (option) {
+        case 0x01:
+            return host_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, value, len);
+        case 0x03:
+            return host_setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, value, len);
+        case 0x100b:
+            return host_setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, value, len);
+    }
+    return lwip_warning("Warning: lwip.setsockopt() option not implemented\n");
+}
+
+// _simchip.lwip(8266 | 32 | 0): which chip's socket option numbers setsockopt() takes.
+static mp_obj_t simchip_lwip(mp_obj_t binding) {
+    lwip_binding = mp_obj_get_int(binding);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(simchip_lwip_obj, simchip_lwip);
+
+static const mp_rom_map_elem_t simchip_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__simchip) },
+    { MP_ROM_QSTR(MP_QSTR_set), MP_ROM_PTR(&simclock_set_obj) },
+    { MP_ROM_QSTR(MP_QSTR_offset), MP_ROM_PTR(&simclock_offset_obj) },
+    { MP_ROM_QSTR(MP_QSTR_us), MP_ROM_PTR(&simclock_us_obj) },
+    { MP_ROM_QSTR(MP_QSTR_lwip), MP_ROM_PTR(&simchip_lwip_obj) },
+};
+static MP_DEFINE_CONST_DICT(simchip_globals, simchip_globals_table);
+
+const mp_obj_module_t simchip_module = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&simchip_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR__simchip, simchip_module);
