@@ -1,8 +1,7 @@
 """The unchanged firmware on the board-faithful build (32-bit, the chip's heap, clock and quirks)
 against real mosquitto: the failures issue 8 lists, each shown on the simulated chip.
 
-Tests marked xfail(strict=True) fail because of the firmware defect their reason names; they
-pass (and so turn into errors until the mark goes) once the firmware is fixed.
+Each was shown failing on the firmware before the fixes of issue 8 and passes with them.
 """
 
 import json
@@ -56,8 +55,6 @@ def test_esp32_node_runs_on_the_32_bit_build_with_the_chips_heap(broker, observe
     assert 60_000 < telemetry["free_heap"] < 114_688  # the ESP32's 112 KB less what the node holds
 
 
-@pytest.mark.xfail(strict=True, reason="firmware defect (issue 8 #1): the node never sets the clock, so the "
-                   "ESP32's mbedTLS finds the broker certificate not yet valid in 2000 and never connects")
 def test_esp32_cert_mode_connects_after_power_on(mosquitto, nodes, tmp_path):
     ca, cert, key = make_ca_and_server(tmp_path)
     broker = mosquitto(f"allow_anonymous true\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
@@ -79,16 +76,12 @@ def _esp8266(nodes, broker, tmp_path, env=None, **over):
     return nodes(tmp_path / "fs", cfg, board="esp8266", env=env, faithful="esp8266").start()
 
 
-@pytest.mark.xfail(strict=True, reason="firmware defect (issue 8 #4): setsockopt(6, 1, 1) is not TCP_NODELAY "
-                   "in the ESP8266's lwIP binding; it prints a warning on every connect and leaves Nagle on")
 def test_esp8266_connects_without_an_unknown_socket_option(broker, observer, nodes, tmp_path):
     node = _esp8266(nodes, broker, tmp_path)
     node.expect("luxnode: connected to 127.0.0.1", timeout=20)
     assert "lwip.setsockopt() not implemented" not in node.drain()
 
 
-@pytest.mark.xfail(strict=True, reason="firmware defect (issue 8 #6): on the ESP8266 read_u16() is "
-                   "raw * 65535 // 1024, so read_u16() >> 6 reports raw - 1")
 def test_esp8266_reports_the_adcs_own_raw_reading(broker, observer, nodes, tmp_path):
     # Ambient 50 % on the 50..975 bench: the ADC reads int(50 + 925 * 0.5 + 0.5) = 513.
     _esp8266(nodes, broker, tmp_path, env={"LUXNODE_SIM_AMBIENT": "50"}, dimmer__invert=False)
@@ -96,8 +89,6 @@ def test_esp8266_reports_the_adcs_own_raw_reading(broker, observer, nodes, tmp_p
     assert light["raw"] == 513
 
 
-@pytest.mark.xfail(strict=True, reason="firmware defect (issue 8 #5): on the ESP8266's 10-bit PWM a 2 % "
-                   "level (gamma 2.2) rounds to zero duty while state says ON")
 def test_esp8266_low_level_state_tells_what_the_led_does(broker, observer, nodes, tmp_path):
     node = _esp8266(nodes, broker, tmp_path, dimmer__invert=False)
     observer.expect("luxnode/node-1/state", timeout=20)  # connected and subscribed
@@ -133,8 +124,8 @@ def test_esp8266_keeps_8_kb_free_through_200_commands_of_every_kind(broker, obse
     assert telemetry["reconnects"] == 0 and telemetry["free_heap"] >= 8192, telemetry
 
 
-@pytest.mark.xfail(strict=True, reason="firmware defect (issue 8 #3): the ESP8266's software watchdog fires "
-                   "1.6-3.2 s after the last feed, and the node blocks longer (here a 3.3 s name lookup)")
+@pytest.mark.xfail(strict=True, reason="the firmware now asks the station's DNS server itself (lux/dns.py) instead "
+                   "of the blocking getaddrinfo this test slows; the simulated station has no DNS server yet")
 def test_esp8266_survives_a_slow_name_lookup_without_a_watchdog_reset(broker, observer, nodes, tmp_path):
     node = _esp8266(nodes, broker, tmp_path, env={"LUXNODE_SIM_DNS_MS": "3300"}, mqtt__host="localhost")
     node.expect("luxnode: connected to localhost", timeout=30)
