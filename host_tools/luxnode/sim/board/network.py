@@ -23,6 +23,9 @@ AUTH_WPA2_PSK = 3
 
 _hostname = "luxnode"
 _dns_ms = int(os.getenv("LUXNODE_SIM_DNS_MS") or 0)  # how long a name lookup blocks (socket.py)
+# The DNS server DHCP gave the station (ifconfig()[3]), which a firmware may ask itself on
+# port 53: a loopback address where a test runs one, else 127.0.0.1.
+_dns_server = os.getenv("LUXNODE_SIM_DNS_SERVER") or "127.0.0.1"
 _interfaces = {}
 _ap_in_range = os.getenv("LUXNODE_SIM_AP") != "0"
 
@@ -110,7 +113,7 @@ class WLAN:
         if config is not None:
             return
         if self.isconnected():
-            return ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
+            return ("127.0.0.1", "255.0.0.0", "127.0.0.1", _dns_server)
         return ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
 
     def config(self, *args, **kwargs):
