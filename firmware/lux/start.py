@@ -90,7 +90,7 @@ def check_heap():
     little (an ESP8266 running lux/*.mpy from its filesystem)."""
     gc.collect()
     if gc.mem_free() < _LOW_HEAP:
-        log("only %d bytes of heap free: too little to run reliably; on an ESP8266 flash lux"
+        log("only %d bytes of heap free, little margin; on an ESP8266 flash lux"
             " frozen (tools/freeze-manifest.py) or in ROMFS" % gc.mem_free())
 
 

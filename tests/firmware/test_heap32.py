@@ -159,5 +159,5 @@ def test_esp8266_node_from_its_filesystem_warns_and_keeps_8_kb_free_through_a_bu
     cfg = node_config(broker.port, board="esp8266", telemetry_s=2, sensor__dark_raw=50, sensor__bright_raw=975)
     node = Node(root, cfg, board="esp8266")
     node.env["MICROPYPATH"] = f".frozen:{root}:{FIRMWARE}"
-    burst(node, broker, idle, warning="bytes of heap free: too little to run reliably; on an ESP8266 flash lux frozen")
+    burst(node, broker, idle, warning="bytes of heap free, little margin; on an ESP8266 flash lux frozen")
 
