@@ -31,6 +31,12 @@ class Settings:  # the fields of lux.config.Config that tls_context() reads
     ca = args.get("ca")
 
 
+if args.get("ntp_server"):  # certificate mode on a chip's clock (2000-01-01): set it first, as the node does
+    from lux.clock import Clock
+
+    clock = Clock(args["ntp_server"], log)
+    while not clock.poll(50):
+        pass
 ctx = config.tls_context(Settings)
 c = MQTTClient(args.get("client_id", "mp"), args.get("host", "127.0.0.1"), args["port"], args.get("user"), args.get("password"),
                args.get("keepalive", 60), args.get("clean", True), ctx, args.get("host") if args.get("ca") else None,

@@ -6,7 +6,9 @@ import pytest
 
 from tests.firmware.certs import make_ca_and_server
 from tests.firmware.client import MPClient
+from tests.support.micropython import FAITHFUL
 from tests.support.net import wait_for
+from tests.support.sntp import SNTPServer
 
 PSK_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
@@ -23,6 +25,13 @@ def clients():
     yield start
     for c in started:
         c.close()
+
+
+@pytest.fixture
+def sntp():
+    server = SNTPServer()
+    yield server
+    server.close()
 
 
 def pub(broker, topic, message, qos=0, *extra):
@@ -126,15 +135,18 @@ def test_tls_psk_against_mosquitto_and_wrong_key_refused(mosquitto, clients, tmp
     assert "mp-badpsk" not in broker.log_text()  # never got as far as CONNECT
 
 
-def test_tls_certificate_mode_verifies_the_broker(mosquitto, clients, tmp_path):
+def test_tls_certificate_mode_verifies_the_broker(mosquitto, clients, sntp, tmp_path):
     ca, cert, key = make_ca_and_server(tmp_path)
     broker = mosquitto(f"allow_anonymous true\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
-    c = clients(port=broker.port, host="127.0.0.1", client_id="mp-cert", ca=str(ca), subs=[["c/set", 1]])
+    # On a faithful chip the clock first (it starts at 2000-01-01); the plain unix port has the host's.
+    ntp = f"127.0.0.1:{sntp.port}" if FAITHFUL else None
+    c = clients(port=broker.port, host="127.0.0.1", client_id="mp-cert", ca=str(ca), subs=[["c/set", 1]],
+                ntp_server=ntp)
     c.expect("connected 1")
     other = tmp_path / "other"
     other.mkdir()
     wrong_ca = make_ca_and_server(other, "some other CA")[0]
-    bad = clients(port=broker.port, host="127.0.0.1", client_id="mp-wrongca", ca=str(wrong_ca))
+    bad = clients(port=broker.port, host="127.0.0.1", client_id="mp-wrongca", ca=str(wrong_ca), ntp_server=ntp)
     line = bad.expect("log mqtt error")
     assert "not correctly signed by the trusted CA" in line and "retry" in line, line
     assert "mp-wrongca" not in broker.log_text()  # refused before any MQTT, never in plain text

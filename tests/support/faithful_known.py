@@ -13,16 +13,14 @@ KNOWN = {
 }
 # chip -> {test node id -> why it cannot pass there}: not run (they would wait forever).
 NOT_ON_CHIP = {
-    "esp32": {
-        "tests/firmware/test_mqtt_mosquitto.py::test_tls_certificate_mode_verifies_the_broker":
-            "drives lux.mqtt alone, without setting the clock: on the chip's 2000-01-01 the broker "
-            "certificate is not yet valid, and the client retries for ever",
-    },
+    "esp32": {},
     "esp8266": {
         "tests/firmware/test_mqtt_mosquitto.py::test_tls_certificate_mode_verifies_the_broker":
             "certificate mode does not exist there (axTLS verifies no certificate; the firmware refuses "
-            "it); the test drives lux.mqtt alone on the clock's 2000-01-01 and retries for ever",
+            "it)",
         "tests/firmware/test_node.py::test_node_over_tls_psk_with_credentials":
+            "the ESP8266 has no TLS-PSK (axTLS); the firmware refuses the config, as it must",
+        "tests/sim/test_e2e.py::test_tls_psk_connects_and_a_wrong_key_is_refused":
             "the ESP8266 has no TLS-PSK (axTLS); the firmware refuses the config, as it must",
         "tests/firmware/test_node.py::test_bad_config_names_the_key[change0-config.json: dimmer.freq must be "
         "within 1..40000, not 90000]":
