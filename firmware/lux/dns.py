@@ -36,7 +36,10 @@ def ask(host, dns_server):
     q.extend(b"\0\0\1\0\1")  # type A, class IN
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setblocking(False)
-    s.sendto(q, socket.getaddrinfo(dns_server[0], dns_server[1])[0][-1])
+    # Connected: only the server's datagrams arrive, and where the host reports a closed
+    # port (a unix port's loopback; lwIP reports none) recv raises ECONNREFUSED.
+    s.connect(socket.getaddrinfo(dns_server[0], dns_server[1])[0][-1])
+    s.send(q)
     return s, qid
 
 

@@ -156,3 +156,17 @@ def test_esp8266_retries_a_dns_server_that_refuses_without_blocking_or_resetting
     output = node.drain()
     assert "machine: reset" not in output and "connected to broker.test" not in output, output
     assert dns.questions >= 2
+
+
+def test_esp8266_falls_back_to_the_ports_lookup_where_the_dns_port_is_closed(broker, observer, nodes, tmp_path):
+    # Nothing listens on port 53 of the station's DNS server: the unix port's host reports
+    # the closed port (ECONNREFUSED) and the firmware asks the port's getaddrinfo instead.
+    # lwIP reports no closed port: on a chip that is a silent server (tests/firmware/test_dns.py).
+    closed = DNSServer()
+    closed.close()  # its address, with nothing there now
+    node = _esp8266(nodes, broker, tmp_path, env={"LUXNODE_SIM_DNS_SERVER": closed.address},
+                    mqtt__host="localhost")
+    node.expect("luxnode: connected to localhost", timeout=30)
+    assert observer.expect("luxnode/node-1/status") == "online"
+    output = node.drain()
+    assert "mqtt: resolving localhost" in output and "is 127.0.0.1" not in output, output
