@@ -60,6 +60,20 @@ class RawReplLink:
         self.exec(f"import os\nos.remove({path!r})")
 
 
+def _transport_class():
+    """mpremote's serial transport, with every step allowed ``step_timeout`` seconds (at least
+    its own 10): a slow board (an emulated one, a busy bridge) takes longer to take code in."""
+    from mpremote.transport_serial import SerialTransport
+
+    class SlowBoardTransport(SerialTransport):
+        step_timeout = 10.0
+
+        def exec_raw(self, command, timeout=10, data_consumer=None):
+            return super().exec_raw(command, max(timeout, self.step_timeout), data_consumer)
+
+    return SlowBoardTransport
+
+
 class BoardLink(RawReplLink):
     """Raw-REPL access to one board through mpremote's transport: exec, files, soft reset."""
 
@@ -74,11 +88,11 @@ class BoardLink(RawReplLink):
         self._transport_error = TransportError
         device = serial_errors.device_path(port)
         try:
-            from mpremote.transport_serial import SerialTransport
-
             # A read timeout keeps the transport's own deadlines working on ptys,
             # where it reads without polling first.
-            self.transport = SerialTransport(device, baudrate=115200, timeout=READ_TIMEOUT_S)
+            self.transport = _transport_class()(device, baudrate=115200,
+                                                 timeout=max(READ_TIMEOUT_S, timeout / 5))
+            self.transport.step_timeout = timeout
         except (serial.SerialException, OSError) as exc:
             raise serial_errors.from_serial_exception(port, exc) from None
         except TransportError as exc:
@@ -167,4 +181,4 @@ def add_link_arguments(parser, port_required: bool = True) -> None:
     parser.add_argument("--via", choices=("mpremote", "ampy"), default="mpremote",
                         help="ampy: for USB-serial bridges that only cope with a plain raw REPL")
     parser.add_argument("--timeout", type=float, default=10.0,
-                        help="seconds to wait for the board's REPL (default 10)")
+                        help="seconds to wait for the board's REPL, and for each step on it (default 10)")
