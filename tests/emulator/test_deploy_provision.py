@@ -13,7 +13,7 @@ from luxnode.paths import FIRMWARE_DIR
 
 from tests.emulator.conftest import luxnode
 
-STEP_S = "60"  # --timeout: the emulated UART takes code in at a few hundred bytes a second
+STEP_S = "120"  # --timeout: the emulated UART takes code in at a few hundred bytes a second
 # What a board too old for the firmware runs: boot.py, main.py, needs.py and the lux/ modules
 # they import (the whole firmware takes the emulated UART about ten minutes).
 BOOT_PATH = ("boot.py", "main.py", "needs.py", "lux/__init__.py", "lux/safemode.py")
@@ -61,7 +61,8 @@ def session(board, tmp_path_factory):
     steps["mpy"] = board_exec(port, "import lux.safemode\nprint(open('lux/safemode.mpy','rb').read(2), "
                                     "lux.safemode.BOOT_LIMIT)")
     run("provision", *provision, "--tls", "none", "--force")
-    steps["reboot_log"] = board.chip.console(b"\n>>> ", 300)
+    # The reset provision did, once more with the console open from the start (Ctrl-D, soft reset).
+    steps["reboot_log"] = board.chip.console(b"\n>>> ", 300, send=b"\r\x04", start=b"soft reboot")
     steps["config"] = json.loads(board_exec(port, "print(open('config.json').read())"))
     steps["home"] = home
     return steps
