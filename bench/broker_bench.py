@@ -5,11 +5,17 @@
     python bench/broker_bench.py --quick    # smaller counts, one repetition (under a minute)
     python bench/broker_bench.py --brokers mosquitto,amqtt --json out.json
     python bench/broker_bench.py --profile /tmp/prof   # py-spy on luxnode during 1:1 runs
+    python bench/broker_bench.py --hostile-only        # only the hostile loads, luxnode and mosquitto
+    python bench/broker_bench.py --no-hostile          # only the throughput figures
 
 Figures: 1 publisher -> 1 subscriber at QoS 0/1/2 with 64-byte payloads (delivered
 messages/s, lost messages), the same QoS 0 stream through the Debian C clients
 (mosquitto_pub -l | mosquitto_sub), fan-in from N connections each publishing once a
 second (broker CPU, p50/p99 latency), and resident memory per idle connection.
+Then the hostile loads (broker_hostile.py), luxnode beside mosquitto, each on a freshly
+started broker: 1,000 wildcard SUBSCRIBEs over 20,000 retained messages, a 100 MB
+PUBLISH end to end (median of 3 runs), and peak RSS under 8 connections announcing
+200 MB CONNECTs, each with an operator's worst PINGREQ round trip and the goal met or not.
 amqtt runs from bench/.venv (created on first use) because it pins an older websockets.
 """
 
@@ -27,11 +33,13 @@ import time
 from pathlib import Path
 
 import broker_cclients
+import broker_hostile
 import broker_load
 import broker_profile
 from broker_procs import AMQTT_VERSION, Broker, venv_tool
 
 BROKERS = ("luxnode", "mosquitto", "amqtt")
+HOSTILE_BROKERS = ("luxnode", "mosquitto")
 C_CLIENTS_MAX = 200_000  # mosquitto_pub -l tops out near 150k msg/s: keep that run short
 
 
@@ -97,6 +105,10 @@ def run_all(names: list[str], opts, workdir: Path, log) -> dict:
             brokers[name] = broker
             log(f"{name}: pid {broker.pid} on port {broker.port}")
 
+        if opts.hostile_only:
+            run_hostile(brokers, results, opts, log, guarded)
+            return results
+
         for name, broker in list(brokers.items()):
             def idle(broker=broker, result=results[name]):
                 result["idle"] = asyncio.run(broker_load.idle_memory(broker.port, opts.connections, broker.rss))
@@ -135,12 +147,42 @@ def run_all(names: list[str], opts, workdir: Path, log) -> dict:
                     f"p99 {fan['p99_ms']:.2f} ms cpu {fan['cpu_pct']:.1f}%")
                 result["fanin"] = fan
             guarded(name, rest)
+        if not opts.no_hostile:
+            run_hostile(brokers, results, opts, log, guarded)
     finally:
         if profiler and profiler.poll() is None:
             profiler.kill()
         for broker in brokers.values():
             broker.stop()
     return results
+
+
+def run_hostile(brokers: dict, results: dict, opts, log, guarded) -> None:
+    """Each hostile load on a freshly started luxnode and mosquitto (nothing left over from
+    the runs before, nor from each other)."""
+    loads = (
+        ("wildcard", lambda b: broker_hostile.wildcard_subscribes(b.port),
+         lambda r: f"{r['seconds']:.3f} s, operator ping max {r['ping_max_ms']:.0f} ms"),
+        ("big_publish", lambda b: broker_hostile.big_publishes(b.port),
+         lambda r: (f"{r['seconds']:.2f} s (median of {', '.join(f'{s:.2f}' for s in r['runs'])})"
+                    if r["seconds"] is not None else f"FAILED {r['error']}")),
+        ("connect_flood", lambda b: broker_hostile.connect_flood(b.port, b.rss, b.cpu, opts.flood_seconds),
+         lambda r: (f"peak RSS {r['peak_rss_mib']:.0f} MiB (from {r['baseline_rss_mib']:.0f}), "
+                    f"cpu {r['cpu_pct']:.0f}%, took {r['accepted_mib']:,.0f} MiB, "
+                    f"operator ping max {r['ping_max_ms']:.0f} ms")),
+    )
+    for key, load, describe in loads:
+        for name in HOSTILE_BROKERS:
+            if name not in brokers:
+                continue
+            broker = brokers[name]
+
+            def step(broker=broker, name=name):
+                broker.stop()
+                broker.start()
+                result = results[name][key] = load(broker)
+                log(f"  {name} {key}: {describe(result)}")
+            guarded(name, step)
 
 
 def start_profiler(pid: int, outdir: str) -> subprocess.Popen:
@@ -227,19 +269,55 @@ def targets(results: dict) -> list[str]:
     return out
 
 
+# label, key path, format, goal (a function of luxnode's and mosquitto's figures -> met?) and its text
+HOSTILE_ROWS = (
+    ("1000 wildcard SUBSCRIBEs s", ("wildcard", "seconds"), "{:.3f}",
+     lambda ours, theirs: ours <= 2 * theirs, "<= 2x mosquitto"),
+    ("  operator ping max ms", ("wildcard", "ping_max_ms"), "{:.0f}", None, ""),
+    ("100 MB PUBLISH s, median", ("big_publish", "seconds"), "{:.2f}", lambda ours, theirs: ours <= 1.0, "<= 1 s"),
+    ("CONNECT flood peak RSS MiB", ("connect_flood", "peak_rss_mib"), "{:.0f}",
+     lambda ours, theirs: ours <= 64, "<= 64 MiB"),
+    ("  broker CPU %", ("connect_flood", "cpu_pct"), "{:.0f}", None, ""),
+    ("  operator ping max ms", ("connect_flood", "ping_max_ms"), "{:.0f}", None, ""),
+)
+
+
+def hostile_table(results: dict) -> str:
+    if not any(key in results.get(name, {}) for name in HOSTILE_BROKERS for key in ("wildcard", "big_publish")):
+        return ""
+    header = f"{'hostile load':<28}{'luxnode':>12}{'mosquitto':>12}{'lux/mosq':>10}  goal"
+    lines = [header, "-" * (len(header) + 24)]
+    for label, path, fmt, goal, goal_text in HOSTILE_ROWS:
+        ours, theirs = lookup(results.get("luxnode", {}), path), lookup(results.get("mosquitto", {}), path)
+        cells = "".join(f"{fmt.format(v) if isinstance(v, (int, float)) else '-':>12}" for v in (ours, theirs))
+        both = isinstance(ours, (int, float)) and isinstance(theirs, (int, float))
+        ratio = f"{ours / theirs:>9.2f}x" if both and theirs and goal is not None else f"{'':>10}"
+        verdict = ""
+        if goal is not None:
+            verdict = f"  {goal_text}: " + (("met" if goal(ours, theirs) else "NOT met") if both else "not measured")
+        lines.append(f"{label:<28}{cells}{ratio}{verdict}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts, one repetition (about a minute)")
     parser.add_argument("--brokers", default=",".join(BROKERS), help="comma-separated subset of " + ",".join(BROKERS))
     parser.add_argument("--json", metavar="FILE", help="also write every measured figure as JSON")
     parser.add_argument("--profile", metavar="DIR", help="record luxnode's 1:1 runs with py-spy into DIR")
+    parser.add_argument("--hostile-only", action="store_true",
+                        help="only the hostile loads, on luxnode and mosquitto")
+    parser.add_argument("--no-hostile", action="store_true", help="only the throughput figures")
     opts = parser.parse_args(argv)
     opts.seconds = 1.5 if opts.quick else 4.0
     opts.repeat = 1 if opts.quick else 3
     opts.connections = 1000
     opts.fanin_seconds = 5 if opts.quick else 15
     opts.qos2_count = 2000 if opts.quick else 10000
+    opts.flood_seconds = 4 if opts.quick else 10
     names = [n.strip() for n in opts.brokers.split(",") if n.strip()]
+    if opts.hostile_only:
+        names = [n for n in names if n in HOSTILE_BROKERS]
     unknown = set(names) - set(BROKERS)
     if unknown:
         parser.error(f"unknown broker(s): {', '.join(sorted(unknown))}")
@@ -250,9 +328,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="broker-bench-") as tmp:
         results = run_all(names, opts, Path(tmp), log)
     print(versions())
-    print(table(results))
-    for line in targets(results):
-        print(line)
+    if not opts.hostile_only:
+        print(table(results))
+        for line in targets(results):
+            print(line)
+    print(hostile_table(results))
     if opts.json:
         Path(opts.json).write_text(json.dumps(results, indent=2, default=str))
     return 0

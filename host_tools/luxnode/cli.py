@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "luxnode.operator.watch",
     "luxnode.operator.set_command",
     "luxnode.lab.cli",
+    "luxnode.lab.accounts_command",
     "luxnode.broker.command",
     "luxnode.mosquitto.passwd_command",
 )
@@ -39,9 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_common(args) -> None:
+    """Options several commands share, checked once: every wait is a positive time."""
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and not timeout > 0:
+        raise LuxnodeError(f"--timeout {timeout:g}: expected a positive number of seconds")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _check_common(args)
         return args.func(args) or 0
     except LuxnodeError as exc:
         print(f"luxnode {args.command}: error: {exc}", file=sys.stderr)

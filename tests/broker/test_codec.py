@@ -146,6 +146,11 @@ def test_filter_and_name_validation():
     assert "'+' must be" in topics.filter_error("a/b+")
     assert topics.filter_error("") == "empty topic filter"
     assert "wildcard" in topics.name_error("a/#")
+    assert topics.name_error("a\x1fb") == "control character U+001F in topic name"
+    assert topics.filter_error("a/\x85") == "control character U+0085 in topic filter"
+    assert topics.name_error("a\ufdd0") == "non-character U+FDD0 in topic name"
+    assert topics.name_error("/".join("a" * 201)) is None          # 200 separators, as mosquitto
+    assert "deeper than 201 levels" in topics.filter_error("/".join("a" * 202))
 
 
 def test_packets_before_a_malformed_one_are_handed_over():
@@ -154,7 +159,9 @@ def test_packets_before_a_malformed_one_are_handed_over():
         decode(good + b"\x36\x00")
     assert [p.type for p in caught.value.packets] == [packets.CONNECT, packets.PUBLISH]
 
-topic_levels = st.text(st.characters(blacklist_characters="+#/\0", blacklist_categories=("Cs",)), max_size=8)
+# Any level mosquitto accepts: no wildcard, separator, surrogate, control character or non-character.
+topic_levels = st.text(st.characters(blacklist_characters="+#/", blacklist_categories=("Cs", "Cc")), max_size=8).filter(
+    lambda level: not topics.FORBIDDEN_CHARACTER.search(level))
 topic_names = st.lists(topic_levels, min_size=1, max_size=4).map("/".join).filter(bool)
 
 

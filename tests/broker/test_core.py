@@ -36,6 +36,8 @@ class RecordingLink:
 
 
 class AllowAll:
+    username_as_client_id = False
+
     def authenticate(self, client_id, username, password, psk_identity=None, cert_identity=None, psk_key=None):
         return 0, username
 

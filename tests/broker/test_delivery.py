@@ -3,6 +3,7 @@
 import pytest
 
 from luxnode.mqtt import encoder
+from luxnode.mqtt.decoder import ZERO_COPY_PAYLOAD
 
 
 @pytest.mark.parametrize("pub_qos", [0, 1, 2])
@@ -87,3 +88,19 @@ def test_clients_cannot_publish_to_sys(broker, clients):
     pub.publish("$SYS/broker/version", b"forged", qos=1)  # acknowledged, dropped
     pub.publish("marker", b"m", qos=1)
     assert [m.payload for m in watcher.received(1)] == [b"m"]
+
+
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_large_payload_arrives_whole_between_small_ones(broker, clients, qos):
+    """A payload of ZERO_COPY_PAYLOAD or more is written apart from its header: the
+    messages around it keep their order and every byte arrives."""
+    port = broker.ports[0]
+    subs = [clients(port, client_id=f"sub{n}").connect() for n in range(2)]
+    for sub in subs:
+        assert sub.subscribe("lux/big", qos) == [qos]
+    pub = clients(port, client_id="pub").connect()
+    large = bytes(range(256)) * (ZERO_COPY_PAYLOAD // 256 + 1)
+    for payload in (b"before", large, b"after"):
+        pub.publish("lux/big", payload, qos=qos)
+    for sub in subs:
+        assert [m.payload for m in sub.received(3, timeout=30)] == [b"before", large, b"after"]

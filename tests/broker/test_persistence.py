@@ -2,9 +2,12 @@
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 
+from luxnode.broker.session import UNCLAIMED, Session
+from luxnode.broker.store import Store
 from luxnode.mqtt import encoder
 from luxnode.mqtt.packets import Connect
 from tests.support.net import free_port, port_open, wait_for
@@ -109,3 +112,23 @@ def test_corrupt_store_is_a_one_line_error(tmp_path):
 def test_store_file_is_private(start_broker, tmp_path):
     start_broker(**persistent_settings(tmp_path)).stop()
     assert (tmp_path / "luxnode.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_session_owners_are_saved_and_older_files_migrate(tmp_path):
+    path = tmp_path / "luxnode.db"
+    old = sqlite3.connect(path)  # the schema before owners were kept
+    old.executescript("CREATE TABLE sessions (client_id TEXT PRIMARY KEY, next_packet_id INTEGER NOT NULL);"
+                      "INSERT INTO sessions VALUES ('old-node', 7);")
+    old.close()
+    store = Store(path)
+    _, (restored,) = store.load()
+    assert (restored.client_id, restored.next_packet_id, restored.owner) == ("old-node", 7, UNCLAIMED)
+    assert restored.owned_by("anyone")  # saved with no owner: the first username claims it
+    named, anonymous = Session("node-1", persistent=True), Session("anon", persistent=True)
+    named.owner, anonymous.owner = "node-1", None
+    store.save({}, {"node-1": named, "anon": anonymous, "old-node": restored})
+    store.close()
+    store = Store(path)
+    owners = {session.client_id: session.owner for session in store.load()[1]}
+    store.close()
+    assert owners == {"node-1": "node-1", "anon": None, "old-node": UNCLAIMED}

@@ -47,7 +47,8 @@ def test_exported_folder_runs_a_real_mosquitto_and_devices_shows_its_view(tmp_pa
     assert f"listener {broker_ports['psk_port']}\npsk_hint luxnode\nuse_identity_as_username true" in conf
     assert registry["devices"]["a1"]["psk_key"] not in conf
 
-    mosquitto(conf)  # the exported configuration, as is
+    # The exported configuration, as is, but as root (the helper's `user root`): pytest's folders are 0700.
+    mosquitto(conf.replace("\nuser mosquitto\n", "\n"))
     a1 = registry["devices"]["a1"]
     psk = ["--psk", a1["psk_key"], "--psk-identity", "a1"]
     assert pub(broker_ports["psk_port"], *psk, topic="luxnode/a1/status", payload="online", retain=True).returncode == 0

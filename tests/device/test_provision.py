@@ -113,8 +113,10 @@ def test_cert_mode_copies_the_ca(tmp_path, lab_home, capsys):
     node.mkdir()
     code, _, err = provision(capsys, "--fs", node, "--board", "esp32", extra=["--tls", "cert"])
     one_line_error(code, err, "--tls cert needs --ca FILE")
-    ca = tmp_path / "ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\n...\n")
+    from tests.firmware.certs import make_ca_and_server
+
+    (tmp_path / "certs").mkdir()
+    ca = make_ca_and_server(tmp_path / "certs")[0]   # provisioning refuses a CA file that is not PEM
     code, _, err = provision(capsys, "--fs", node, "--board", "esp32", extra=["--tls", "cert", "--ca", ca])
     assert code == 0, err
     assert (node / "ca.pem").read_text() == ca.read_text()

@@ -10,7 +10,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
+import paho.mqtt.client as paho
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -55,13 +58,81 @@ def field(browser, device_id, name):
 
 def test_banner_names_the_urls_and_the_credentials_file(lab):
     out = lab.output()
-    assert f"http://127.0.0.1:{lab.ports['http_port']}/" in out
+    registry = lab.registry()
+    token = registry["accounts"]["dashboard"]["page_token"]
+    assert f"http://127.0.0.1:{lab.ports['http_port']}/?token={token}" in out
     assert f"ws://127.0.0.1:{lab.ports['ws_port']}/mqtt" in out
     assert f"credentials  {lab.home / 'registry.json'}" in out
-    registry = lab.registry()
-    assert registry["operator"]["password"] not in out  # secrets stay in the 0600 file
+    assert f"port {lab.ports['port']}, username homeassistant" in out
+    assert "luxnode accounts homeassistant --show-secrets" in out
+    for account in (registry["operator"], *registry["accounts"].values()):
+        assert account["password"] not in out  # secrets stay in the 0600 file
     assert sorted(registry["devices"]) == SIM_IDS
     assert (lab.home / "registry.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_local_user_without_the_token_gets_no_password(lab):
+    for path in ("config.json", "recent.json"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{lab.ports['http_port']}/{path}", timeout=5)
+        body = refused.value.read()
+        assert refused.value.code == 403 and b"password" not in body and b"printed" in body
+
+
+def test_accounts_prints_a_password_only_when_asked(lab):
+    run = lambda *argv: subprocess.run([sys.executable, "-m", "luxnode", "accounts", *argv], env=lab.env,
+                                       capture_output=True, text=True, timeout=60)
+    ha = lab.registry()["accounts"]["homeassistant"]
+    listed = run()
+    assert listed.returncode == 0 and "homeassistant" in listed.stdout and "dashboard" in listed.stdout
+    assert ha["password"] not in listed.stdout and "--show-secrets" in listed.stdout
+    shown = run("homeassistant", "--show-secrets")
+    assert shown.returncode == 0 and f"password {ha['password']}" in shown.stdout
+    assert lab.registry()["operator"]["password"] not in shown.stdout  # only the account asked for
+    unknown = run("nobody")
+    assert unknown.returncode != 0 and "no account 'nobody'" in unknown.stderr
+
+
+def subscribe_as(lab, account, filters):
+    """Granted QoS (or 0x80) per filter for ``account`` on the lab's password listener."""
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    client.username_pw_set(account["username"], account["password"])
+    granted = {}
+    client.on_subscribe = lambda c, u, mid, codes, props: granted.update(zip(filters, (c.value for c in codes)))
+    client.connect("127.0.0.1", lab.ports["port"])
+    client.loop_start()
+    try:
+        client.subscribe([(f, 1) for f in filters])
+        return wait_for(lambda: dict(granted) if len(granted) == len(filters) else None, 10, what="SUBACK")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_each_tool_has_its_own_rights(lab, operator):
+    accounts = lab.registry()["accounts"]
+    ha = subscribe_as(lab, accounts["homeassistant"], [
+        "homeassistant/#", "luxnode/+/state", "luxnode/+/light", "luxnode/+/status", "luxnode/+/error", "$SYS/#"])
+    assert ha == {"homeassistant/#": 1, "luxnode/+/state": 1, "luxnode/+/light": 1, "luxnode/+/status": 1,
+                  "luxnode/+/error": 0x80, "$SYS/#": 0x80}
+    dash = subscribe_as(lab, accounts["dashboard"], [
+        "luxnode/+/status", "luxnode/+/telemetry", "luxnode/+/error", "homeassistant/#", "$SYS/#"])
+    assert dash == {"luxnode/+/status": 1, "luxnode/+/telemetry": 1, "luxnode/+/error": 1,
+                    "homeassistant/#": 0x80, "$SYS/#": 0x80}
+    # Writes: the dashboard sends commands, not the simulated light (the operator's tool does).
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    client.username_pw_set(accounts["dashboard"]["username"], accounts["dashboard"]["password"])
+    client.connect("127.0.0.1", lab.ports["port"])
+    client.loop_start()
+    try:
+        client.publish("luxnode/sim-1/sim/ambient", "90", qos=1).wait_for_publish(10)
+        client.publish("luxnode/nosuch/set", '{"control":"OFF"}', qos=1).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    # In order: once the allowed command arrived, the refused one would have arrived before it.
+    wait_for(lambda: "luxnode/nosuch/set" in operator.latest, 10, what="the dashboard's command")
+    assert "luxnode/sim-1/sim/ambient" not in operator.latest
 
 
 def test_page_lists_the_simulated_nodes_online(browser):
@@ -71,6 +142,10 @@ def test_page_lists_the_simulated_nodes_online(browser):
         wait_for(lambda: field(browser, device_id, "status") == "online", 20, what=f"{device_id} online")
         wait_for(lambda: field(browser, device_id, "light") not in ("", "–"), 20, what=f"{device_id} light")
     assert browser.find_element(By.ID, "broker").get_attribute("data-state") == "connected"
+    # The token went into a cookie; the address bar no longer shows it.
+    assert "token" not in browser.current_url
+    labels = [s.text for s in card(browser, "sim-1").find_elements(By.CSS_SELECTOR, ".y-axis span")]
+    assert labels == ["100", "75", "50", "25", "0"]
 
 
 def test_moving_a_slider_changes_the_nodes_state(browser, operator):
@@ -162,6 +237,18 @@ def test_set_and_watch_find_the_lab_through_the_registry(lab, browser, operator)
     assert result.returncode == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if " sim-1 " in line)
     assert "online" in row and " 25 " in row and "PWM" in row
+
+
+def test_a_reload_keeps_the_charts_the_telemetry_and_the_last_error(lab, browser):
+    """What happened before the page opened comes from the lab's bounded history."""
+    browser.refresh()
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, 'article.node[data-node="bench-1"]'), 10,
+             what="the cards after the reload")
+    # At once, from history: before the next light message could have come (every 5 s at most).
+    chart = card(browser, "sim-2").find_element(By.CSS_SELECTOR, "svg.chart")
+    assert int(chart.get_attribute("data-samples")) >= 3
+    assert "150" in field(browser, "sim-2", "error")
+    assert "firmware " in field(browser, "bench-1", "telemetry")  # bench-1 is gone, its telemetry stays
 
 
 def test_stopping_a_node_turns_it_offline_on_the_page(lab, browser, capsys):

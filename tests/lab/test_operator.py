@@ -265,3 +265,29 @@ def test_an_unusable_cafile_is_one_line(tmp_path, content, reason):
     result = luxnode("watch", "--once", "--cafile", str(cafile), "--port", str(free_port()), home=tmp_path / "home")
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert f"cannot use --cafile {cafile}" in result.stderr and reason in result.stderr
+
+
+def test_set_to_a_node_the_broker_never_saw_sends_nothing_and_says_so(broker, tmp_path):
+    publish_retained(broker.port, NODES)
+    listener, received = subscribe_set_topic(broker.port)
+    try:
+        result = luxnode("set", "nosuchnode", "50", "--port", str(broker.port), "--username", "operator",
+                         "--password", OPERATOR_PASSWORD, home=tmp_path / "home")
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert "nosuchnode has never connected" in result.stderr and "nothing sent" in result.stderr
+        # A marker published after the refusal arrives alone: the refused command was never sent.
+        publish_retained(broker.port, [("luxnode/marker/set", "{}")])
+        from tests.support.net import wait_for
+        wait_for(lambda: received, 5, what="the marker")
+        assert [topic for topic, _, _ in received] == ["luxnode/marker/set"]
+    finally:
+        listener.loop_stop()
+
+
+@pytest.mark.parametrize("identity, key", [("operator", "ff" + OPERATOR_KEY[2:]), ("stranger", OPERATOR_KEY)])
+def test_a_refused_psk_says_so_not_that_the_broker_is_down(broker, tmp_path, identity, key):
+    result = luxnode("watch", "--once", "--port", str(broker.psk_port), "--psk-identity", identity,
+                     "--psk-key", key, home=tmp_path / "home")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "refused the TLS-PSK handshake" in result.stderr and repr(identity) in result.stderr
+    assert "is it running" not in result.stderr

@@ -84,5 +84,43 @@ class Auth:
             return True
         return self.acl.allowed(username, client_id, topic, access)
 
+    @property
+    def username_as_client_id(self) -> bool:
+        """use_username_as_clientid on this listener: the client id is the username."""
+        return self.listener.use_username_as_clientid
+
     def psk_key(self, identity: str) -> bytes | None:
         return self.psk_keys.get(identity)
+
+
+class DecisionCache(dict):
+    """One client's ACL decisions (topic -> allowed), denied ones too, bounded in bytes.
+
+    Topics may be 65,535 bytes long: a count limit would let 1,000 of them hold
+    65 MB per client. Past ``MAX_BYTES`` the cache starts over; topics longer than
+    ``MAX_TOPIC`` are not kept (checking them each time costs what reading them did).
+    A dict itself, so the hit path is the built-in ``get``.
+    """
+
+    MAX_BYTES = 64 << 10
+    MAX_TOPIC = 1024
+    ENTRY_OVERHEAD = 100  # dict slot and str header, roughly
+
+    __slots__ = ("size",)
+
+    def __init__(self):
+        super().__init__()
+        self.size = 0
+
+    def put(self, topic: str, allowed: bool) -> bool:
+        if len(topic) <= self.MAX_TOPIC:
+            cost = len(topic) + self.ENTRY_OVERHEAD
+            if self.size + cost > self.MAX_BYTES:
+                self.clear()
+            self[topic] = allowed
+            self.size += cost
+        return allowed
+
+    def clear(self) -> None:
+        super().clear()
+        self.size = 0

@@ -39,10 +39,13 @@ def run(args) -> int:
     if not config.listeners:
         raise LuxnodeError(f"{args.config_file} defines no listener; add 'listener 1883'")
     log = Log({"all"} if args.verbose else config.log_types)
+    account = _account(config.user)
 
     async def main() -> None:
         server = Server(config, log=log)
         await server.start()
+        if account is not None:
+            _switch_to(account, log)
         loop = asyncio.get_running_loop()
         stopping = []
 
@@ -57,3 +60,29 @@ def run(args) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def _account(user: str | None):
+    """The account to switch to after the listeners are open: `user`, when started as root
+    (as mosquitto; unlike mosquitto, no `user` line means no switch)."""
+    import os
+    import pwd
+
+    from luxnode.errors import LuxnodeError
+
+    if not user or os.geteuid() != 0 or user == "root":
+        return None
+    try:
+        return pwd.getpwnam(user)
+    except KeyError:
+        raise LuxnodeError(f"user {user}: no such account; create it or change the config's 'user' line") from None
+
+
+def _switch_to(account, log) -> None:
+    import os
+
+    os.setgroups([])
+    os.initgroups(account.pw_name, account.pw_gid)
+    os.setgid(account.pw_gid)
+    os.setuid(account.pw_uid)
+    log("notice", f"Running as user {account.pw_name}; SIGHUP reloads the auth files as that user.")

@@ -19,15 +19,21 @@ go costs one write per receiving connection.
 """
 
 import time
+import traceback
 import uuid
 
 from luxnode.mqtt import Decoder, ProtocolError, encoder, topics
+from luxnode.mqtt.decoder import ZERO_COPY_PAYLOAD
 from luxnode.mqtt.packets import (
     CONNECT, DISCONNECT, PINGREQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK_FAILURE,
-    SUBSCRIBE, UNSUBSCRIBE, REFUSED_IDENTIFIER, REFUSED_PROTOCOL_VERSION,
+    SUBSCRIBE, UNSUBSCRIBE, REFUSED_IDENTIFIER, REFUSED_NOT_AUTHORIZED, REFUSED_PROTOCOL_VERSION,
 )
 
-from .session import AWAIT_ACK, AWAIT_COMP, MAX_INFLIGHT, Session
+from luxnode.mosquitto.conf import ListenerConfig
+
+from .auth import DecisionCache
+from .retained import Retained
+from .session import AWAIT_ACK, AWAIT_COMP, Session
 from .subscriptions import SubscriptionIndex
 
 # A connection that has not sent CONNECT by then is dropped.
@@ -41,6 +47,11 @@ STALLED_TIMEOUT = 60.0
 # QoS 1/2 overflow and QoS 0 is dropped for it (as mosquitto does).
 HOLD_QUEUE = 100
 HOLD_LIMIT = 2.0
+# mosquitto's defaults for a connection given no listener's settings.
+DEFAULT_LISTENER = ListenerConfig(0)
+# The ACL caches of a client that has made no decision yet: shared, never written (a
+# client gets its own on its first decision), so an idle connection costs nothing for them.
+_NO_DECISIONS = DecisionCache()
 
 
 class Stats:
@@ -62,11 +73,14 @@ class Broker:
         self.clock = clock
         self.version = version
         self.sessions: dict[str, Session] = {}
-        self.retained: dict[str, tuple[bytes, int]] = {}
+        self.retained = Retained()
         self.index = SubscriptionIndex()
         self.clients: set[Client] = set()
         self.stats = Stats(clock())
         self.max_queued = config.max_queued_messages
+        self.max_queued_bytes = config.max_queued_bytes
+        self.max_inflight = config.max_inflight_messages or 1 << 30  # 0 = no limit
+        self.max_inflight_bytes = config.max_inflight_bytes
         self.hold_mark = min(HOLD_QUEUE, max(1, self.max_queued // 2)) if self.max_queued else HOLD_QUEUE
         # Clients with bytes waiting to be written.
         self._dirty: list[Client] = []
@@ -79,30 +93,45 @@ class Broker:
     # ---- entry points from the transport layer -------------------------------------
 
     def connection_made(self, link, auth, peer: str, psk_identity=None, cert_identity=None,
-                        psk_key=None) -> "Client":
-        """A new connection; the TLS handshake (if any) gave its identities and PSK key."""
-        client = Client(self, link, auth, peer, psk_identity, cert_identity, psk_key)
+                        psk_key=None, listener: ListenerConfig = DEFAULT_LISTENER) -> "Client":
+        """A new connection; the TLS handshake (if any) gave its identities and PSK key;
+        ``listener`` holds the limits of the listener it came in on."""
+        client = Client(self, link, auth, peer, psk_identity, cert_identity, psk_key, listener)
         self.clients.add(client)
         return client
 
     def tick(self) -> None:
-        """Enforce keepalive (1.5x), the CONNECT timeout and stalled readers."""
+        """Enforce keepalive (1.5x), the CONNECT timeout and stalled readers.
+
+        Whatever fails for one client is logged with its traceback, that client is
+        closed and the others are still checked (the timer itself is supervised too)."""
         now = self.clock()
         for client in list(self.clients):
-            if client.session is None:
-                if now - client.started > CONNECT_TIMEOUT:
-                    client.close(f"Client {client.peer} sent no CONNECT in {CONNECT_TIMEOUT:.0f} s, disconnecting.")
-            elif client.write_paused_since and now - client.write_paused_since > STALLED_TIMEOUT:
-                client.close(f"Client {client.client_id} is not reading its messages, disconnecting.")
-            elif client.held and now - client.held_since > HOLD_LIMIT:
-                # It is not catching up: its queue takes the QoS 1/2 overflow and
-                # QoS 0 is dropped for it until it reads again.
-                client.hold_exempt = True
-                client.release_held()
-            elif (client.keepalive and not client.reading_paused
-                    and now - client.last_received > client.keepalive * 1.5):
-                client.close(f"Client {client.client_id} has exceeded timeout, disconnecting.")
+            try:
+                self._check(client, now)
+            except Exception:
+                self.failed(f"Housekeeping of client {client.name}")
+                client.close(will=False)
         self.flush()
+
+    def failed(self, what: str) -> None:
+        """Log an unexpected exception (a bug, never the peer's doing) with its traceback."""
+        self.log("error", f"{what} failed, continuing:\n{traceback.format_exc().rstrip()}")
+
+    def _check(self, client: "Client", now: float) -> None:
+        if client.session is None:
+            if now - client.started > CONNECT_TIMEOUT:
+                client.close(f"Client {client.peer} sent no CONNECT in {CONNECT_TIMEOUT:.0f} s, disconnecting.")
+        elif client.write_paused_since and now - client.write_paused_since > STALLED_TIMEOUT:
+            client.close(f"Client {client.client_id} is not reading its messages, disconnecting.")
+        elif client.held and now - client.held_since > HOLD_LIMIT:
+            # It is not catching up: its queue takes the QoS 1/2 overflow and
+            # QoS 0 is dropped for it until it reads again.
+            client.hold_exempt = True
+            client.release_held()
+        elif (client.keepalive and not client.reading_paused
+                and now - client.last_received > client.keepalive * 1.5):
+            client.close(f"Client {client.client_id} has exceeded timeout, disconnecting.")
 
     def flush(self) -> None:
         if self.save_before_write is not None and (self.changed_sessions or self.changed_retained):
@@ -114,6 +143,8 @@ class Broker:
         sent = 0
         for client in dirty:
             out = client.out
+            if not out:
+                continue  # written already, ahead of a large payload (send_publish)
             data = out[0] if len(out) == 1 else b"".join(out)
             out.clear()
             sent += len(data)
@@ -127,8 +158,7 @@ class Broker:
         rotated) is disconnected with its will published. (mosquitto 2.0.11 drops a
         changed password too, but sends no will and keeps a rotated PSK key's client.)"""
         for client in list(self.clients):
-            client.read_ok.clear()
-            client.write_ok.clear()
+            client.read_ok = client.write_ok = _NO_DECISIONS
             if client.session is None:
                 continue  # not connected yet: its CONNECT meets the new files
             code, _ = client.authenticate()
@@ -149,6 +179,7 @@ class Broker:
             return
         topic_bytes = topic.encode()
         qos0_packet = None
+        large = len(payload) >= ZERO_COPY_PAYLOAD
         sent = 0
         dirty = self._dirty
         for session, granted in subscribers:
@@ -166,6 +197,10 @@ class Broker:
                     continue
                 if source is not None:
                     client.hold(source)
+            if large:
+                client.send_publish(topic_bytes, payload)
+                sent += 1
+                continue
             if qos0_packet is None:
                 qos0_packet = encoder.publish(topic_bytes, payload)
             out = client.out
@@ -186,12 +221,13 @@ class Broker:
     def send_or_queue(self, session: Session, topic: str, topic_bytes: bytes | None,
                       payload: bytes, qos: int, retain: bool, source=None) -> None:
         client = session.client
-        if client is not None and not session.queue and len(session.inflight) < MAX_INFLIGHT:
+        if client is not None and not session.queue and self.inflight_room(session):
             packet_id = session.allocate_packet_id()
             session.inflight[packet_id] = [AWAIT_ACK, topic, payload, qos, retain]
-            client.send(encoder.publish(topic_bytes or topic.encode(), payload, qos, retain, False, packet_id))
+            client.send_publish(topic_bytes or topic.encode(), payload, qos, retain, False, packet_id)
             self.stats.messages_sent += 1
-        elif not self.max_queued or len(session.queue) < self.max_queued:
+        elif ((not self.max_queued or len(session.queue) < self.max_queued)
+                and (not self.max_queued_bytes or session.queued_bytes < self.max_queued_bytes)):
             session.enqueue((topic, payload, qos, retain))
             if (client is not None and source is not None and not client.hold_exempt
                     and len(session.queue) >= self.hold_mark):
@@ -210,13 +246,13 @@ class Broker:
         """Move queued messages into flight while the client has room."""
         client = session.client
         queue = session.queue
-        while queue and len(session.inflight) < MAX_INFLIGHT:
-            topic, payload, qos, retain = queue.popleft()
+        while queue and self.inflight_room(session):
+            topic, payload, qos, retain = session.dequeue()
             if not client.may_read(topic):
                 continue
             packet_id = session.allocate_packet_id()
             session.inflight[packet_id] = [AWAIT_ACK, topic, payload, qos, retain]
-            client.send(encoder.publish(topic.encode(), payload, qos, retain, False, packet_id))
+            client.send_publish(topic.encode(), payload, qos, retain, False, packet_id)
             self.stats.messages_sent += 1
         if not queue:
             session.dropped = 0
@@ -224,6 +260,13 @@ class Broker:
             client.hold_exempt = False
             if client.held and not client.write_paused_since:
                 client.release_held()
+
+    def inflight_room(self, session: Session) -> bool:
+        """max_inflight_messages and max_inflight_bytes (as mosquitto: a message may
+        start while the bytes in flight are below the limit)."""
+        inflight = session.inflight
+        return len(inflight) < self.max_inflight and (
+            not self.max_inflight_bytes or sum(len(entry[2]) for entry in inflight.values()) < self.max_inflight_bytes)
 
     def session_changed(self, session: Session) -> None:
         if session.persistent:
@@ -254,6 +297,7 @@ class Broker:
     # ---- $SYS -----------------------------------------------------------------------
 
     def publish_sys(self) -> None:
+        """$SYS/broker/... (its timer in server.py is supervised)."""
         stats = self.stats
         connected = sum(1 for client in self.clients if client.session is not None)
         values = {
@@ -276,20 +320,23 @@ class Broker:
 class Client:
     """One connection: decodes its bytes, answers, and routes its messages."""
 
-    __slots__ = ("broker", "link", "auth", "peer", "psk_identity", "cert_identity", "psk_key", "decoder",
-                 "session", "client_id", "credentials", "username", "will", "keepalive",
+    __slots__ = ("broker", "link", "auth", "listener", "peer", "psk_identity", "cert_identity", "psk_key",
+                 "decoder", "session", "client_id", "credentials", "username", "will", "keepalive",
                  "started", "last_received", "out", "closed", "reading_paused",
                  "write_paused_since", "held", "held_since", "hold_exempt", "read_ok", "write_ok")
 
-    def __init__(self, broker: Broker, link, auth, peer: str, psk_identity, cert_identity, psk_key):
+    def __init__(self, broker: Broker, link, auth, peer: str, psk_identity, cert_identity, psk_key,
+                 listener: ListenerConfig = DEFAULT_LISTENER):
         self.broker = broker
         self.link = link
         self.auth = auth
+        self.listener = listener
         self.peer = peer
         self.psk_identity = psk_identity
         self.cert_identity = cert_identity
         self.psk_key = psk_key
-        self.decoder = Decoder(server=True, max_payload=broker.config.message_size_limit)
+        self.decoder = Decoder(server=True, max_payload=broker.config.message_size_limit,
+                               max_packet=broker.config.max_packet_size, expect_connect=True)
         self.session: Session | None = None
         self.client_id = ""
         self.credentials: tuple = (None, None)  # CONNECT's username and password, checked again on reload
@@ -304,9 +351,8 @@ class Client:
         self.held: list[Client] = []  # publishers paused because this client is behind
         self.held_since = 0.0
         self.hold_exempt = False
-        # ACL decisions per topic, until the auth files are reloaded.
-        self.read_ok: dict[str, bool] = {}
-        self.write_ok: dict[str, bool] = {}
+        # ACL decisions per topic, until the auth files are reloaded or the client goes.
+        self.read_ok = self.write_ok = _NO_DECISIONS
 
     @property
     def name(self) -> str:
@@ -325,15 +371,20 @@ class Client:
             packets = self.decoder.feed(data)
         except ProtocolError as exc:
             packets, error = exc.packets, exc  # handle what came before the bad packet
-        if packets:
-            if self.session is None and packets[0].type != CONNECT:
-                self.close(f"Client {self.peer} sent {type(packets[0]).__name__} before CONNECT, disconnecting.")
-                broker.flush()
-                return
-            for packet in packets:
-                _HANDLERS[packet.type](self, packet)
-                if self.closed:
-                    break
+        except Exception:  # a decoder bug: this connection goes, the broker's loop stays
+            broker.failed(f"Decoding data from client {self.name} ({self.peer})")
+            self.close(will=False)
+            broker.flush()
+            return
+        if packets:  # the decoder made sure the first one is CONNECT
+            try:
+                for packet in packets:
+                    _HANDLERS[packet.type](self, packet)
+                    if self.closed:
+                        break
+            except Exception:  # a bug must cost this connection, never the broker's loop
+                broker.failed(f"Handling a packet from client {self.name} ({self.peer})")
+                self.close(will=False)
         if error is not None and not self.closed:
             self.close(f"Client {self.name} ({self.peer}) disconnected: malformed packet: {error}.",
                        kind="warning")
@@ -361,6 +412,22 @@ class Client:
             self.broker._dirty.append(self)
         self.out.append(data)
 
+    def send_publish(self, topic_bytes: bytes, payload: bytes, qos: int = 0, retain: bool = False,
+                     dup: bool = False, packet_id: int = 0) -> None:
+        if len(payload) < ZERO_COPY_PAYLOAD:
+            self.send(encoder.publish(topic_bytes, payload, qos, retain, dup, packet_id))
+            return
+        # A large payload goes to the link as it is, not copied into one packet with its
+        # header (100 MB: one copy less); what was waiting for this client goes first.
+        out = self.out
+        out.append(encoder.publish_header(topic_bytes, len(payload), qos, retain, dup, packet_id))
+        data = b"".join(out)
+        out.clear()
+        self.broker.stats.bytes_sent += len(data) + len(payload)
+        if not self.closed:
+            self.link.write(data)
+            self.link.write(payload)
+
     def hold(self, publisher: "Client") -> None:
         """Stop reading from ``publisher`` until this client has caught up."""
         if publisher is not self and not publisher.reading_paused and not publisher.closed:
@@ -386,27 +453,25 @@ class Client:
                                       self.cert_identity, psk_key=self.psk_key)
 
     def may_read(self, topic: str) -> bool:
-        allowed = self.read_ok.get(topic)
+        cache = self.read_ok
+        allowed = cache.get(topic)
         if allowed is None:
-            allowed = self._remember(self.read_ok, topic, self.auth.allowed(self.username, self.client_id,
-                                                                             topic, "read"))
+            if cache is _NO_DECISIONS:
+                cache = self.read_ok = DecisionCache()
+            allowed = cache.put(topic, self.auth.allowed(self.username, self.client_id, topic, "read"))
         return allowed
 
     def may_write(self, topic: str) -> bool:
-        allowed = self.write_ok.get(topic)
+        cache = self.write_ok
+        allowed = cache.get(topic)
         if allowed is None:
+            if cache is _NO_DECISIONS:
+                cache = self.write_ok = DecisionCache()
             # As mosquitto: $SYS belongs to the broker whatever the ACL says
             # (bridges may report their connection state there).
-            allowed = self._remember(self.write_ok, topic, (
+            allowed = cache.put(topic, (
                 (not topic.startswith("$SYS") or topics.matches("$SYS/broker/connection/+/state", topic))
                 and self.auth.allowed(self.username, self.client_id, topic, "write")))
-        return allowed
-
-    @staticmethod
-    def _remember(cache: dict, topic: str, allowed: bool) -> bool:
-        if len(cache) > 1000:  # a client publishing to ever new topics must not grow it forever
-            cache.clear()
-        cache[topic] = allowed
         return allowed
 
     def close(self, message: str | None = None, will: bool = True, kind: str = "notice") -> None:
@@ -429,9 +494,11 @@ class Client:
             if not session.persistent:
                 broker.drop_session(session)
         # As mosquitto, the will topic is checked against the ACL when it is sent.
-        if will and self.will is not None and self.may_write(self.will.topic):
-            broker.publish(self.will.topic, self.will.payload, self.will.qos, self.will.retain)
-        self.will = None
+        will, self.will = (self.will if will else None), None
+        will_allowed = will is not None and self.may_write(will.topic)
+        self.read_ok = self.write_ok = _NO_DECISIONS  # the caches go with the connection
+        if will_allowed:
+            broker.publish(will.topic, will.payload, will.qos, will.retain)
 
     # ---- packet handlers -----------------------------------------------------------
 
@@ -458,7 +525,10 @@ class Client:
             if not packet.clean_session:
                 self._refuse(REFUSED_IDENTIFIER, "empty client id needs a clean session")
                 return
-            client_id = self.client_id = f"auto-{uuid.uuid4()}"
+            if not self.listener.allow_zero_length_clientid:
+                self._refuse(REFUSED_IDENTIFIER, "empty client id and allow_zero_length_clientid false")
+                return
+            client_id = self.client_id = f"{self.listener.auto_id_prefix}{uuid.uuid4()}"
         if packet.keepalive > broker.config.max_keepalive:
             self._refuse(REFUSED_IDENTIFIER,
                          f"keepalive {packet.keepalive} s above max_keepalive {broker.config.max_keepalive}")
@@ -468,16 +538,31 @@ class Client:
         if code:
             self._refuse(code, f"CONNACK return code {code}")
             return
+        if self.auth.username_as_client_id:
+            # As mosquitto's use_username_as_clientid: no client can take another's id.
+            if username is None:
+                self._refuse(REFUSED_NOT_AUTHORIZED, "use_username_as_clientid needs a username")
+                return
+            client_id = self.client_id = username
         self.username = username
         old = broker.sessions.get(client_id)
         if old is not None and old.client is not None:
             old.client.close(f"Client {client_id} already connected, closing old connection.")
             old = broker.sessions.get(client_id)
+        if old is not None and not packet.clean_session and not old.owned_by(username):
+            # Its queued messages were meant for another identity: they go with it.
+            broker.log("notice", f"Client {client_id} connected as another user than the one its session "
+                                 f"belongs to: starting a fresh session.")
+            broker.drop_session(old)
+            old = None
         if old is not None and packet.clean_session:
             broker.drop_session(old)
             old = None
         session_present = old is not None
         session = old or Session(client_id, not packet.clean_session)
+        if session.owner != username:  # new, or restored from a file that kept no owner: claimed
+            session.owner = username
+            broker.session_changed(session)  # the owner is saved with the session
         broker.sessions[client_id] = session
         session.client = self
         self.session = session
@@ -495,18 +580,32 @@ class Client:
             broker.session_changed(session)
 
     def _resend_inflight(self, session: Session) -> None:
-        """A resumed session gets its unacknowledged messages again, DUP set."""
+        """A resumed session gets its unacknowledged messages again, DUP set, each one
+        checked against the reader's ACL as it is now (mosquitto sends nothing denied)."""
+        denied = []
         for packet_id, (state, topic, payload, qos, retain) in session.inflight.items():
-            if state == AWAIT_ACK:
-                self.send(encoder.publish(topic.encode(), payload, qos, retain, True, packet_id))
-            else:
+            if state != AWAIT_ACK:
                 self.send(encoder.pubrel(packet_id))
+            elif self.may_read(topic):
+                self.send_publish(topic.encode(), payload, qos, retain, True, packet_id)
+            else:
+                denied.append(packet_id)
+        for packet_id in denied:
+            del session.inflight[packet_id]
+        if denied:
+            self.broker.session_changed(session)
         self.broker.fill_inflight(session)
 
     def _publish(self, packet) -> None:
         broker = self.broker
         broker.stats.messages_received += 1
         qos = packet.qos
+        if qos > self.listener.max_qos or (packet.retain and not broker.config.retain_available):
+            # As mosquitto: what the listener does not offer ends the connection.
+            limit = f"max_qos {self.listener.max_qos}" if qos > self.listener.max_qos else "retain_available false"
+            self.close(f"Client {self.client_id} ({self.peer}) disconnected: PUBLISH beyond {limit}.",
+                       kind="warning")
+            return
         allowed = self.may_write(packet.topic)
         if not allowed and broker.log.enabled("debug"):
             broker.log("debug", f"Denied PUBLISH from {self.client_id} to {packet.topic!r}.")
@@ -533,10 +632,22 @@ class Client:
             self.broker.session_changed(session)
         self.send(encoder.pubcomp(packet.packet_id))
 
+    def _ack_error(self, kind: str, packet_id: int, entry: list) -> None:
+        """An acknowledgement that does not fit the message it names: mosquitto closes."""
+        if entry[0] == AWAIT_COMP:
+            state = "awaiting PUBCOMP"
+        else:
+            state = "awaiting PUBACK" if entry[3] == 1 else "awaiting PUBREC"
+        self.close(f"Client {self.client_id} ({self.peer}) disconnected: protocol error: {kind} for packet id "
+                   f"{packet_id}, a QoS {entry[3]} message {state}.", kind="warning")
+
     def _puback(self, packet) -> None:
         session = self.session
         entry = session.inflight.get(packet.packet_id)
-        if entry is not None and entry[0] == AWAIT_ACK and entry[3] == 1:
+        if entry is not None:
+            if entry[3] != 1:
+                self._ack_error("PUBACK", packet.packet_id, entry)
+                return
             del session.inflight[packet.packet_id]
             self.broker.fill_inflight(session)
             self.broker.session_changed(session)
@@ -544,7 +655,10 @@ class Client:
     def _pubrec(self, packet) -> None:
         session = self.session
         entry = session.inflight.get(packet.packet_id)
-        if entry is not None and entry[3] == 2:
+        if entry is not None:
+            if entry[3] != 2:
+                self._ack_error("PUBREC", packet.packet_id, entry)
+                return
             entry[0] = AWAIT_COMP
             entry[2] = b""  # the payload is delivered; only the id is kept
             self.broker.session_changed(session)
@@ -553,7 +667,10 @@ class Client:
     def _pubcomp(self, packet) -> None:
         session = self.session
         entry = session.inflight.get(packet.packet_id)
-        if entry is not None and entry[0] == AWAIT_COMP:
+        if entry is not None:
+            if entry[0] != AWAIT_COMP:
+                self._ack_error("PUBCOMP", packet.packet_id, entry)
+                return
             del session.inflight[packet.packet_id]
             self.broker.fill_inflight(session)
             self.broker.session_changed(session)
@@ -563,13 +680,10 @@ class Client:
         session = self.session
         codes = []
         granted = []
-        for topic_filter, qos in packet.topics:
-            problem = topics.filter_error(topic_filter)
-            if problem is None and not self.auth.allowed(self.username, self.client_id, topic_filter, "subscribe"):
-                problem = "denied by the ACL"
-            if problem is not None:
+        for topic_filter, qos in packet.topics:  # the decoder closed on malformed filters
+            if not self.auth.allowed(self.username, self.client_id, topic_filter, "subscribe"):
                 codes.append(SUBACK_FAILURE)
-                broker.log("subscribe", f"{self.client_id} refused {topic_filter!r}: {problem}")
+                broker.log("subscribe", f"{self.client_id} refused {topic_filter!r}: denied by the ACL")
                 continue
             broker.subscribe(session, topic_filter, qos)
             codes.append(qos)
@@ -581,19 +695,16 @@ class Client:
 
     def _send_retained(self, topic_filter: str, qos: int) -> None:
         broker = self.broker
-        if "+" not in topic_filter and "#" not in topic_filter:
-            found = broker.retained.get(topic_filter)
-            matched = [(topic_filter, found)] if found else []
-        else:
-            matched = [(t, m) for t, m in broker.retained.items() if topics.matches(topic_filter, t)]
-        for topic, (payload, message_qos) in matched:
+        retained = broker.retained
+        for topic in retained.match(topic_filter):
+            payload, message_qos = retained[topic]
             if not self.may_read(topic):
                 continue
             delivery_qos = min(qos, message_qos)
             if delivery_qos:
                 broker.send_or_queue(self.session, topic, None, payload, delivery_qos, True)
             else:
-                self.send(encoder.publish(topic.encode(), payload, 0, True))
+                self.send_publish(topic.encode(), payload, 0, True)
                 broker.stats.messages_sent += 1
 
     def _unsubscribe(self, packet) -> None:

@@ -1,12 +1,17 @@
 """Which sessions want a topic: a trie over topic levels, with a match cache.
 
 Matching walks only the levels of the published topic (plus the ``+`` and
-``#`` branches), never the whole list of filters. Results are cached per
-topic and the cache is dropped whenever a subscription changes, which is rare
-next to publishing.
+``#`` branches), never the whole list of filters, with an explicit stack (no
+recursion, whatever the depth). Results are cached per topic and the cache is
+dropped whenever a subscription changes, which is rare next to publishing; it is
+bounded in bytes, since topics may be 65,535 bytes long.
 """
 
-CACHE_LIMIT = 10_000
+from . import levels as trie
+
+# Bytes the match cache may hold (topic text plus a per-entry estimate).
+CACHE_BYTES = 4 << 20
+CACHE_ENTRY_OVERHEAD = 200
 
 
 class _Node:
@@ -21,39 +26,29 @@ class SubscriptionIndex:
     def __init__(self):
         self._root = _Node()
         self._cache: dict[str, list] = {}
+        self._cache_bytes = 0
         self.count = 0
 
     def add(self, topic_filter: str, session, qos: int) -> None:
-        node = self._root
-        for level in topic_filter.split("/"):
-            child = node.children.get(level)
-            if child is None:
-                child = node.children[level] = _Node()
-            node = child
+        node = trie.descend(self._root, topic_filter.split("/"), _Node)
         if session not in node.subscribers:
             self.count += 1
         node.subscribers[session] = qos
-        self._cache.clear()
+        self._clear_cache()
 
     def remove(self, topic_filter: str, session) -> bool:
-        path = [self._root]
         levels = topic_filter.split("/")
-        for level in levels:
-            node = path[-1].children.get(level)
-            if node is None:
-                return False
-            path.append(node)
-        if path[-1].subscribers.pop(session, None) is None:
+        nodes = trie.path(self._root, levels)
+        if nodes is None or nodes[-1].subscribers.pop(session, None) is None:
             return False
         self.count -= 1
-        self._cache.clear()
-        # Prune branches left empty so the trie does not grow without bound.
-        for depth in range(len(levels), 0, -1):
-            node = path[depth]
-            if node.subscribers or node.children:
-                break
-            del path[depth - 1].children[levels[depth - 1]]
+        self._clear_cache()
+        trie.prune(nodes, levels, _has_subscribers)
         return True
+
+    def _clear_cache(self) -> None:
+        self._cache.clear()
+        self._cache_bytes = 0
 
     def match(self, topic: str) -> list:
         """[(session, qos)] for ``topic``, each session once at its highest QoS."""
@@ -62,31 +57,40 @@ class SubscriptionIndex:
             return found
         best: dict = {}
         levels = topic.split("/")
-        self._walk(self._root, levels, 0, best, topic.startswith("$"))
+        last = len(levels)
+        # A leading wildcard never matches a $ topic.
+        wild_at_root = not topic.startswith("$")
+        stack = [(self._root, 0)]
+        pop, push = stack.pop, stack.append
+        while stack:
+            node, depth = pop()
+            children = node.children
+            wild = depth or wild_at_root
+            if wild:
+                hash_node = children.get("#")
+                if hash_node is not None:
+                    _merge(best, hash_node.subscribers)
+            if depth == last:
+                _merge(best, node.subscribers)
+                continue
+            child = children.get(levels[depth])
+            if child is not None:
+                push((child, depth + 1))
+            if wild:
+                plus = children.get("+")
+                if plus is not None:
+                    push((plus, depth + 1))
         found = list(best.items())
-        if len(self._cache) >= CACHE_LIMIT:
-            self._cache.clear()
+        cost = len(topic) + CACHE_ENTRY_OVERHEAD + 16 * len(found)
+        if self._cache_bytes + cost > CACHE_BYTES:
+            self._clear_cache()
         self._cache[topic] = found
+        self._cache_bytes += cost
         return found
 
-    def _walk(self, node: _Node, levels: list[str], depth: int, best: dict, dollar: bool) -> None:
-        children = node.children
-        # A leading wildcard never matches a $ topic.
-        wild = not (dollar and depth == 0)
-        if wild:
-            hash_node = children.get("#")
-            if hash_node is not None:
-                _merge(best, hash_node.subscribers)
-        if depth == len(levels):
-            _merge(best, node.subscribers)
-            return
-        child = children.get(levels[depth])
-        if child is not None:
-            self._walk(child, levels, depth + 1, best, dollar)
-        if wild:
-            plus = children.get("+")
-            if plus is not None:
-                self._walk(plus, levels, depth + 1, best, dollar)
+
+def _has_subscribers(node: _Node) -> bool:
+    return bool(node.subscribers)
 
 
 def _merge(best: dict, subscribers: dict) -> None:

@@ -1,13 +1,11 @@
 """Server-side TLS for a listener: TLS-PSK (``psk_hint`` + ``psk_file``) or certificates.
 
 PSK needs ``SSLContext.set_psk_server_callback``: the standard library has it
-from Python 3.13; before that sslpsk3 provides it. sslpsk3 installs its OpenSSL
-callback from ``SSLObject.do_handshake``, which asyncio calls once per step of a
-non-blocking handshake; installing it again mid-handshake breaks it
-(UNEXPECTED_MESSAGE), so our SSLObject installs it once. The PSK callback
-receives only the identity, so the SSLObject whose handshake is running is
-kept in a thread-local while OpenSSL calls back, and the accepted identity and
-key are recorded on it for ``peer_identity`` and ``handshake_psk_key``.
+from Python 3.13; before that ``luxnode.psk.PskContext`` provides the same
+method (see luxnode.psk_openssl). The PSK callback receives only the identity,
+so the SSLObject whose handshake is running is kept in a thread-local while
+OpenSSL calls back, and the accepted identity and key are recorded on it for
+``peer_identity`` and ``handshake_psk_key``.
 
 A TLS listener never accepts plain text, and a PSK listener offers only PSK
 suites on TLS 1.2: there is nothing weaker to fall back to.
@@ -15,11 +13,11 @@ suites on TLS 1.2: there is nothing weaker to fall back to.
 
 import logging
 import ssl
-import sys
 import threading
 
 from luxnode.errors import LuxnodeError
 from luxnode.mosquitto.conf import ListenerConfig
+from luxnode.psk import PskContext
 
 logger = logging.getLogger(__name__)
 
@@ -29,25 +27,13 @@ PSK_CIPHERS = "PSK"
 
 _handshaking = threading.local()   # .current: the SSLObject inside do_handshake on this thread
 
-if sys.version_info >= (3, 13):
-    _PskContextBase = ssl.SSLContext
-else:
-    from sslpsk3 import SSLPSKContext as _PskContextBase
-
-
 class _ServerObject(ssl.SSLObject):
     """An SSLObject that sets up PSK once and remembers the identity and key the server accepted."""
 
     psk_identity: str | None = None
     psk_key: bytes | None = None
-    _psk_installed = False
 
     def do_handshake(self):
-        if not self._psk_installed:
-            install = getattr(self.context, "setup_psk_callbacks", None)  # sslpsk3 only
-            if install is not None:
-                install(self)
-            self._psk_installed = True
         _handshaking.current = self
         try:
             super().do_handshake()
@@ -55,7 +41,7 @@ class _ServerObject(ssl.SSLObject):
             _handshaking.current = None
 
 
-class _PskServerContext(_PskContextBase):
+class _PskServerContext(PskContext):
     sslobject_class = _ServerObject
 
 

@@ -9,6 +9,12 @@ this command (it records "now" for every node online), or ``luxnode lab``
 """
 
 from luxnode.errors import LuxnodeError
+from luxnode.operator.table import natural_key
+
+
+def _no_status(entry: dict) -> str:
+    # The broker holds no status for the node: "never" only if no tool ever saw it online either.
+    return "unknown" if entry.get("last_seen") else "never"
 
 
 def broker_view(registry: dict, timeout: float) -> dict[str, str]:
@@ -76,8 +82,8 @@ def run(args) -> int:
     table = Table(box=None, header_style="bold")
     for column in ("device", "board", "tls", "firmware", "provisioned", "status", "last seen online"):
         table.add_column(column)
-    for device_id, entry in sorted(registry["devices"].items()):
-        status = "?" if view is None else view.get(device_id, "never")
+    for device_id, entry in sorted(registry["devices"].items(), key=lambda item: natural_key(item[0])):
+        status = "?" if view is None else view.get(device_id) or _no_status(entry)
         seen = "now" if status == "online" else utc_minutes(entry.get("last_seen"))
         table.add_row(device_id, entry.get("board", "?"), entry.get("tls", "?"), entry.get("firmware") or "?",
                       utc_minutes(entry.get("provisioned_at")), status, seen)

@@ -1,5 +1,8 @@
 """A node's config.json (SPEC "Node configuration"), built from the registry entry."""
 
+import ipaddress
+import re
+
 from luxnode.errors import LuxnodeError
 
 CA_NAME = "ca.pem"
@@ -24,7 +27,43 @@ def parse_broker(text: str, tls: str, broker_defaults: dict) -> tuple[str, int]:
         raise LuxnodeError(f"--broker {text!r}: the port must be a number 1-65535 (HOST[:PORT])") from None
     if not host:
         raise LuxnodeError(f"--broker {text!r}: give the broker's host name or address (HOST[:PORT])")
+    if not _is_host(host):
+        raise LuxnodeError(f"--broker {text!r}: {host!r} is neither an IP address nor a host name "
+                           "(letters, digits, '-' and '.', at most 253 characters)")
     return host, port
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _is_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    return len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+
+
+def check_wifi(ssid: str, password: str) -> None:
+    """What a board's WLAN accepts (802.11: SSID 1-32 bytes; WPA2 passphrase 8-63 characters)."""
+    size = len(ssid.encode())
+    if not 1 <= size <= 32:
+        raise LuxnodeError(f"--wifi-ssid {ssid!r}: a WiFi network name is 1-32 bytes (this one has {size})")
+    if password and not (8 <= len(password) <= 63 and password.isascii() and password.isprintable()):
+        raise LuxnodeError(f"--wifi-password: a WPA passphrase is 8-63 printable ASCII characters (this one has "
+                           f"{len(password)}); leave it out for an open network")
+
+
+def check_ca(data: bytes, name: str) -> None:
+    """The node's TLS stack loads ca.pem as PEM: refuse anything else before it reaches a board."""
+    import ssl
+
+    try:
+        ssl.create_default_context(cadata=data.decode("ascii"))
+    except (UnicodeDecodeError, ssl.SSLError, ValueError):
+        raise LuxnodeError(f"--ca {name}: not a PEM CA certificate (expected '-----BEGIN CERTIFICATE-----')") from None
 
 
 def default_sensor(board: dict) -> dict:

@@ -55,6 +55,15 @@ class FolderTarget:
         except OSError as exc:
             raise LuxnodeError(f"cannot write {self.folder / name}: {exc.strerror}") from None
 
+    def add_board_file(self, board: dict) -> None:
+        """A folder booted by ``luxnode sim --fs`` needs board.json, which deploy puts on a real board."""
+        path = self.folder / "board.json"
+        if not path.exists():
+            try:
+                path.write_text(json.dumps(board, indent=1) + "\n")
+            except OSError as exc:
+                raise LuxnodeError(f"cannot write {path}: {exc.strerror}") from None
+
     def finish(self, reset: bool) -> None:
         pass
 
@@ -80,6 +89,9 @@ class BoardTarget:
 
     def write(self, name: str, data: bytes) -> None:
         self.link.write_file(name, data)
+
+    def add_board_file(self, board: dict) -> None:
+        pass   # deploy writes it with the firmware
 
     def finish(self, reset: bool) -> None:
         if reset:
@@ -123,10 +135,12 @@ def provision(args, target) -> dict:
             ca = Path(args.ca).read_bytes()
         except OSError as exc:
             raise LuxnodeError(f"cannot read --ca {args.ca}: {exc.strerror}") from None
+        nodeconfig.check_ca(ca, args.ca)
     host, port = nodeconfig.parse_broker(args.broker, tls, registry["broker"])
     wifi_password = args.wifi_password
     if wifi_password is None:
         wifi_password = os.environ.get(WIFI_PASSWORD_ENV, "")
+    nodeconfig.check_wifi(args.wifi_ssid, wifi_password)
 
     credentials = reg.issue_credentials(device_id)
     config = nodeconfig.build(device_id, board, args.wifi_ssid, wifi_password, host, port,
@@ -135,6 +149,7 @@ def provision(args, target) -> dict:
     if ca is not None:
         target.write(nodeconfig.CA_NAME, ca)
     target.write("config.json", (json.dumps(config, indent=1) + "\n").encode())
+    target.add_board_file(board)
 
     with reg.locked():
         registry = reg.load()  # again: another run may have saved meanwhile

@@ -14,6 +14,7 @@ import secrets
 from datetime import datetime, timezone
 
 from luxnode import home as lab_home
+from luxnode import ids
 from luxnode.errors import LuxnodeError
 from luxnode.files import write_private
 
@@ -114,12 +115,8 @@ def record(registry: dict, device_id: str, board: str, tls: str, credentials: di
 
 
 def check_device_id(device_id: str) -> str:
-    """A device id becomes a topic level, a username and a PSK identity: keep it plain."""
-    ok = 0 < len(device_id) <= 32 and all(c.isalnum() or c in "-_" for c in device_id)
-    if not ok or not device_id.isascii():
-        raise LuxnodeError(
-            f"invalid device id {device_id!r}: use 1-32 letters, digits, '-' or '_'"
-        )
-    if device_id == OPERATOR:
-        raise LuxnodeError(f"device id {OPERATOR!r} is the operator account; choose another id")
+    """luxnode.ids' rule, and not the name of a tool's account."""
+    ids.check_device_id(device_id)
+    if device_id in (OPERATOR, "homeassistant", "dashboard"):  # the tools' accounts (luxnode.lab.accounts)
+        raise LuxnodeError(f"device id {device_id!r} is the name of a tool's account; choose another id")
     return device_id

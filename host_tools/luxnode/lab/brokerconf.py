@@ -12,6 +12,16 @@ from pathlib import Path
 from luxnode import home as lab_home
 
 PSK_HINT = "luxnode"
+# Nodes read into a 512-byte buffer and commands are at most 256 bytes; 16 KiB leaves room for
+# Home Assistant discovery and operators while bounding what one connection, authenticated or
+# not, can make the broker buffer (max_packet_size bounds CONNECT and the topic too).
+MESSAGE_SIZE_LIMIT = 16384
+MAX_PACKET_SIZE = 20480
+LIMITS = (
+    "# Nodes read into a 512-byte buffer; bound what any connection can make the broker buffer.\n"
+    f"message_size_limit {MESSAGE_SIZE_LIMIT}\n"
+    f"max_packet_size {MAX_PACKET_SIZE}\n"
+)
 
 
 @dataclass
@@ -33,11 +43,14 @@ def render(folder: Path, ports: LabPorts) -> str:
         f"password_file {folder / lab_home.PASSWORD_FILE}\n"
         f"psk_file {folder / lab_home.PSK_FILE}\n"
         f"acl_file {folder / lab_home.ACL_FILE}\n"
+        f"{LIMITS}"
         "\n"
-        "# Nodes: TLS-PSK; the PSK identity is the username the ACL sees.\n"
+        "# Nodes: TLS-PSK; the PSK identity is the username the ACL sees and, so that no\n"
+        "# node can take over another's session, its client id.\n"
         f"listener {ports.psk}\n"
         f"psk_hint {PSK_HINT}\n"
         "use_identity_as_username true\n"
+        "use_username_as_clientid true\n"
         "\n"
         "# Operators and tools (luxnode watch/set, mosquitto_sub): username and password.\n"
         f"listener {ports.password}\n"

@@ -28,15 +28,17 @@ def _ports(args):
     from luxnode.lab.brokerconf import LabPorts
 
     known = registry.load()["broker"]  # the defaults where no lab was set up yet
+    pick = lambda given, default: default if given is None else given   # noqa: E731 - 0 is refused below
     ports = LabPorts(
-        psk=args.psk_port or known["psk_port"],
-        password=args.port or known["password_port"],
-        ws=args.ws_port or known["ws_port"],
+        psk=pick(args.psk_port, known["psk_port"]),
+        password=pick(args.port, known["password_port"]),
+        ws=pick(args.ws_port, known["ws_port"]),
     )
     for name, port in (("--port", ports.password), ("--psk-port", ports.psk), ("--ws-port", ports.ws),
                        ("--http-port", args.http_port)):
         if not 0 < port < 65536:
-            raise LuxnodeError(f"{name} {port}: expected a TCP port, 1..65535")
+            raise LuxnodeError(f"{name} {port}: expected a TCP port, 1..65535 (the lab's ports are fixed: "
+                               "nodes and boards are provisioned with them)")
     if len({ports.password, ports.psk, ports.ws, args.http_port}) != 4:
         raise LuxnodeError("the four ports (--port, --psk-port, --ws-port, --http-port) must differ")
     return ports
@@ -46,11 +48,13 @@ def _banner(lab) -> str:
     ids = ", ".join(lab.device_ids) or "none"
     return "\n".join([
         f"luxnode lab: broker pid {lab.broker.pid}, {len(lab.device_ids)} simulated node(s): {ids}",
-        f"  dashboard    {lab.dashboard.url}",
+        f"  dashboard    {lab.dashboard.url}  (the token is your key to the page)",
         f"  MQTT         port {lab.ports.psk} TLS-PSK (nodes), port {lab.ports.password} username/password; "
         "all interfaces",
         f"  WebSocket    ws://127.0.0.1:{lab.ports.ws}/mqtt",
         f"  credentials  {lab.credentials_file} (operator account and node keys, mode 0600)",
+        f"  Home Assistant  MQTT integration: this machine, port {lab.ports.password}, username homeassistant,",
+        "               password: luxnode accounts homeassistant --show-secrets",
         f"  logs         {lab.broker_log}, {lab.folder / 'sim'}/<id>/node.log",
         "  try          luxnode watch    luxnode set sim-1 50    luxnode set sim-1 auto 60",
         "  a board      luxnode provision --port PORT --device-id ID --wifi-ssid SSID --broker LAN-ADDRESS",
@@ -59,19 +63,36 @@ def _banner(lab) -> str:
 
 
 def run(args) -> int:
-    import signal
-    import webbrowser
-
+    from luxnode.lab.running import LabLock
     from luxnode.lab.session import Lab
-    from luxnode.lab.status import StatusLine
+    from luxnode.sim import scratch
 
     if not 0 <= args.nodes <= 64:
         raise LuxnodeError(f"--nodes {args.nodes}: expected 0..64")
-    lab = Lab(args.nodes, _ports(args), args.http_port)
+    ports = _ports(args)
+    if args.nodes:
+        from luxnode.sim.node import micropython
+
+        micropython()   # before anything is provisioned or started: without it no node can run
+    lock = LabLock()
+    lock.acquire(ports, args.http_port)   # before anything is provisioned: one lab per home
+    try:
+        scratch.remove_orphans()
+        return _run_lab(Lab(args.nodes, ports, args.http_port), args)
+    finally:
+        lock.release()
+
+
+def _run_lab(lab, args) -> int:
+    import signal
+    import webbrowser
+
+    from luxnode.lab.status import StatusLine
+
     stop = threading.Event()
-    # Ctrl-C, and SIGTERM from a service manager or a test, end the wait below. Set
-    # explicitly: a shell starts background jobs with SIGINT ignored.
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # Ctrl-C, SIGTERM from a service manager or a test, and SIGHUP from a closed terminal end
+    # the wait below. Set explicitly: a shell starts background jobs with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda signum, frame: stop.set())
     lab.start()  # on failure it has already stopped what it started
     status = None

@@ -53,6 +53,7 @@ class Lab:
         self.broker = None
         self.nodes = []
         self.dashboard = None
+        self.history = None
 
     @property
     def credentials_file(self) -> Path:
@@ -95,9 +96,11 @@ class Lab:
 
         from luxnode import boards
         from luxnode.device import authfiles, provision, registry
+        from luxnode.lab import accounts
 
         with registry.locked():
             self.registry = registry.load()
+            accounts.ensure(self.registry)
             self.registry["broker"].update(psk_port=self.ports.psk, password_port=self.ports.password,
                                            ws_port=self.ports.ws)
             registry.save(self.registry)
@@ -160,17 +163,25 @@ class Lab:
         self.nodes = start_nodes([self.node_folder(d) for d in self.device_ids], log_name=NODE_LOG)
 
     def _start_dashboard(self) -> None:
+        from luxnode.lab.accounts import DASHBOARD
+        from luxnode.lab.recent import HistoryListener, RecentHistory
         from luxnode.lab.web import DashboardServer
+        from luxnode.operator.connect import BrokerSettings
 
-        operator = self.registry["operator"]
+        account = self.registry["accounts"][DASHBOARD]
+        prefix = self.registry["broker"]["prefix"]
+        history = RecentHistory(prefix)
+        self.history = HistoryListener(BrokerSettings(
+            host="127.0.0.1", port=self.ports.password, prefix=prefix,
+            username=account["username"], password=account["password"]), history)
         try:
             self.dashboard = DashboardServer({
                 "ws_port": self.ports.ws,
                 "ws_path": "/mqtt",
-                "prefix": self.registry["broker"]["prefix"],
-                "username": operator["username"],
-                "password": operator["password"],
-            }, port=self.http_port).start()
+                "prefix": prefix,
+                "username": account["username"],
+                "password": account["password"],
+            }, token=account["page_token"], port=self.http_port, history=history).start()
         except OSError as exc:
             raise LuxnodeError(f"cannot serve the dashboard on port {self.http_port} ({exc.strerror or exc}); "
                                "choose another with --http-port") from None
@@ -186,6 +197,9 @@ class Lab:
         if self.dashboard:
             self.dashboard.stop()
             self.dashboard = None
+        if self.history:
+            self.history.stop()
+            self.history = None
         if self.broker:
             self._stop_broker()
 

@@ -44,16 +44,10 @@ class StatusLine:
         online = sum(1 for node in rows if node.status == "online")
         return f"{online}/{len(rows)} nodes online"
 
-    def details(self) -> str:
+    def line(self, width: int) -> str:
         with self.lock:
             rows = self.table.rows()
-        parts = []
-        for node in rows:
-            light = "-" if node.light is None else f"{node.light:.0f}%"
-            led = "-" if node.led is None else f"{node.led:.0f}%"
-            mark = "[green]●[/]" if node.status == "online" else "[red]○[/]"
-            parts.append(f"{mark} {node.device_id} light {light} LED {led}")
-        return "  ".join(parts)
+        return render_line(rows, width, time.strftime("%H:%M:%S"))
 
     def run_until(self, stop: threading.Event) -> bool:
         """Show the status until ``stop`` is set (True) or the broker exits (False)."""
@@ -71,8 +65,7 @@ class StatusLine:
                 return False
             summary = self.summary()
             if self.live:
-                line = f"{time.strftime('%H:%M:%S')}  {summary}  {self.details()}"
-                text = Text.from_markup(line, overflow="ellipsis")
+                text = Text.from_markup(self.line(self.console.width), overflow="ellipsis")
                 text.no_wrap = True
                 self.live.update(text, refresh=True)
             elif summary != last:
@@ -86,3 +79,33 @@ class StatusLine:
         self.client.disconnect()
         self.client.loop_stop()
         registry.note_seen(self.online)  # the nodes stop after the status line
+
+
+def render_line(rows, width: int, clock: str) -> str:
+    """The status line (rich markup) in at most ``width`` columns: every node in words where
+    that fits, else each node as light/LED, else as many nodes as fit and how many more."""
+    from rich.text import Text
+
+    def fits(markup: str) -> bool:
+        return Text.from_markup(markup).cell_len <= width
+
+    def level(value) -> str:
+        return "-" if value is None else f"{value:.0f}"
+
+    def mark(node) -> str:
+        return "[green]●[/]" if node.status == "online" else "[red]○[/]"
+
+    online = sum(1 for node in rows if node.status == "online")
+    words = "  ".join(f"{mark(n)} {n.device_id} light {level(n.light)}% LED {level(n.led)}%" for n in rows)
+    full = f"{clock}  {online}/{len(rows)} nodes online" + (f"  {words}" if rows else "")
+    if fits(full):
+        return full
+    parts = [f"{mark(n)}{n.device_id} {level(n.light)}/{level(n.led)}" for n in rows]
+    head = f"{clock} {online}/{len(rows)} online"
+    for shown in range(len(parts), -1, -1):  # as many nodes as fit, with the legend if it fits too
+        more = f" +{len(parts) - shown} more" if shown < len(parts) else ""
+        for legend in (" (light/LED %):", ""):
+            line = " ".join([head + legend, *parts[:shown]]) + more
+            if fits(line):
+                return line
+    return head

@@ -4,12 +4,18 @@ One directive per line (``name value``), ``#`` starts a comment line. The
 semantics are mosquitto 2's: with no ``listener`` line the broker listens on
 localhost 1883 and allows anonymous clients; once listeners are defined
 ``allow_anonymous`` defaults to false. With ``per_listener_settings false``
-(the default) password_file, acl_file, psk_file and allow_anonymous are global,
-wherever they appear; with ``true`` they belong to the listener above them.
-psk_hint and the TLS options always belong to the listener above them.
+(the default) password_file, acl_file, psk_file, allow_anonymous,
+allow_zero_length_clientid and auto_id_prefix are global, wherever they appear;
+with ``true`` they belong to the listener above them. psk_hint, the TLS options
+and the listener limits (LISTENER_OPTIONS) always belong to the listener above
+them. ``include_dir`` reads a folder's ``*.conf`` files in its place.
 
-An unknown or unsupported directive is a warning naming FILE:LINE; a value the
-broker cannot use raises ConfigError naming FILE:LINE and the reason.
+Every directive of mosquitto.conf(5) (2.0.11) is in one of three classes:
+implemented; refused (it would restrict access or resources and the lab broker
+does not implement it, so ignoring it would leave the broker more open than
+configured: ConfigError naming FILE:LINE and the reason); or ignored with a
+warning naming FILE:LINE (HARMLESS: ignoring it loosens nothing). An unknown
+directive is an error, as in mosquitto: a misspelt limit must not pass unseen.
 """
 
 from dataclasses import dataclass, field
@@ -25,20 +31,68 @@ LOG_TYPES = {"debug", "error", "warning", "notice", "information", "subscribe", 
 DEFAULT_LOG_TYPES = {"error", "warning", "notice", "information"}
 TLS_VERSIONS = ("tlsv1.1", "tlsv1.2", "tlsv1.3")
 MAX_PAYLOAD = 268435455
-SECURITY = ("allow_anonymous", "password_file", "acl_file", "psk_file")
+# Global, or per listener with per_listener_settings true.
+SECURITY = ("allow_anonymous", "password_file", "acl_file", "psk_file", "allow_zero_length_clientid",
+            "auto_id_prefix")
 
-# Directives mosquitto knows that the lab broker ignores (a warning, not an error).
-MOSQUITTO_ONLY = {
-    "acl_file_reload", "allow_duplicate_messages", "allow_zero_length_clientid", "auth_opt_", "auth_plugin",
-    "auth_plugin_deny_special_chars", "auto_id_prefix", "autosave_on_changes", "bind_interface", "capath",
-    "check_retain_source", "ciphers", "ciphers_tls1.3", "crlfile", "dhparamfile", "http_dir", "include_dir",
-    "log_dest", "log_facility", "log_timestamp", "log_timestamp_format", "max_connections", "max_inflight_bytes",
-    "max_inflight_messages", "max_packet_size", "max_qos", "max_queued_bytes", "max_topic_alias", "memory_limit",
-    "mount_point", "persistent_client_expiration", "plugin", "plugin_opt_", "queue_qos0_messages",
-    "retain_available", "set_tcp_nodelay", "socket_domain", "tls_engine", "tls_engine_kpass_sha1", "tls_keyform",
-    "upgrade_outgoing_qos", "use_subject_as_username", "use_username_as_clientid", "user", "websockets_headers_size",
-    "websockets_log_level", "connection", "address",
+# Directives the lab broker ignores, and why that loosens nothing.
+HARMLESS = {
+    "allow_duplicate_messages": "each message is sent once per subscription",
+    "auth_opt_*": "auth plugins are refused", "plugin_opt_*": "auth plugins are refused",
+    "auth_plugin_deny_special_chars": "auth plugins are refused",
+    "autosave_on_changes": "saves follow autosave_interval in seconds",
+    "capath": "only cafile's CAs are trusted (fewer, never more)",
+    "dhparamfile": "TLS uses ECDHE key exchange, no DHE",
+    "http_dir": "no HTTP files are served",
+    "log_dest": "the log goes to standard error", "log_facility": "the log goes to standard error",
+    "log_timestamp": "the log has unix timestamps", "log_timestamp_format": "the log has unix timestamps",
+    "max_topic_alias": "topic aliases are MQTT 5, which the lab broker does not speak",
+    "queue_qos0_messages": "QoS 0 is never queued for offline clients",
+    "upgrade_outgoing_qos": "delivery uses the lower of the two QoS, as MQTT says",
+    "websockets_headers_size": "the websockets library bounds headers (128 lines of 8 KiB)",
+    "websockets_log_level": "WebSocket events are logged with log_type websockets",
 }
+# Directives that would restrict access or resources and that the lab broker does not implement.
+REFUSED = {
+    "auth_plugin": "auth plugins are not supported; use password_file, psk_file and acl_file",
+    "plugin": "plugins are not supported; use password_file, psk_file and acl_file",
+    "check_retain_source": "only 'check_retain_source false' is supported: retained messages are "
+                           "not re-checked against their publisher's ACL",
+    "ciphers": "cipher lists are not supported; remove it to use Python's secure defaults",
+    "ciphers_tls1.3": "cipher lists are not supported; remove it to use Python's secure defaults",
+    "crlfile": "certificate revocation lists are not supported; reissue the CA instead",
+    "memory_limit": "memory_limit is not implemented; bound memory with message_size_limit, max_packet_size, "
+                    "max_queued_messages/max_queued_bytes and max_connections, or a cgroup (systemd MemoryMax=)",
+    "mount_point": "mount_point is not supported; confine clients with acl_file patterns",
+    "tls_engine": "TLS engines are not supported", "tls_engine_kpass_sha1": "TLS engines are not supported",
+    "tls_keyform": "TLS engines are not supported; keyfile must be PEM",
+    "use_subject_as_username": "use_subject_as_username is not supported; use use_identity_as_username",
+}
+BRIDGE = {
+    "connection", "address", "addresses", "bridge_attempt_unsubscribe", "bridge_bind_address",
+    "bridge_max_packet_size", "bridge_outgoing_retain", "bridge_protocol_version", "cleansession",
+    "local_cleansession", "keepalive_interval", "idle_timeout", "local_clientid", "local_password",
+    "local_username", "notifications", "notifications_local_only", "notification_topic", "remote_clientid",
+    "remote_password", "remote_username", "restart_timeout", "round_robin", "start_type", "threshold", "topic",
+    "try_private", "bridge_alpn", "bridge_cafile", "bridge_capath", "bridge_certfile", "bridge_identity",
+    "bridge_insecure", "bridge_keyfile", "bridge_psk", "bridge_require_ocsp", "bridge_tls_version",
+}
+# Directives the lab broker implements (SECURITY and LISTENER_OPTIONS too).
+IMPLEMENTED = {
+    "listener", "port", "bind_address", "per_listener_settings", "persistence", "persistence_location",
+    "persistence_file", "autosave_interval", "pid_file", "sys_interval", "connection_messages", "log_type",
+    "max_keepalive", "max_queued_messages", "max_queued_bytes", "max_inflight_messages", "max_inflight_bytes",
+    "message_size_limit", "max_packet_size", "retain_available", "set_tcp_nodelay", "user", "clientid_prefixes",
+    "persistent_client_expiration", "include_dir",
+}
+# Settings of the listener above them (before any listener: the default listener).
+LISTENER_OPTIONS = (
+    "psk_hint", "cafile", "certfile", "keyfile", "require_certificate", "use_identity_as_username",
+    "tls_version", "protocol", "bind_interface", "max_connections", "max_qos", "socket_domain",
+    "use_username_as_clientid",
+)
+SOCKET_DOMAINS = ("ipv4", "ipv6")
+EXPIRATION_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "m": 30 * 86400, "y": 365 * 86400}
 
 
 @dataclass
@@ -56,7 +110,14 @@ class ListenerConfig:
     keyfile: Path | None = None
     require_certificate: bool = False
     use_identity_as_username: bool = False
+    use_username_as_clientid: bool = False     # per listener, as in mosquitto 2
     tls_version: str | None = None
+    bind_interface: str | None = None          # listen on this interface's addresses only
+    max_connections: int = -1                  # -1 or 0 = no limit (as mosquitto 2.0.11)
+    max_qos: int = 2
+    socket_domain: str | None = None           # "ipv4", "ipv6" or both (None)
+    allow_zero_length_clientid: bool = True
+    auto_id_prefix: str = "auto-"
 
     @property
     def tls(self) -> bool:
@@ -74,7 +135,15 @@ class BrokerConfig:
     autosave_interval: int = 1800
     max_keepalive: int = 65535
     max_queued_messages: int = 1000
+    max_queued_bytes: int = 0                  # 0 = no limit
+    max_inflight_messages: int = 20            # 0 = no limit
+    max_inflight_bytes: int = 0                # 0 = no limit
     message_size_limit: int = 0                # 0 = protocol maximum
+    max_packet_size: int = 0                   # 0 = protocol maximum
+    retain_available: bool = True
+    set_tcp_nodelay: bool = False
+    user: str | None = None                    # run as this user when started as root
+    persistent_client_expiration: int = 0      # seconds offline before a persistent session goes; 0 = never
     clientid_prefixes: str | None = None
     log_types: set[str] = field(default_factory=lambda: set(DEFAULT_LOG_TYPES))
     connection_messages: bool = True
@@ -100,20 +169,23 @@ def parse(text: str, path: str | Path = "<config>") -> BrokerConfig:
 class _Scope:
     """The settings given under one listener (or before the first one)."""
 
-    def __init__(self, listener: ListenerConfig, line: int):
+    def __init__(self, listener: ListenerConfig, path: Path, line: int):
         self.listener = listener
+        self.path = path      # the file of its `listener` line (include_dir brings others)
         self.line = line
         self.security: dict[str, object] = {}
-        self.security_lines: dict[str, int] = {}
+        self.security_lines: dict[str, tuple[Path, int]] = {}
+        self.option_lines: dict[str, tuple[Path, int]] = {}
         self.seen: set[str] = set()
 
 
 class _Parser:
     def __init__(self, path: Path):
-        self.path = path
+        self.path = path       # the file whose line is being read
+        self.main = path
         self.base = path.parent if path.name != "<config>" else Path.cwd()
         self.config = BrokerConfig(listeners=[])
-        self.default = _Scope(ListenerConfig(DEFAULT_PORT), 0)
+        self.default = _Scope(ListenerConfig(DEFAULT_PORT), path, 0)
         self.scopes: list[_Scope] = []
         self.current = self.default
         self.global_security: dict[str, object] = {}
@@ -159,6 +231,14 @@ class _Parser:
             raise self.error(line, f"invalid {name} value {number} (allowed: {span})")
         return number
 
+    def expiration(self, line: int, name: str, args: str) -> int:
+        """mosquitto's duration: a whole number and a unit, h d w m or y (14d, 1y)."""
+        word = self.one(line, name, args)
+        unit = EXPIRATION_UNITS.get(word[-1:])
+        if unit is None or not word[:-1].isdigit() or int(word[:-1]) == 0:
+            raise self.error(line, f"invalid {name} duration '{word}' (a number and h, d, w, m or y, e.g. 14d)")
+        return int(word[:-1]) * unit
+
     def file_path(self, line: int, name: str, args: str) -> Path:
         path = Path(self.value(line, name, args)).expanduser()
         return path if path.is_absolute() else self.base / path
@@ -171,17 +251,40 @@ class _Parser:
     # -- directives ----------------------------------------------------------------
 
     def run(self, text: str) -> BrokerConfig:
+        directives = self.read(text, self.path, included=False)
+        # mosquitto reads per_listener_settings before the rest: it decides where the others go.
+        for self.path, lineno, name, args in directives:
+            if name == "per_listener_settings":
+                self.config.per_listener_settings = self.boolean(lineno, name, args)
+        for self.path, lineno, name, args in directives:
+            self.directive(lineno, name, args)
+        return self.finish()
+
+    def read(self, text: str, path: Path, included: bool) -> list[tuple[Path, int, str, str]]:
+        """(file, line, name, arguments) of every directive, include_dir's files in its place."""
         directives = []
         for lineno, line in lines.content(text):
             name, args = (line.split(None, 1) + [""])[:2]
-            directives.append((lineno, name, args.strip()))
-        # mosquitto reads per_listener_settings before the rest: it decides where the others go.
-        for lineno, name, args in directives:
-            if name == "per_listener_settings":
-                self.config.per_listener_settings = self.boolean(lineno, name, args)
-        for lineno, name, args in directives:
-            self.directive(lineno, name, args)
-        return self.finish()
+            args = args.strip()
+            if name != "include_dir":
+                directives.append((path, lineno, name, args))
+                continue
+            self.path = path
+            if included:
+                raise self.error(lineno, "include_dir is only read from the main config file (as mosquitto)")
+            for conf in self.included(lineno, self.file_path(lineno, name, args)):
+                directives += self.read(lines.read_text(conf, ConfigError, "config file"), conf, included=True)
+        return directives
+
+    def included(self, line: int, folder: Path) -> list[Path]:
+        """The folder's *.conf files in mosquitto's order: by letter, upper case first."""
+        try:
+            files = [entry for entry in folder.iterdir() if entry.name.endswith(".conf") and entry.is_file()]
+        except OSError as exc:
+            raise self.error(line, f"cannot read include_dir {folder}: {exc.strerror}") from None
+        if any(entry.resolve() == self.main.resolve() for entry in files):
+            raise self.error(line, f"include_dir {folder} holds the main config file")
+        return sorted(files, key=lambda entry: [(char.lower(), char.islower()) for char in entry.name])
 
     def directive(self, line: int, name: str, args: str) -> None:
         config, listener = self.config, self.current.listener
@@ -199,16 +302,18 @@ class _Parser:
             scope_seen = self.current.seen if config.per_listener_settings else self.global_seen
             security = self.current.security if config.per_listener_settings else self.global_security
             self.once(scope_seen, line, name)
-            self.current.security_lines[name] = line
-            if name == "allow_anonymous":
+            self.current.security_lines[name] = (self.path, line)
+            if name in ("allow_anonymous", "allow_zero_length_clientid"):
                 security[name] = self.boolean(line, name, args)
+            elif name == "auto_id_prefix":
+                security[name] = self.one(line, name, args)
             else:
                 security[name] = self.file_path(line, name, args)
-        elif name in ("psk_hint", "cafile", "certfile", "keyfile", "require_certificate",
-                      "use_identity_as_username", "tls_version", "protocol"):
+        elif name in LISTENER_OPTIONS:
             self.once(self.current.seen, line, name)
+            self.current.option_lines.setdefault(name, (self.path, line))
             self.listener_option(line, name, args, listener)
-        elif name in ("persistence", "connection_messages"):
+        elif name in ("persistence", "connection_messages", "retain_available", "set_tcp_nodelay"):
             setattr(config, name, self.boolean(line, name, args))
         elif name in ("persistence_location", "pid_file"):
             self.once(self.global_seen, line, name)
@@ -224,20 +329,38 @@ class _Parser:
             config.sys_interval = self.integer(line, name, args, 0)
         elif name == "max_keepalive":
             config.max_keepalive = self.integer(line, name, args, 10, 65535)
-        elif name == "max_queued_messages":
-            config.max_queued_messages = self.integer(line, name, args, 0)
+        elif name in ("max_queued_messages", "max_queued_bytes", "max_inflight_bytes"):
+            setattr(config, name, self.integer(line, name, args, 0))
+        elif name == "max_inflight_messages":
+            config.max_inflight_messages = self.integer(line, name, args, 0, 65535)
         elif name == "message_size_limit":
             config.message_size_limit = self.integer(line, name, args, 0, MAX_PAYLOAD)
+        elif name == "max_packet_size":
+            size = self.integer(line, name, args, 0, MAX_PAYLOAD + 5)
+            if 0 < size < 20:  # as mosquitto: it would break normal clients
+                raise self.error(line, f"invalid max_packet_size value {size} (0, or 20 or more)")
+            config.max_packet_size = size
+        elif name == "persistent_client_expiration":
+            self.once(self.global_seen, line, name)
+            config.persistent_client_expiration = self.expiration(line, name, args)
+        elif name == "user":
+            self.once(self.global_seen, line, name)  # as mosquitto: "Duplicate user value"
+            config.user = self.one(line, name, args)
         elif name == "clientid_prefixes":
             config.clientid_prefixes = self.value(line, name, args)
         elif name == "log_type":
             self.log_type(line, args)
-        elif name == "include_dir":
-            self.warn(line, "include_dir is not supported, ignored (put the settings in this file)")
-        elif name in MOSQUITTO_ONLY or name.startswith(("auth_opt_", "plugin_opt_")):
-            self.warn(line, f"mosquitto directive '{name}' is not supported by the lab broker, ignored")
+        elif name == "check_retain_source" and self.boolean(line, name, args) is False:
+            pass  # the lab broker's behaviour: retained messages are checked against the reader only
+        elif name in REFUSED:
+            raise self.error(line, REFUSED[name])
+        elif name in BRIDGE:
+            raise self.error(line, f"'{name}' configures a bridge; bridges are not supported by the lab broker")
+        elif name in HARMLESS or name.startswith(("auth_opt_", "plugin_opt_")):
+            why = HARMLESS.get(name) or HARMLESS["auth_opt_*"]
+            self.warn(line, f"mosquitto directive '{name}' is not supported by the lab broker, ignored ({why})")
         else:
-            self.warn(line, f"unknown directive '{name}', ignored")
+            raise self.error(line, f"unknown directive '{name}'")
 
     def listener(self, line: int, args: str) -> None:
         words = self.value(line, "listener", args).split()
@@ -249,15 +372,16 @@ class _Parser:
         address = words[1] if len(words) == 2 else None
         for scope in self.scopes:
             if (scope.listener.port, scope.listener.address) == (port, address):
+                where = f"line {scope.line}" if scope.path == self.path else f"{scope.path}:{scope.line}"
                 raise self.error(line, f"listener {port}{' ' + address if address else ''} is already defined "
-                                       f"at line {scope.line}")
-        self.current = _Scope(ListenerConfig(port, address), line)
+                                       f"at {where}")
+        self.current = _Scope(ListenerConfig(port, address), self.path, line)
         self.scopes.append(self.current)
 
     def listener_option(self, line: int, name: str, args: str, listener: ListenerConfig) -> None:
         if name in ("cafile", "certfile", "keyfile"):
             setattr(listener, name, self.file_path(line, name, args))
-        elif name in ("require_certificate", "use_identity_as_username"):
+        elif name in ("require_certificate", "use_identity_as_username", "use_username_as_clientid"):
             setattr(listener, name, self.boolean(line, name, args))
         elif name == "psk_hint":
             listener.psk_hint = self.value(line, name, args)
@@ -271,6 +395,17 @@ class _Parser:
             if protocol not in ("mqtt", "websockets"):
                 raise self.error(line, f"invalid protocol '{protocol}' (expected mqtt or websockets)")
             listener.protocol = protocol
+        elif name == "bind_interface":
+            listener.bind_interface = self.one(line, name, args)
+        elif name == "max_connections":
+            listener.max_connections = self.integer(line, name, args, -1)
+        elif name == "max_qos":
+            listener.max_qos = self.integer(line, name, args, 0, 2)
+        elif name == "socket_domain":
+            domain = self.one(line, name, args)
+            if domain not in SOCKET_DOMAINS:
+                raise self.error(line, f"invalid socket_domain '{domain}' (expected ipv4 or ipv6)")
+            listener.socket_domain = domain
 
     def log_type(self, line: int, args: str) -> None:
         types = self.value(line, "log_type", args).split()
@@ -295,22 +430,29 @@ class _Parser:
         scopes = ([self.default] if local_only or self.default_listener_asked else []) + self.scopes
         if local_only:
             self.default.listener.address = "127.0.0.1"
-        if self.config.per_listener_settings and self.scopes:
-            for name, line in self.default.security_lines.items():
-                if not self.default_listener_asked:
-                    self.warn(line, f"'{name}' before the first listener has no effect with per_listener_settings true")
+        if self.default not in scopes and self.default.option_lines:
+            name, (self.path, line) = min(self.default.option_lines.items(), key=lambda item: item[1][1])
+            raise self.error(line, f"'{name}' before the first listener applies to no listener here; "
+                                   "put it under a 'listener' line")
+        if self.config.per_listener_settings and self.scopes and not self.default_listener_asked:
+            for name, (self.path, line) in self.default.security_lines.items():
+                # mosquitto ignores it silently: a listener would be more open than the file reads.
+                raise self.error(line, f"'{name}' before the first listener applies to no listener with "
+                                       "per_listener_settings true; put it under a 'listener' line")
         for scope in scopes:
             security = scope.security if self.config.per_listener_settings else self.global_security
             listener = scope.listener
             listener.allow_anonymous = bool(security.get("allow_anonymous", local_only))
-            for name in ("password_file", "acl_file", "psk_file"):
-                setattr(listener, name, security.get(name))
+            for name in ("password_file", "acl_file", "psk_file", "allow_zero_length_clientid", "auto_id_prefix"):
+                if name in security:
+                    setattr(listener, name, security[name])
             self.check_listener(scope)
             self.config.listeners.append(listener)
         return self.config
 
     def check_listener(self, scope: _Scope) -> None:
         listener, line = scope.listener, scope.line
+        self.path = scope.path
         where = f"listener {listener.port}"
         if bool(listener.certfile) != bool(listener.keyfile):
             raise self.error(line, f"{where}: certfile and keyfile must be given together")

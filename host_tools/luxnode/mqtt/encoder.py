@@ -39,14 +39,18 @@ def _binary(raw: bytes) -> bytes:
 def publish(topic: bytes, payload: bytes, qos: int = 0, retain: bool = False,
             dup: bool = False, packet_id: int = 0) -> bytes:
     """A PUBLISH packet; ``topic`` is the UTF-8 encoded topic name."""
+    return publish_header(topic, len(payload), qos, retain, dup, packet_id) + payload
+
+
+def publish_header(topic: bytes, payload_size: int, qos: int = 0, retain: bool = False,
+                   dup: bool = False, packet_id: int = 0) -> bytes:
+    """A PUBLISH packet up to its payload (a large payload is written after it as it is)."""
     first = 0x30 | (qos << 1) | retain | (8 if dup else 0)
     if qos:
-        body_len = 4 + len(topic) + len(payload)
-        return b"".join((bytes((first,)), remaining_length(body_len), len(topic).to_bytes(2, "big"),
-                         topic, packet_id.to_bytes(2, "big"), payload))
-    body_len = 2 + len(topic) + len(payload)
-    return b"".join((bytes((first,)), remaining_length(body_len), len(topic).to_bytes(2, "big"),
-                     topic, payload))
+        return b"".join((bytes((first,)), remaining_length(4 + len(topic) + payload_size),
+                         len(topic).to_bytes(2, "big"), topic, packet_id.to_bytes(2, "big")))
+    return b"".join((bytes((first,)), remaining_length(2 + len(topic) + payload_size),
+                     len(topic).to_bytes(2, "big"), topic))
 
 
 def ack(kind: int, packet_id: int) -> bytes:

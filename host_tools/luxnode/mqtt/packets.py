@@ -82,6 +82,9 @@ class Connack:
 
 @dataclass(slots=True)
 class Publish:
+    """``payload`` is bytes, or a read-only memoryview of the received data from 1 MiB on
+    (the decoder does not copy large payloads)."""
+
     type = PUBLISH
     topic: str
     payload: bytes = b""

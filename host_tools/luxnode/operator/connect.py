@@ -2,8 +2,8 @@
 
 ``luxnode watch`` and ``luxnode set`` share these options. Without options they
 talk to the lab broker as the registry's ``operator`` account over the password
-listener; with ``--psk-identity``/``--psk-key`` they use TLS-PSK (sslpsk3 on
-Python < 3.13, the standard library after), with ``--cafile`` TLS with a
+listener; with ``--psk-identity``/``--psk-key`` they use TLS-PSK (luxnode.psk: the
+standard library's PSK callbacks, or the same API on Python < 3.13), with ``--cafile`` TLS with a
 certificate. A TLS setting never falls back to plain MQTT.
 """
 
@@ -122,8 +122,15 @@ def connect(settings: BrokerSettings, client_name: str, timeout: float = CONNECT
     where = f"{settings.host}:{settings.port}"
     try:
         client.connect(settings.host, settings.port, keepalive=30)
-    except (OSError, ssl.SSLError) as exc:
-        raise LuxnodeError(f"cannot reach the broker at {where}: {exc}; is it running (luxnode lab)?") from exc
+    except ssl.SSLError as exc:
+        raise LuxnodeError(_handshake_refused(settings, where, exc)) from None
+    except ConnectionResetError as exc:
+        if settings.tls == "psk":   # mosquitto hangs up on an unknown identity mid-handshake
+            raise LuxnodeError(_handshake_refused(settings, where, exc)) from None
+        raise LuxnodeError(f"the broker at {where} closed the connection: {exc}") from None
+    except OSError as exc:
+        raise LuxnodeError(f"cannot reach the broker at {where}: {exc.strerror or exc}; "
+                           "is it running (luxnode lab)?") from None
     client.loop_start()
     if not connected.wait(timeout):
         client.loop_stop()
@@ -135,6 +142,16 @@ def connect(settings: BrokerSettings, client_name: str, timeout: float = CONNECT
             "(--username/--password, or the registry's operator) or the PSK"
         )
     return client
+
+
+def _handshake_refused(settings: BrokerSettings, where: str, exc: Exception) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    if settings.tls == "psk":
+        return (f"the broker at {where} refused the TLS-PSK handshake ({reason}): it does not accept "
+                f"identity {settings.psk_identity!r} with this key; check --psk-identity and --psk-key")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"the broker at {where} has a certificate --cafile does not verify ({exc.reason}: {exc.verify_message})"
+    return f"TLS with the broker at {where} failed ({reason}); check the port and the TLS options"
 
 
 def subscribe_snapshot(client, filters: list[str], marker_filter: str, timeout: float = CONNECT_TIMEOUT_S) -> None:

@@ -8,6 +8,7 @@ import json
 import threading
 
 from luxnode.errors import LuxnodeError
+from luxnode.ids import check_device_id
 from luxnode.operator import connect
 from luxnode.operator.table import NodeTable
 
@@ -67,6 +68,9 @@ def answers(command: dict, node) -> bool:
 
 
 def run(args) -> int:
+    check_device_id(args.device_id)
+    if args.fade_ms is not None and args.fade_ms < 0:
+        raise LuxnodeError(f"--fade-ms {args.fade_ms}: expected 0 or more milliseconds")
     command = command_from_words(args.words, args.fade_ms)
     settings = connect.settings_from_args(args)
     table = NodeTable(settings.prefix)
@@ -88,6 +92,14 @@ def run(args) -> int:
     topic = f"{settings.prefix}/{args.device_id}/set"
     try:
         connect.subscribe_snapshot(client, table.filters(args.device_id), f"{settings.prefix}/{args.device_id}/telemetry")
+        known = table.nodes.get(args.device_id)
+        if known is None:
+            # No retained status: the node never connected here, so the broker holds no session that
+            # would keep the command for it; commands are not retained.
+            raise LuxnodeError(
+                f"{args.device_id} has never connected to {settings.host}:{settings.port}: nothing sent "
+                "(a command reaches only a node the broker knows); check the id with 'luxnode devices'"
+            )
         with news:
             published["sent"] = True
         info = client.publish(topic, json.dumps(command, separators=(",", ":")), qos=1)
@@ -97,13 +109,12 @@ def run(args) -> int:
             raise LuxnodeError(f"the command was not sent ({exc}); is the broker still running?") from None
         if not info.is_published():
             raise LuxnodeError(f"the broker did not acknowledge the command within {args.timeout:g} s")
-        known = table.nodes.get(args.device_id)
         if args.no_wait:
             print(f"{args.device_id}: sent {json.dumps(command)}")
             return 0
-        if known is None or known.status != "online":
-            state = "has never published" if known is None else f"is {known.status}"
-            print(f"{args.device_id}: sent {json.dumps(command)}; the node {state}, so it acts on it when it connects")
+        if known.status != "online":
+            print(f"{args.device_id}: sent {json.dumps(command)}; the node is {known.status}: its session on the "
+                  "broker keeps the command (QoS 1) and the node acts on it when it reconnects")
             return 0
         with news:
             news.wait_for(lambda: fresh["error"] or (fresh["state"] and answers(command, fresh["state"])),

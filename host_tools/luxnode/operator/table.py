@@ -74,9 +74,9 @@ class NodeTable:
 
     def rows(self, device_id: str | None = None) -> list[NodeView]:
         views = [v for k, v in self.nodes.items() if device_id in (None, k)]
-        return sorted(views, key=lambda v: _natural_key(v.device_id))
+        return sorted(views, key=lambda v: natural_key(v.device_id))
 
 
-def _natural_key(text: str):
+def natural_key(text: str):
     """node-2 sorts before node-10."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]

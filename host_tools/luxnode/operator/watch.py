@@ -3,6 +3,7 @@
 import threading
 import time
 
+from luxnode.ids import check_device_id
 from luxnode.operator import connect
 from luxnode.operator.table import NodeTable
 
@@ -44,6 +45,8 @@ def run(args) -> int:
     from rich.console import Console
     from rich.live import Live
 
+    if args.device_id is not None:
+        check_device_id(args.device_id)
     settings = connect.settings_from_args(args)
     table = NodeTable(settings.prefix)
     lock = threading.Lock()

@@ -1,8 +1,12 @@
 """The sim/ambient topic: a paho client beside each node forwards the ambient light to its board.
 
-The firmware never sees this topic. The client connects with the node's own
-credentials (client id ``<client_id>-sim``) and subscribes to
+The firmware never sees this topic. The client subscribes to
 ``{prefix}/{device_id}/sim/ambient``; a number there is the new ambient light %.
+Against the lab's broker it logs in as the lab's operator on the password
+listener: the node listener gives each identity one connection
+(use_username_as_clientid), so a second client with the node's own key would
+take the node over. Against any other broker it uses the node's own credentials
+(client id ``<client_id>-sim``).
 """
 
 import ssl
@@ -30,11 +34,27 @@ def tls_context(mqtt: dict, fs: Path | None = None) -> ssl.SSLContext | None:
     raise LuxnodeError(f"config.json: unknown mqtt.tls.mode {mode!r}; use 'psk', 'cert' or leave tls out")
 
 
+def lab_operator(mqtt: dict) -> dict | None:
+    """The lab registry's operator account on its password listener, when ``mqtt`` is the
+    lab's node listener on this machine; None otherwise."""
+    from luxnode.operator.connect import load_registry
+
+    registry = load_registry()
+    broker, operator = registry.get("broker") or {}, registry.get("operator") or {}
+    lab_node_listener = (mqtt.get("host") in ("127.0.0.1", "localhost", "::1")
+                         and broker.get("psk_port") == int(mqtt.get("port", 0)))
+    if not (lab_node_listener and operator.get("username") and broker.get("password_port")):
+        return None
+    return {"host": "127.0.0.1", "port": broker["password_port"], "prefix": mqtt.get("prefix", "luxnode"),
+            "username": operator["username"], "password": operator.get("password"),
+            "client_id": mqtt.get("client_id")}
+
+
 class AmbientBridge:
     def __init__(self, config: dict, set_ambient, log, fs: Path | None = None):
         mqtt = config.get("mqtt", {})
-        self.mqtt = mqtt
         self.topic = f"{mqtt.get('prefix', 'luxnode')}/{config.get('device_id')}/sim/ambient"
+        self.mqtt = lab_operator(mqtt) or mqtt
         self.set_ambient = set_ambient
         self.log = log
         self.fs = fs

@@ -33,18 +33,20 @@ def add_parser(subparsers):
 
 def _check(args):
     from luxnode.errors import LuxnodeError
+    from luxnode.ids import check_device_id
 
     if args.fs:
         if args.count != 1:
             raise LuxnodeError("--fs boots one node; drop --count or give each node its own --fs run")
         return None
-    if not args.broker or not args.device_id:
+    if not args.broker or args.device_id is None:
         raise LuxnodeError("give --broker HOST:PORT and --device-id ID, or --fs DIR of a provisioned node")
     match = re.fullmatch(r"\[?([^\[\]]*?)\]?:(\d{1,5})", args.broker)
     if not match or not 0 < int(match.group(2)) < 65536:
         raise LuxnodeError(f"--broker {args.broker!r}: expected HOST:PORT, e.g. 127.0.0.1:1883")
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", args.device_id):
-        raise LuxnodeError(f"--device-id {args.device_id!r}: use 1-64 letters, digits, '.', '_' or '-'")
+    last_id = args.device_id if args.count == 1 else f"{args.device_id}-{args.count}"
+    check_device_id(args.device_id, "--device-id")
+    check_device_id(last_id, f"--device-id with --count {args.count} (up to {last_id!r})")
     if args.psk_key is not None:
         if not re.fullmatch(r"(?:[0-9a-fA-F]{2}){1,64}", args.psk_key):
             raise LuxnodeError("--psk-key: expected an even number of hex digits (at most 128)")
@@ -65,15 +67,16 @@ def _check(args):
 
 def run(args: argparse.Namespace) -> int:
     import shutil
-    import tempfile
     import time
     from pathlib import Path
 
+    from luxnode.sim import scratch as sim_scratch
     from luxnode.sim.fsroot import node_config, write_root
     from luxnode.sim.node import exit_with_parent_signals, micropython, start_nodes, stop_nodes
 
     address = _check(args)
     micropython()
+    sim_scratch.remove_orphans()
     scratch = None
     if args.fs:
         folders = [Path(args.fs)]
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         if args.dir:
             base = Path(args.dir)
         else:
-            base = scratch = Path(tempfile.mkdtemp(prefix="luxnode-sim-"))
+            base = scratch = sim_scratch.make()
         folders = []
         for device_id in ids:
             config = node_config(

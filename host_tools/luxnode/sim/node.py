@@ -17,13 +17,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 from luxnode.errors import LuxnodeError
 from luxnode.paths import FIRMWARE_DIR
+from luxnode.sim import scratch
 
 BOARD_MODULES = Path(__file__).resolve().parent / "board"
 BOOT = "import boot\nimport main"
@@ -79,6 +79,9 @@ class SimNode:
         except ValueError as exc:
             raise LuxnodeError(f"{config}: not valid JSON ({exc}); fix or re-provision it") from None
         self.device_id = self.config.get("device_id") or self.fs.name
+        if not (self.fs / "board.json").exists():   # the firmware would stop on it with a traceback
+            raise LuxnodeError(f"{self.fs / 'board.json'} not found; write it with 'luxnode provision --fs "
+                               f"{self.fs} --board sim ...' (or deploy the firmware there)")
         self.ambient = ambient
         self.wifi = True              # the access point is in range
         self.extra_env = env or {}
@@ -105,7 +108,7 @@ class SimNode:
         micropython()
         if isinstance(self._output, (str, Path)):
             self._log = open(self._output, "a", buffering=1)
-        self._scratch = Path(tempfile.mkdtemp(prefix=f"luxnode-sim-{self.device_id}-"))
+        self._scratch = scratch.make(self.device_id)
         self._thread = threading.Thread(target=self._supervise, name=f"sim {self.device_id}", daemon=True)
         self._thread.start()
         self._started.wait(10)
@@ -323,7 +326,8 @@ def start_nodes(folders, *, ambient: float | None = None, output=None, log_name:
     try:
         for folder in folders:
             out = Path(folder) / log_name if log_name else output
-            nodes.append(SimNode(folder, ambient=ambient, output=out, bridge=bridge).start())
+            nodes.append(SimNode(folder, ambient=ambient, output=out, bridge=bridge))
+            nodes[-1].start()   # listed first: a start cut short (Ctrl-C) is stopped with the others
     except BaseException:
         stop_nodes(nodes)
         raise
@@ -336,9 +340,11 @@ def stop_nodes(nodes, timeout: float = 5.0) -> None:
 
 
 def exit_with_parent_signals() -> None:
-    """Make SIGTERM/SIGHUP end the command like Ctrl-C, so nodes are stopped in ``finally``."""
+    """Make SIGTERM/SIGHUP end the command like Ctrl-C, so nodes are stopped in ``finally``.
+
+    SIGINT is set too: a shell starts background jobs (``luxnode sim &``) with it ignored."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt)
 

@@ -1,6 +1,6 @@
 // The luxnode lab dashboard: one card per node, fed by MQTT over WebSocket.
-// Nodes are discovered from their retained status/state/light messages; the page
-// sends the same JSON commands as `luxnode set`.
+// Nodes are discovered from the lab's recent history (recent.json) and their retained
+// status/state/light messages; the page sends the same JSON commands as `luxnode set`.
 "use strict";
 
 const WINDOW_MS = 5 * 60 * 1000;   // the chart shows the last five minutes
@@ -68,8 +68,8 @@ function record(series, value) {
   while (series.length > 2 && series[1][0] < now - WINDOW_MS) series.shift();
 }
 
-function showError(node, text) {
-  const time = new Date().toLocaleTimeString();
+function showError(node, text, at = Date.now()) {
+  const time = new Date(at).toLocaleTimeString();
   field(node.card, "error").textContent = `${time} ${text}`;
 }
 
@@ -119,9 +119,12 @@ function onState(node, text) {
 
 function onError(node, text) {
   const msg = parseJson(node, "error", text);
-  if (!msg) return;
+  if (msg) showNodeError(node, msg);
+}
+
+function showNodeError(node, msg, at) {
   const payload = msg.payload ? ` (${String(msg.payload)})` : "";
-  showError(node, `${msg.error}${payload}`);
+  showError(node, `${msg.error}${payload}`, at);
 }
 
 function duration(seconds) {
@@ -132,7 +135,10 @@ function duration(seconds) {
 
 function onTelemetry(node, text) {
   const msg = parseJson(node, "telemetry", text);
-  if (!msg) return;
+  if (msg) showTelemetry(node, msg);
+}
+
+function showTelemetry(node, msg) {
   const parts = [];
   if (msg.version) parts.push(`firmware ${msg.version}`);
   if (typeof msg.uptime_s === "number") parts.push(`up ${duration(msg.uptime_s)}`);
@@ -186,6 +192,28 @@ function draw(node, now = Date.now()) {
     width < 90 * 1000 ? `last ${Math.round(width / 1000)} s` : `last ${Math.round(width / 60000)} min`;
 }
 
+// What happened before the page opened, kept by the lab (bounded): the charts'
+// recent samples, the last telemetry and the last error of each node.
+function loadRecent(recent) {
+  const shift = Date.now() - recent.now;  // the lab's clock to the page's
+  for (const [id, past] of Object.entries(recent.nodes || {})) {
+    const node = nodeFor(id);
+    node.light = past.light.map(([t, v]) => [t + shift, v]);
+    node.led = past.led.map(([t, v]) => [t + shift, v]);
+    if (node.light.length) field(node.card, "light").textContent = node.light[node.light.length - 1][1].toFixed(1);
+    if (past.telemetry) showTelemetry(node, past.telemetry);
+    if (past.error) showNodeError(node, past.error, past.error.at + shift);
+    draw(node);
+  }
+}
+
+async function fetchJson(name) {
+  const response = await fetch(name, {cache: "no-store", credentials: "same-origin"});
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || `${name}: HTTP ${response.status}`);
+  return body;
+}
+
 function setBroker(state, text) {
   const badge = document.getElementById("broker");
   badge.dataset.state = state;
@@ -193,8 +221,9 @@ function setBroker(state, text) {
 }
 
 async function start() {
-  const config = await (await fetch("config.json", {cache: "no-store"})).json();
+  const config = await fetchJson("config.json");
   prefix = config.prefix;
+  loadRecent(await fetchJson("recent.json"));
   const url = `ws://${location.hostname}:${config.ws_port}${config.ws_path || "/mqtt"}`;
   client = mqtt.connect(url, {
     protocolVersion: 4,
@@ -216,4 +245,4 @@ async function start() {
   setInterval(() => { const now = Date.now(); nodes.forEach((node) => draw(node, now)); }, 1000);
 }
 
-start().catch((err) => setBroker("offline", `cannot start: ${err.message}`));
+start().catch((err) => setBroker("offline", err.message));
