@@ -70,12 +70,8 @@ def _transport_class():
     class SlowBoardTransport(SerialTransport):
         step_timeout = 10.0
 
-        def read_until(self, min_num_bytes, ending, timeout=10, data_consumer=None, timeout_overall=None):
-            # Every wait for the board's next byte, its own fixed 10 s included; an overall
-            # deadline a caller sets (entering the raw REPL, a reset) still holds.
-            if timeout is not None:
-                timeout = max(timeout, self.step_timeout)
-            return super().read_until(min_num_bytes, ending, timeout, data_consumer, timeout_overall)
+        def exec_raw(self, command, timeout=10, data_consumer=None):
+            return super().exec_raw(command, max(timeout, self.step_timeout), data_consumer)
 
     return SlowBoardTransport
 
