@@ -1,12 +1,18 @@
-# Starts the light node unless boot.py chose safe mode.
-import lux.safemode
+# Starts the light node unless its MicroPython is too old for it or boot.py chose safe mode.
+import needs
 
-if not lux.safemode.checked:
-    lux.safemode.check()
-if lux.safemode.active:
-    print("luxnode: safe mode (%s): application skipped; fix config.json and reset"
-          % lux.safemode.reason)
+too_old = needs.problem()
+if too_old:
+    print(too_old)  # one line, then the REPL: no lux module is loaded
 else:
-    import lux.start
+    import lux.safemode
 
-    lux.start.start().run()  # run() from here: nothing holds lux.start while the node runs
+    if not lux.safemode.checked:
+        lux.safemode.check()
+    if lux.safemode.active:
+        print("luxnode: safe mode (%s): application skipped; fix config.json and reset"
+              % lux.safemode.reason)
+    else:
+        import lux.start
+
+        lux.start.start().run()  # run() from here: nothing holds lux.start while the node runs

@@ -36,6 +36,13 @@ def test_write_arguments_put_the_image_at_the_boards_offset(board, chip, offset,
     assert erase[erase.index("write-flash") + 1] == "--erase-all"
 
 
+def test_without_stub_or_reset_esptool_uses_the_roms_loader_and_leaves_dtr_rts_alone(tmp_path):
+    rom_only = flash.Loader(stub=False, reset=False)
+    args = flash.write_args(boards.load("esp32"), "/dev/pts/3", tmp_path / "fw.bin", 115200, False, rom_only)
+    assert args[args.index("--before"):args.index("write-flash")] == [
+        "--before", "no-reset", "--after", "no-reset", "--no-stub"]
+
+
 @pytest.mark.parametrize("board", ["esp32", "esp8266"])
 def test_esptool_accepts_the_arguments_it_is_given(board, tmp_path, empty_port):
     """The built command line parses in esptool itself (it then fails to reach a chip, as it should)."""
@@ -43,9 +50,10 @@ def test_esptool_accepts_the_arguments_it_is_given(board, tmp_path, empty_port):
     from esptool.util import FatalError
 
     fw = build(board, tmp_path / "fw.bin")
-    args = flash.write_args(boards.load(board), empty_port, fw, 115200, erase=True)
-    with pytest.raises(FatalError, match="Failed to connect"):
-        esptool.main(["--connect-attempts", "1", *args])
+    for loader in (flash.Loader(), flash.Loader(stub=False, reset=False)):
+        args = flash.write_args(boards.load(board), empty_port, fw, 115200, True, loader)
+        with pytest.raises(FatalError, match="Failed to connect"):
+            esptool.main(["--connect-attempts", "1", *args])
 
 
 @pytest.mark.parametrize("board", ["esp32", "esp32s3", "esp32c3", "esp8266"])
@@ -135,34 +143,15 @@ def rom():
         each.close()
 
 
-@pytest.mark.parametrize("chip, board, use", [("ESP8266", "esp32", "esp8266"), ("ESP32", "esp8266", "esp32"),
-                                              ("ESP32", "esp32s3", "esp32"), ("ESP32-S3", "esp32", "esp32s3"),
+# An ESP32 meets a wrong board file, and the real write at 0x1000, in tests/emulator (Espressif's
+# ROM in QEMU); the model here stands in for the chips no emulator here runs.
+@pytest.mark.parametrize("chip, board, use", [("ESP8266", "esp32", "esp8266"), ("ESP32-S3", "esp32", "esp32s3"),
                                               ("ESP32-C3", "esp32s3", "esp32c3")])
 def test_a_board_file_for_another_chip_is_refused(chip, board, use, rom, tmp_path, capsys):
     fw = build(flash.esptool_chip(boards.load(board)["chip"]), tmp_path / "fw.bin")
     code, _, err = run_cli(capsys, "flash", "--port", rom(chip), "--board", board, "--firmware", fw)
     one_line_error(code, err, f"is an {chip}, but board {board} is {boards.load(board)['chip']}",
                    f"use --board {use}")
-
-
-@pytest.mark.parametrize("board, offset", [("esp32", 0x1000), ("esp32s3", 0x0), ("esp32c3", 0x0),
-                                           ("esp8266", 0x0)])
-def test_the_image_lands_at_the_boards_offset_and_is_verified(board, offset, tmp_path, capsys):
-    chip = boards.load(board)["chip"]
-    fw = build(flash.esptool_chip(chip), tmp_path / "fw.bin")
-    rom = EspRom(chip)
-    try:
-        code, out, err = run_cli(capsys, "flash", "--port", rom.port, "--board", board, "--firmware", fw)
-        assert code == 0, err
-        image = fw.read_bytes()
-        written = rom.flash[offset:offset + len(image)]
-        # esptool may set the flash size in the header (bytes 2-3) to the chip's; the rest is the file
-        assert written[:2] == image[:2] and written[4:] == image[4:]
-        assert rom.flash[:offset] == b"\xff" * offset and rom.flash[offset + len(image)] == 0xFF
-    finally:
-        rom.close()
-    assert "Hash of data verified." in out
-    assert f"flashed and verified at {flash.FAST_BAUD} baud" in out
 
 
 def test_erase_wipes_the_whole_flash_first(tmp_path, capsys):
@@ -199,7 +188,7 @@ def test_a_write_that_fails_at_both_rates_is_one_line(tmp_path, capsys):
     finally:
         rom.close()
     assert out.count("Uploading stub flasher") == 2  # two real esptool runs, each connected afresh
-    one_line_error(code, err, "Failed to write compressed data", "write failed at 460800 and 115200 baud")
+    one_line_error(code, err, "Failed to write compressed data", "write failed at 460800 and 115200 baud, 2 attempts")
 
 
 def test_a_busy_port(tmp_path, empty_port, capsys):

@@ -12,6 +12,7 @@ from luxnode.errors import LuxnodeError
     (6 | 3 << 8 | 9 << 10, mpy.Abi(6, 3, "xtensa")),      # ESP8266
     (6 | 3 << 8 | 11 << 10, mpy.Abi(6, 3, "rv32imc")),    # ESP32-C3
     (6 | 1 << 8, mpy.Abi(6, 1, None)),                   # a port without a native emitter
+    (10757, mpy.Abi(5, 0, "xtensawin")),  # ESP32 on 1.16 (sys.implementation.mpy): bits 8-9 are flags
 ])
 def test_decode(value, abi):
     assert mpy.decode(value) == abi
@@ -49,3 +50,13 @@ def test_a_syntax_error_names_the_file(tmp_path):
     source.write_text("def f(:\n")
     with pytest.raises(LuxnodeError, match="mpy-cross could not compile lux/bad.py"):
         mpy.compiler_for(mpy.Abi(6, 3, None)).compile(source, "lux/bad.py", tmp_path / "bad.mpy")
+
+
+def test_a_1_16_board_gets_the_archived_v5_compiler(tmp_path):
+    compiler = mpy.compiler_for(mpy.decode(10757))
+    assert compiler.flags() == ["-b", "5", "-O0", "-march=xtensawin"]
+    source = tmp_path / "m.py"
+    source.write_text("X = 1\n")
+    # .mpy v5; feature flags: unicode strings, no map caching, as MicroPython 1.16 on an ESP32 checks
+    # them (the architecture is recorded only in files with native code)
+    assert compiler.compile(source, "lux/m.py", tmp_path / "m.mpy")[:3] == b"M\x05\x02"

@@ -170,7 +170,7 @@ def test_overlapping_provisioning_runs_lose_no_device(tmp_path, lab_home):
         node = tmp_path / device_id
         node.mkdir()
         args = SimpleNamespace(device_id=device_id, board="sim", tls="psk", ca=None, broker="127.0.0.1",
-                               wifi_ssid="lab", wifi_password="")
+                               wifi_ssid="lab", wifi_password="", port=None, force=False)
         prov.provision(args, prov.FolderTarget(node))
 
     threads = [threading.Thread(target=one, args=(f"n{i}",)) for i in range(8)]

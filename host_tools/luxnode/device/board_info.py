@@ -4,7 +4,9 @@ from luxnode.errors import LuxnodeError
 
 MANIFEST = ".luxnode-files"  # one deployed path per line, for removing stale files later
 
-# Runs on the board: small, no large strings, works on an ESP8266 and the unix port.
+# Runs on the board: small, no large strings, works on an ESP8266 and the unix port, and in
+# MicroPython 1.16's syntax (before 1.20 the .mpy version is sys.implementation.mpy, there is
+# no _machine).
 _QUERY = """
 import sys, os, json
 try:
@@ -42,6 +44,11 @@ def _field(p, key):
             return json.load(f).get(key)
     except Exception:
         return None
+def _tls():
+    try:
+        return (_field('config.json', 'mqtt').get('tls') or {}).get('mode')
+    except Exception:
+        return None
 _files = {}
 for _n in TOP_FILES:
     _add(_n)
@@ -59,11 +66,12 @@ except OSError:
 for _n in _manifest:
     if _n not in _files:
         _add(_n)
-print(json.dumps({'version': list(sys.implementation.version[:3]),
-    'mpy': getattr(sys.implementation, '_mpy', None), 'platform': sys.platform,
-    'machine': getattr(sys.implementation, '_machine', ''), 'board': _field('board.json', 'name'),
+_impl = sys.implementation
+print(json.dumps({'version': list(_impl.version[:3]),
+    'mpy': getattr(_impl, '_mpy', getattr(_impl, 'mpy', None)), 'platform': sys.platform,
+    'machine': getattr(_impl, '_machine', None) or os.uname().machine, 'board': _field('board.json', 'name'),
     'files': _files, 'manifest': _manifest, 'hashlib': hashlib is not None,
-    'device_id': _field('config.json', 'device_id')}))
+    'device_id': _field('config.json', 'device_id'), 'tls': _tls()}))
 """
 
 

@@ -131,10 +131,11 @@ def apply(link, result: Plan, manifest_lines: list[str], say) -> None:
         link.write_file(MANIFEST, ("\n".join(sorted(result.files)) + "\n").encode())
 
 
-def deploy(link, source: Path, requested_board: str | None, optimize: int, say) -> tuple[str, dict]:
+def deploy(link, source: Path, requested_board: str | None, optimize: int, say,
+           force: bool = False) -> tuple[str, dict]:
     """Deploy over an open link; returns (board name, board info)."""
     from luxnode import boards
-    from luxnode.device import board_info, mpy
+    from luxnode.device import board_info, mpy, requirements
 
     top_files, top_dirs = firmware_layout(source)
     info = board_info.query(link, top_files + ["board.json"], top_dirs)
@@ -142,6 +143,7 @@ def deploy(link, source: Path, requested_board: str | None, optimize: int, say) 
     abi = mpy.decode(info["mpy"])
     say(f"{link.port}: MicroPython {board_info.version_text(info)} on {info['machine'] or info['platform']}, "
         f".mpy {abi}, board {board}")
+    requirements.check(source, info, info.get("tls"), boards.load(board), link.port, force, say)
     compiler = mpy.compiler_for(abi, optimize)
     files = build(source, compiler, boards.load(board))
     result = plan(files, info, top_dirs)
@@ -168,6 +170,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--optimize", type=int, default=0, choices=range(4), metavar="N",
                         help="mpy-cross -O level (1+ drops asserts; default 0)")
     parser.add_argument("--no-reset", action="store_true", help="leave the board in the REPL")
+    parser.add_argument("--force", action="store_true",
+                        help="deploy even to a MicroPython older than the firmware needs "
+                             "(the board then boots to one line saying so)")
     parser.set_defaults(func=run)
 
 
@@ -179,7 +184,7 @@ def run(args) -> int:
         raise LuxnodeError(f"--source {args.source} is not a folder: pass a firmware folder like the repository's firmware/")
     source = args.source or require(FIRMWARE_DIR)
     with open_link(args) as link:
-        deploy(link, source, args.board, args.optimize, print)
+        deploy(link, source, args.board, args.optimize, print, args.force)
         if not args.no_reset:
             link.soft_reset()
             print("soft reset: the board starts the firmware")

@@ -3,10 +3,15 @@
 Offline first (the image must be a valid image for the board's chip), then the
 chip on the port must be the board file's chip, then esptool writes the image
 at the board's offset and verifies it (esptool 5 checks every write by MD5).
-A failed fast write is retried once at the ROM's 115200 baud.
+A failed write is retried once at the ROM's 115200 baud.
+
+``--no-stub`` writes through the ROM's own loader (slower) and ``--no-reset``
+leaves DTR/RTS alone: for emulators and boards without auto-reset wiring,
+which must already be in download mode.
 """
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from luxnode.errors import LuxnodeError
@@ -49,10 +54,27 @@ def instructions(board: dict, port: str) -> str:
     return "\n".join(lines)
 
 
-def write_args(board: dict, port: str, firmware: Path, baud: int, erase: bool) -> list[str]:
+@dataclass(frozen=True)
+class Loader:
+    """How esptool reaches the chip: its stub flasher or the ROM's loader; DTR/RTS resets or none."""
+
+    stub: bool = True
+    reset: bool = True
+
+    @property
+    def before(self) -> str:
+        return "default-reset" if self.reset else "no-reset"
+
+    def options(self) -> list[str]:
+        return (["--before", self.before, "--after", "hard-reset" if self.reset else "no-reset"]
+                + ([] if self.stub else ["--no-stub"]))
+
+
+def write_args(board: dict, port: str, firmware: Path, baud: int, erase: bool,
+               loader: Loader = Loader()) -> list[str]:
     """esptool's command line for writing ``firmware`` at the board's offset."""
     args = ["--chip", esptool_chip(board["chip"]), "--port", port, "--baud", str(baud),
-            "--before", "default-reset", "--after", "hard-reset", "write-flash"]
+            *loader.options(), "write-flash"]
     if erase:
         args.append("--erase-all")
     if board["chip"] == "ESP8266":
@@ -85,7 +107,7 @@ def _is_fatal(exc) -> bool:
     return isinstance(exc, FatalError)
 
 
-def connect(port: str, chip: str, attempts: int):
+def connect(port: str, chip: str, attempts: int, loader: Loader = Loader()):
     """An esptool connection to the ROM bootloader on ``port`` (``chip`` "auto" detects)."""
     import serial
     from esptool.cmds import connect_esp
@@ -95,7 +117,8 @@ def connect(port: str, chip: str, attempts: int):
 
     try:
         with quiet_esptool():
-            return connect_esp(port=port, chip=chip, initial_baud=SAFE_BAUD, connect_attempts=attempts)
+            return connect_esp(port=port, chip=chip, initial_baud=SAFE_BAUD, connect_attempts=attempts,
+                               before=loader.before)
     except (FatalError, serial.SerialException, OSError) as exc:
         raise esptool_error(port, exc) from None
 
@@ -106,36 +129,39 @@ def disconnect(esp) -> None:
         esp._port.close()
 
 
-def detect_chip(port: str, attempts: int) -> str:
+def detect_chip(port: str, attempts: int, loader: Loader = Loader()) -> str:
     """The CHIP_NAME of the chip in download mode on ``port``."""
-    esp = connect(port, "auto", attempts)
+    esp = connect(port, "auto", attempts, loader)
     try:
         return esp.CHIP_NAME
     finally:
         disconnect(esp)
 
 
-def write(board: dict, port: str, firmware: Path, baud: int, erase: bool, say, attempts: int = 3) -> int:
-    """Write with esptool; retry once at 115200 baud. Returns the baud that worked."""
+def write(board: dict, port: str, firmware: Path, baud: int, erase: bool, say, attempts: int = 3,
+          loader: Loader = Loader()) -> int:
+    """Write with esptool; retry once at 115200 baud (a ROM left waiting after a garbled block
+    takes a fresh connection). Returns the baud that worked."""
     import esptool
     import serial
     from esptool.util import FatalError
 
     failures = []
-    for rate in dict.fromkeys((baud, SAFE_BAUD)):  # fast first; the safe rate once more
-        esp = connect(port, esptool_chip(board["chip"]), attempts)
+    for attempt, rate in enumerate((baud, SAFE_BAUD)):  # as asked first; the safe rate once more
+        esp = connect(port, esptool_chip(board["chip"]), attempts, loader)
         try:
-            esptool.main(write_args(board, port, firmware, rate, erase), esp=esp)
+            esptool.main(write_args(board, port, firmware, rate, erase, loader), esp=esp)
             return rate
         except (FatalError, serial.SerialException, OSError) as exc:
             failures.append((rate, esptool_error(port, exc)))
-            if rate != SAFE_BAUD:
+            if attempt == 0:
                 say(f"write at {rate} baud failed ({failures[-1][1]}); retrying at {SAFE_BAUD} baud")
         except SystemExit as exc:  # esptool's argument parser
             raise LuxnodeError(f"esptool refused the arguments (exit {exc.code})") from None
         finally:
             disconnect(esp)
-    raise LuxnodeError(f"{failures[-1][1]} (write failed at " + " and ".join(f"{r}" for r, _ in failures) + " baud)")
+    rates = " and ".join(dict.fromkeys(str(r) for r, _ in failures))
+    raise LuxnodeError(f"{failures[-1][1]} (write failed at {rates} baud, {len(failures)} attempts)")
 
 
 def add_parser(subparsers) -> None:
@@ -148,9 +174,16 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--board", required=True, help="board file: esp32, esp32s3, esp32c3, esp8266")
     parser.add_argument("--firmware", type=Path, metavar="FILE", help="the MicroPython .bin to write")
     parser.add_argument("--erase", action="store_true", help="erase the whole flash first (wipes the filesystem)")
-    parser.add_argument("--baud", type=int, default=FAST_BAUD, help=f"write speed (default {FAST_BAUD})")
+    parser.add_argument("--baud", type=int,
+                        help=f"write speed (default {FAST_BAUD}; {SAFE_BAUD} with --no-reset)")
     parser.add_argument("--connect-attempts", type=int, default=3, metavar="N",
                         help="times esptool tries to reach the bootloader (default 3)")
+    parser.add_argument("--no-stub", action="store_true",
+                        help="write through the ROM's own loader, not esptool's stub flasher (slower; "
+                             "for emulators and chips the stub does not run on)")
+    parser.add_argument("--no-reset", action="store_true",
+                        help="no DTR/RTS reset before or after: the board is already in download mode "
+                             "(emulators, boards without auto-reset wiring); reset it yourself afterwards")
     parser.set_defaults(func=run)
 
 
@@ -165,7 +198,8 @@ def run(args) -> int:
     summary = image.check(args.firmware, board["chip"], download_hint(board))
     print(f"{args.firmware}: {summary}")
     serial_errors.check_port_exists(args.port)
-    chip = detect_chip(args.port, args.connect_attempts)
+    loader = Loader(stub=not args.no_stub, reset=not args.no_reset)
+    chip = detect_chip(args.port, args.connect_attempts, loader)
     if chip != board["chip"]:
         fitting = [name for name in boards.names() if boards.load(name)["chip"] == chip]
         use = f"use --board {' or '.join(fitting)}" if fitting else "luxnode has no board file for it"
@@ -173,6 +207,9 @@ def run(args) -> int:
                            f"{board['chip']}: {use}")
     print(f"{args.port}: {chip}; writing {board['micropython']['build']} at {board['flash_offset']}"
           + (" after erasing the flash" if args.erase else ""))
-    rate = write(board, args.port, args.firmware, args.baud, args.erase, print, args.connect_attempts)
-    print(f"flashed and verified at {rate} baud; next: luxnode deploy --port {args.port}")
+    # Without a reset line a chip stuck at a failed faster rate cannot be brought back: stay at the ROM's.
+    baud = args.baud or (FAST_BAUD if loader.reset else SAFE_BAUD)
+    rate = write(board, args.port, args.firmware, baud, args.erase, print, args.connect_attempts, loader)
+    reset = "" if loader.reset else "; reset the board (EN) without BOOT held to start MicroPython"
+    print(f"flashed and verified at {rate} baud{reset}; next: luxnode deploy --port {args.port}")
     return 0

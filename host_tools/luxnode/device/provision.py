@@ -131,7 +131,9 @@ def ntp_server(args, tls: str, broker_host: str, lab_broker: dict) -> str | None
 def provision(args, target) -> dict:
     from luxnode import boards
     from luxnode.device import authfiles, nodeconfig, registry as reg
+    from luxnode.device import requirements
     from luxnode.device.deploy import firmware_version
+    from luxnode.paths import FIRMWARE_DIR
 
     device_id = reg.check_device_id(args.device_id)
     registry = reg.load()
@@ -141,6 +143,7 @@ def provision(args, target) -> dict:
     tls = args.tls or ("psk" if board["capabilities"]["tls_psk"] else None)
     if tls is None:
         raise LuxnodeError(f"board {board_name} has no TLS-PSK: {nodeconfig.tls_advice(board)}")
+    requirements.check(FIRMWARE_DIR, info, tls, board, args.port, args.force, print)
     nodeconfig.check_tls(tls, board, info.get("version"))
     ca = None
     if tls == "cert":
@@ -204,6 +207,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--board", help="board file (default: detected from the board)")
     parser.add_argument("--show-secrets", action="store_true", help="print the issued password and key")
     parser.add_argument("--no-reset", action="store_true", help="do not soft-reset the board afterwards")
+    parser.add_argument("--force", action="store_true",
+                        help="provision even a MicroPython older than the firmware needs for --tls")
     parser.set_defaults(func=run)
 
 
