@@ -1,8 +1,17 @@
 # First file run at every boot: decide safe mode before main.py starts the node.
 try:
-    import needs
+    import sys
 
-    if not needs.problem():  # too old for lux/: main.py says so, once
+    # A MicroPython at least as new as the newest that needs.py asks for (NEWEST) fits any
+    # setup: only an older one compiles needs.py (source, 2 KB) to find out. A 38 KB
+    # ESP8266 heap has no room for that compile beside the node.
+    if sys.implementation.version[:2] >= (1, 29):
+        too_old = None
+    else:
+        import needs
+
+        too_old = needs.problem()
+    if not too_old:  # too old for lux/: main.py says so, once
         import lux.safemode
 
         lux.safemode.check()

@@ -1,7 +1,11 @@
 # Starts the light node unless its MicroPython is too old for it or boot.py chose safe mode.
-import needs
+import sys
 
-too_old = needs.problem()
+too_old = None
+if sys.implementation.version[:2] < (1, 29):  # needs.NEWEST, as in boot.py
+    import needs
+
+    too_old = needs.problem()
 if too_old:
     print(too_old)  # one line, then the REPL: no lux module is loaded
 else:

@@ -9,6 +9,8 @@ import sys
 MIN_VERSION = {"esp32": (1, 26), "esp8266": (1, 21)}
 # tls.SSLContext psk_identity / psk_key (config mqtt.tls.mode "psk").
 PSK_VERSION = (1, 29)
+# The newest of these: boot.py and main.py load this file only on an older MicroPython.
+NEWEST = (1, 29)
 BUILDS = {"esp32": "ESP32_GENERIC", "esp8266": "ESP8266_GENERIC"}
 
 

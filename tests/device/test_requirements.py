@@ -62,3 +62,13 @@ def test_needs_loads_on_micropython_before_f_strings(tmp_path):
     compiler = mpy.compiler_for(mpy.decode(10757))
     for name in ("needs.py", "main.py", "boot.py"):
         assert compiler.compile(FIRMWARE / name, name, tmp_path / "out.mpy")[:2] == b"M\x05"
+
+
+def test_boot_and_main_skip_needs_only_on_a_micropython_that_meets_all_of_it():
+    """boot.py and main.py load needs.py only below its newest requirement; their literal must
+    be that version, or a board between the two would skip the check."""
+    out = run("import needs\nprint(needs.NEWEST == max(max(needs.MIN_VERSION.values()), needs.PSK_VERSION))")
+    assert out.strip() == "True"
+    newest = run("import needs\nprint(needs.NEWEST)").strip()
+    for name in ("boot.py", "main.py"):
+        assert newest in (FIRMWARE / name).read_text(), f"{name} must compare with needs.NEWEST {newest}"

@@ -124,6 +124,7 @@ class Lab:
             request = SimpleNamespace(
                 device_id=device_id, board="sim", tls="psk", ca=None,
                 broker=f"127.0.0.1:{self.ports.psk}", wifi_ssid="luxnode-sim", wifi_password="",
+                port=None, force=False,
             )
             provision.provision(request, provision.FolderTarget(folder))
         self.registry = registry.load()
