@@ -8,7 +8,8 @@ import subprocess
 from tests.firmware.node import SIM_BOARD, Node, node_config
 from tests.support.micropython import FIRMWARE, run
 
-CEILING_KB = 29  # measured 28.1 KB on the 64-bit unix port from .mpy (mqtt_async alone: 26.7 KB);
+CEILING_KB = 30  # measured 29.0 KB on the 64-bit unix port from .mpy (28.1 before the node sent
+# telemetry with its connect and resolved names itself; mqtt_async alone: 26.7 KB);
 # the ESP8266 runs the same code frozen or from ROMFS: test_heap32.py
 
 
