@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
+import pytest
 
 from luxnode.paths import BOARDS_DIR, REPO
 from luxnode.sim import port
@@ -177,3 +178,31 @@ class Observer:
     def close(self):
         self.client.loop_stop()
         self.client.disconnect()
+
+
+# Fixtures shared by the node tests (tests/firmware/test_node.py, tests/sim/test_faithful_node.py):
+# a test module imports them by name.
+@pytest.fixture
+def broker(mosquitto):
+    return mosquitto("allow_anonymous true\n")
+
+
+@pytest.fixture
+def observer(broker):
+    o = Observer(broker.port)
+    yield o
+    o.close()
+
+
+@pytest.fixture
+def nodes():
+    started = []
+
+    def make(*a, **kw):
+        node = Node(*a, **kw)
+        started.append(node)
+        return node
+
+    yield make
+    for node in started:
+        node.stop()

@@ -7,34 +7,8 @@ import time
 
 import pytest
 
-from tests.firmware.node import Node, Observer, node_config
+from tests.firmware.node import Node, Observer, broker, node_config, nodes, observer  # noqa: F401 (fixtures)
 from tests.support.net import wait_for
-
-
-@pytest.fixture
-def broker(mosquitto):
-    return mosquitto("allow_anonymous true\n")
-
-
-@pytest.fixture
-def observer(broker):
-    o = Observer(broker.port)
-    yield o
-    o.close()
-
-
-@pytest.fixture
-def nodes():
-    started = []
-
-    def make(*a, **kw):
-        n = Node(*a, **kw)
-        started.append(n)
-        return n
-
-    yield make
-    for n in started:
-        n.stop()
 
 
 def test_node_announces_itself_and_obeys_commands(broker, observer, nodes, tmp_path):

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from tests.firmware.certs import make_ca_and_server
-from tests.firmware.node import Node, Observer, node_config
+from tests.firmware.node import Node, broker, node_config, nodes, observer  # noqa: F401 (fixtures)
 from tests.sim.faithful import faithful_binary
 from tests.support.dns import DNSServer
 from tests.support.sntp import SNTPServer
@@ -19,32 +19,6 @@ from tests.support.sntp import SNTPServer
 @pytest.fixture(autouse=True)
 def built():
     faithful_binary()  # build (or skip, outside CI, saying why) before a node is started
-
-
-@pytest.fixture
-def nodes():
-    started = []
-
-    def make(*a, **kw):
-        node = Node(*a, **kw)
-        started.append(node)
-        return node
-
-    yield make
-    for node in started:
-        node.stop()
-
-
-@pytest.fixture
-def broker(mosquitto):
-    return mosquitto("allow_anonymous true\n")
-
-
-@pytest.fixture
-def observer(broker):
-    o = Observer(broker.port)
-    yield o
-    o.close()
 
 
 def test_esp32_node_runs_on_the_32_bit_build_with_the_chips_heap(broker, observer, nodes, tmp_path):
