@@ -13,6 +13,9 @@ Two kinds:
   what its classes and module dicts still take is measured and added to the chip's
   heap (``board_heap_overhead``). Built once per source tree and board code, cached
   in ``$LUXNODE_CACHE`` (default ``$XDG_CACHE_HOME/luxnode`` or ``~/.cache/luxnode``).
+  A second variant (``frozen_lux=True``) also freezes the firmware's lux package, through
+  the users' own manifest (tools/freeze-manifest.py), as a board built with it runs lux;
+  it is rebuilt when lux or that manifest changes.
 
 The source is ``$MICROPYTHON_SRC`` (a MicroPython checkout with its mbedtls and
 micropython-lib submodules), else the ``shared/micropython`` folder of source archives
@@ -48,6 +51,10 @@ MAKE_OPTIONS = ("VARIANT=standard", "MICROPY_PY_FFI=0", "MICROPY_PY_BTREE=0", "M
                 "MICROPY_PY_THREAD_GIL=1")
 BUILD_ENV = {"LDFLAGS_EXTRA": "-static", "MAKEFLAGS": "MICROPY_PY_THREAD_GIL=1"}
 _INSTALL_HINT = "apt-get install gcc-i686-linux-gnu libc6-dev-i386-cross"
+# The manifest users build a real ESP8266/ESP32 with to freeze lux: the frozen variant includes
+# it (without the port's own modules), so the lux it freezes is the one a board gets.
+LUX_MANIFEST = REPO / "tools" / "freeze-manifest.py"
+LUX_PACKAGE = REPO / "firmware" / "lux"  # what LUX_MANIFEST's package("lux", base_path="../firmware") takes
 
 
 def _executable_ok(path: str | os.PathLike) -> bool:
@@ -124,7 +131,7 @@ def _tree_identity(root: Path) -> str:
     return f"{root}:{stamp.st_mtime_ns}"
 
 
-def build_key(kind: str, where: Path) -> str:
+def build_key(kind: str, where: Path, frozen_lux: bool = False) -> str:
     """Hash of the MicroPython source and everything luxnode puts into the binary."""
     digest = hashlib.sha256(f"{kind}\0{' '.join(MAKE_OPTIONS)}\0{BUILD_ENV}\0".encode())
     if kind == "tree":
@@ -137,6 +144,9 @@ def build_key(kind: str, where: Path) -> str:
                  *sorted(CHIP_MODULE.iterdir())]:
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    if frozen_lux:
+        for path in [LUX_MANIFEST, *sorted(LUX_PACKAGE.rglob("*.py"))]:
+            digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -147,19 +157,26 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def manifest_text() -> str:
+def manifest_text(frozen_lux: bool = False) -> str:
     lines = ['include("$(MPY_DIR)/extmod/asyncio")', f'c_module("{CHIP_MODULE}")']
     lines += [f'module("{name}", base_path="{BOARD_DIR}")' for name in FROZEN]
     lines += [f'module("{name}", base_path="{FAITHFUL_DIR}")' for name in FROZEN_FAITHFUL]
+    if frozen_lux:
+        lines.append(f'include("{LUX_MANIFEST}", port_manifest=False)')
     return "\n".join(lines) + "\n"
 
 
-def faithful_micropython(progress=None) -> str:
+def faithful_micropython(progress=None, frozen_lux: bool = False) -> str:
     """Path of the 32-bit board-faithful binary, building it first if the cache has none.
 
+    ``frozen_lux``: the variant with the firmware's lux package frozen in as well.
     ``progress(text)`` gets a line now and then while it builds (default: stderr)."""
     kind, where = source()
-    out = cache_dir() / f"micropython-faithful-{build_key(kind, where)}"
+    if frozen_lux and not (LUX_MANIFEST.is_file() and LUX_PACKAGE.is_dir()):
+        raise LuxnodeError(f"freezing lux needs the source checkout's {LUX_MANIFEST.relative_to(REPO)} "
+                           f"and {LUX_PACKAGE.relative_to(REPO)}/, not found under {REPO}")
+    variant = "-lux" if frozen_lux else ""
+    out = cache_dir() / f"micropython-faithful{variant}-{build_key(kind, where, frozen_lux)}"
     binary = out / "micropython"
     if _executable_ok(binary):
         return str(binary)
@@ -169,7 +186,7 @@ def faithful_micropython(progress=None) -> str:
     with open(out.parent / f"{out.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; the others wait and reuse it
         if not _executable_ok(binary):
-            _build(kind, where, out, progress or _stderr_progress)
+            _build(kind, where, out, progress or _stderr_progress, frozen_lux)
     return str(binary)
 
 
@@ -177,12 +194,12 @@ def _stderr_progress(text: str) -> None:
     print(f"luxnode: {text}", file=sys.stderr, flush=True)
 
 
-def _build(kind: str, where: Path, out: Path, progress) -> None:
+def _build(kind: str, where: Path, out: Path, progress, frozen_lux: bool = False) -> None:
     work = out.with_name(out.name + ".build")
     shutil.rmtree(work, ignore_errors=True)  # what an interrupted build left
     work.mkdir(parents=True, exist_ok=True)
     manifest = work / "manifest.py"
-    manifest.write_text(manifest_text())
+    manifest.write_text(manifest_text(frozen_lux))
     env = dict(os.environ, **BUILD_ENV)
     jobs = str(os.cpu_count() or 1)
     if kind == "archives":
