@@ -10,7 +10,6 @@ classes take (port.board_heap_overhead), which the chip's C modules do not.
 A burst of 200 QoS 1 commands of every kind, with discovery and telemetry on: one
 connection throughout, each command answered, at least 8 KB free in every telemetry."""
 
-import json
 import os
 import shutil
 import subprocess
@@ -21,28 +20,13 @@ import pytest
 from luxnode.paths import BOARDS_DIR
 from luxnode.sim import port
 from tests.firmware import node as node_module
-from tests.firmware.node import Node, Observer, node_config
+from tests.firmware.node import Node, node_config
 from tests.sim.faithful import faithful_binary
+from tests.support.heap32 import ESP8266_HEAP, ROMFS_MOUNT as MOUNT, heap_total, idle_heap, run_burst
 from tests.support.micropython import FIRMWARE
 
-ESP8266_HEAP = 37120
 CONNECTED_KB = 14.5  # measured 14.1 KB above idle (frozen into the firmware instead: 7.2 KB)
 AFTER_BURST_KB = 15.5  # measured 15.1 KB (frozen: 8.0 KB)
-MOUNT = """import gc, sys, vfs
-f = open({image!r}, "rb")
-_image = f.read()
-f.close()
-vfs.mount(vfs.VfsRom(_image), "/rom")
-sys.path.insert(0, "/rom")
-del f
-gc.collect()
-"""
-COMMANDS = [
-    {"control": "PWM", "value": 50, "unit": "%"}, {"control": "AUTO", "value": 40, "unit": "%"},
-    {"control": "ON"}, {"control": "OFF", "fade_ms": 200}, {"state": "ON", "brightness": 128, "transition": 2},
-    {"state": "OFF"}, {"control": "PWM", "value": "lots"}, "not json", {"state": "ON", "flash": "short"},
-]
-REFUSED = 3  # of each round of COMMANDS
 
 
 def micropython32():
@@ -54,12 +38,6 @@ def micropython32():
     if probe.stdout.split() != [str(2**31 - 1), "True"]:
         pytest.skip(f"{path} is not a 32-bit MicroPython with the simulated board frozen in: {probe.stdout!r}")
     return path
-
-
-def heap_total(binary, heapsize, cwd):
-    out = subprocess.run([binary, "-X", f"heapsize={heapsize}", "-c", "import gc\nprint(gc.mem_free() + gc.mem_alloc())"],
-                         env=dict(os.environ, MICROPYPATH=".frozen"), cwd=cwd, capture_output=True, text=True, timeout=30)
-    return int(out.stdout)
 
 
 def test_esp8266_node_keeps_8_kb_free_through_a_burst(mosquitto, tmp_path, monkeypatch):
@@ -94,48 +72,17 @@ def test_esp8266_node_keeps_8_kb_free_through_a_burst(mosquitto, tmp_path, monke
     assert connected <= CONNECTED_KB * 1024 and after <= AFTER_BURST_KB * 1024, (connected, after)
 
 
-def idle_heap(wrapper, root):
-    """Heap an idle board holds with its WiFi connected (the board modules imported)."""
-    idle = subprocess.run([str(wrapper), "-c", "import gc, network, machine\n"
-                           "wlan = network.WLAN(network.STA_IF); wlan.active(True); wlan.connect('lab', '')\n"
-                           "gc.collect()\nprint(gc.mem_alloc())"],
-                          env=dict(os.environ, MICROPYPATH=f".frozen:{root}"), cwd=root,
-                          capture_output=True, text=True, timeout=30)
-    return int(idle.stdout)
-
-
 def burst(node, broker, idle, warning=None):
     """200 QoS 1 commands of every kind: one connection throughout, each answered, at least 8 KB
     free in every telemetry after. The heap above idle connected and after, and free_heap."""
-    observer = Observer(broker.port)
-    node.start()
-    try:
-        if warning:
-            node.expect(warning)
-        node.expect("luxnode: connected to", timeout=20)
-        observer.expect("luxnode/node-1/state")
-        observer.expect("luxnode/node-1/telemetry")
-        node.control("heap")
-        connected = int(node.expect("machine: heap").split()[2]) - idle
-        rounds = 200 // len(COMMANDS)
-        commands = COMMANDS * rounds + [{"control": "PWM", "value": 37}] * (200 - rounds * len(COMMANDS))
-        for cmd in commands:
-            observer.client.publish("luxnode/node-1/set", cmd if isinstance(cmd, str) else json.dumps(cmd), 1)
-        observer.expect("luxnode/node-1/state", lambda s: s["value"] == 37, timeout=60)
-        free = [observer.expect("luxnode/node-1/telemetry")["free_heap"] for _ in range(2)]
-        node.control("heap")
-        after = int(node.expect("machine: heap").split()[2]) - idle
-        out = node.drain()
-        print(f"ESP8266 heap above idle: connected {connected / 1024:.1f} KB, after 200 commands "
-              f"{after / 1024:.1f} KB; free_heap {free}")
-        assert "mqtt error" not in out and "command failed" not in out, out
-        assert broker.log_text().count("New client connected") == 2  # observer + node, once
-        assert observer.count("luxnode/node-1/error") == REFUSED * rounds
-        assert min(free) >= 8192, free
-        return connected, after, free
-    finally:
-        node.stop()
-        observer.close()
+    result = run_burst(node, broker, idle, warning)
+    print(f"ESP8266 heap above idle: connected {result.connected / 1024:.1f} KB, after 200 commands "
+          f"{result.after / 1024:.1f} KB; free_heap {result.free}")
+    assert "mqtt error" not in result.output and "command failed" not in result.output, result.output
+    assert result.connections == 2  # observer + node, once
+    assert result.errors == result.expected_errors
+    assert min(result.free) >= 8192, result.free
+    return result.connected, result.after, result.free
 
 
 def test_esp8266_node_from_its_filesystem_warns_and_keeps_8_kb_free_through_a_burst(mosquitto, tmp_path, monkeypatch):

@@ -1,0 +1,203 @@
+"""The node on the faithful ESP8266's heap, and the burst that measures it, for
+tests/firmware/test_heap32.py, tests/firmware/test_heap_frozen.py and bench/node_bench.py.
+
+A ``Chip`` is a node root (board.json of the ESP8266; boot.py, main.py and needs.py as
+``luxnode deploy`` writes them), the command that runs MicroPython on it with the chip's
+heap (a wrapper script), and the MICROPYPATH. Three ways a board holds lux, one function each:
+
+- ``lux_mpy``: lux/*.mpy on the filesystem (``luxnode deploy``), loaded into the heap;
+- ``lux_romfs``: lux in ROMFS, executed in place. For now the image is read into the heap and
+  the heap enlarged by its size (the unix port has no flash to map);
+- ``lux_frozen``: lux frozen into the firmware (tools/freeze-manifest.py), on the faithful
+  build's frozen-lux variant.
+
+The faithful build's board modules are frozen in, yet their classes and dicts take heap the
+chips' C modules do not: the heap is enlarged by that (port.board_heap_overhead), so the
+firmware gets the ESP8266's 37,120 bytes (its fixed 38 KB, ports/esp8266/main.c).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from unittest import mock
+
+from luxnode.paths import BOARDS_DIR
+from luxnode.sim import port
+from tests.firmware import node as node_module
+from tests.firmware.node import Node, Observer
+from tests.support.micropython import FIRMWARE
+
+ESP8266_HEAP = 37120  # what -X heapsize=38000 gives the 32-bit unix port
+COMMANDS = [
+    {"control": "PWM", "value": 50, "unit": "%"}, {"control": "AUTO", "value": 40, "unit": "%"},
+    {"control": "ON"}, {"control": "OFF", "fade_ms": 200}, {"state": "ON", "brightness": 128, "transition": 2},
+    {"state": "OFF"}, {"control": "PWM", "value": "lots"}, "not json", {"state": "ON", "flash": "short"},
+]
+REFUSED = 3  # of each round of COMMANDS
+BURST = 200
+ROMFS_MOUNT = """import gc, sys, vfs
+f = open({image!r}, "rb")
+_image = f.read()
+f.close()
+vfs.mount(vfs.VfsRom(_image), "/rom")
+sys.path.insert(0, "/rom")
+del f
+gc.collect()
+"""
+
+
+@dataclass
+class Chip:
+    """A faithful ESP8266 holding lux one way: run ``command`` in ``root`` with MICROPYPATH ``path``."""
+
+    how: str  # how the board holds lux, for reports
+    micropython: str  # the binary underneath the wrapper
+    command: Path  # the wrapper: the binary with the chip's heap
+    root: Path
+    path: str
+
+    def heap_in_use(self, code: str = "") -> int:
+        """Heap in use on this chip idle with its Wi-Fi connected, after ``code`` (see idle_heap)."""
+        return idle_heap(self.command, self.root, self.path, code)
+
+    def node(self, config) -> "ChipNode":
+        return ChipNode(self, config)
+
+
+class ChipNode(Node):
+    """The whole node on a Chip's command, whatever LUXNODE_FAITHFUL says."""
+
+    def __init__(self, chip: Chip, config):
+        super().__init__(chip.root, config, board="esp8266", faithful=None)
+        self.chip = chip
+        self.env["MICROPYPATH"] = chip.path
+
+    def start(self, **env):
+        with mock.patch.object(node_module, "executable", lambda: str(self.chip.command)):
+            return super().start(**env)
+
+
+def idle_heap(command, root, path=None, code: str = "") -> int:
+    """gc.mem_alloc on an idle board with its Wi-Fi connected (the board modules imported), after
+    ``code`` and gc.collect; MICROPYPATH ``path`` (default: the frozen modules, then ``root``)."""
+    script = ("import gc, network, machine\n"
+              "wlan = network.WLAN(network.STA_IF); wlan.active(True); wlan.connect('lab', '')\n"
+              f"{code}\ngc.collect()\nprint('heap', gc.mem_alloc())")
+    out = subprocess.run([str(command), "-c", script], env=dict(os.environ, MICROPYPATH=path or f".frozen:{root}"),
+                         cwd=root, capture_output=True, text=True, timeout=60)
+    for line in out.stdout.splitlines():
+        if line.startswith("heap "):
+            return int(line.split()[1])
+    raise RuntimeError(f"{command}: no heap figure:\n{out.stdout}\n{out.stderr}")
+
+
+def heap_total(binary, heapsize, cwd) -> int:
+    out = subprocess.run([str(binary), "-X", f"heapsize={heapsize}", "-c",
+                          "import gc\nprint(gc.mem_free() + gc.mem_alloc())"],
+                         env=dict(os.environ, MICROPYPATH=".frozen"), cwd=cwd, capture_output=True, text=True,
+                         timeout=30)
+    return int(out.stdout)
+
+
+def wrapper(folder: Path, binary: str, heapsize: int, preamble: str | None = None) -> Path:
+    """A script running ``binary`` with ``heapsize``; ``import <preamble>`` first where code is
+    given with -c (as a board mounts its ROMFS before boot.py)."""
+    script = folder / "micropython"
+    first = f'[ "$1" = -c ] && {{ shift; set -- -c "import {preamble}\n$1"; }}\n' if preamble else ""
+    script.write_text(f'#!/bin/sh\n{first}exec {binary} -X heapsize={heapsize} "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+def _root(folder: Path) -> Path:
+    """The board's filesystem as deploy leaves it, less lux/: board.json, boot.py, main.py, needs.py."""
+    root = folder / "fs"
+    root.mkdir(parents=True)
+    shutil.copy(BOARDS_DIR / "esp8266.json", root / "board.json")
+    for name in ("boot.py", "main.py", "needs.py"):
+        shutil.copy(FIRMWARE / name, root / name)
+    return root
+
+
+def lux_mpy(folder: Path, binary: str) -> Chip:
+    """lux/*.mpy on the filesystem, compiled as ``luxnode deploy`` compiles them for this binary."""
+    root = _root(folder)
+    shutil.copytree(port.deployed_firmware(binary) / "lux", root / "lux")
+    heapsize = 38000 + port.board_heap_overhead(binary, root)
+    return Chip("lux as .mpy on the filesystem (luxnode deploy)", binary, wrapper(folder, binary, heapsize),
+                root, f".frozen:{root}")
+
+
+def lux_romfs(folder: Path, binary: str) -> Chip:
+    """lux/*.mpy in a ROMFS image (mpremote romfs build), read into a heap enlarged by its size."""
+    root = _root(folder)
+    image = folder / "lux.romfs"
+    romfs = folder / "romfs"
+    shutil.copytree(FIRMWARE / "lux", romfs / "lux")
+    subprocess.run([sys.executable, "-m", "mpremote", "romfs", "-o", str(image), "build", str(romfs)],
+                   check=True, capture_output=True)
+    (root / "_rom.py").write_text(ROMFS_MOUNT.format(image=str(image)))
+    # The heap that leaves the ESP8266's 37,120 bytes once the image and the board modules are in it.
+    extra = (image.stat().st_size + 15) // 16 * 16 + port.board_heap_overhead(binary, root)
+    heapsize = 38000 + extra * 38000 // ESP8266_HEAP
+    heapsize += (ESP8266_HEAP + extra - heap_total(binary, heapsize, root)) * 38000 // ESP8266_HEAP
+    assert abs(heap_total(binary, heapsize, root) - extra - ESP8266_HEAP) <= 64
+    return Chip("lux in ROMFS (image read into the heap)", binary, wrapper(folder, binary, heapsize, "_rom"),
+                root, f".frozen:{root}")
+
+
+def lux_frozen(folder: Path) -> Chip:
+    """lux frozen into the firmware: the faithful build's variant made with tools/freeze-manifest.py."""
+    binary = port.faithful_micropython(frozen_lux=True)
+    root = _root(folder)
+    heapsize = 38000 + port.board_heap_overhead(binary, root)
+    return Chip("lux frozen into the firmware (tools/freeze-manifest.py)", binary,
+                wrapper(folder, binary, heapsize), root, f".frozen:{root}")
+
+
+@dataclass
+class Burst:
+    """What a burst measured: heap above idle connected and after it, free_heap from telemetry after."""
+
+    connected: int
+    after: int
+    free: list = field(default_factory=list)
+    free_after_collect: int = 0
+    output: str = ""
+    connections: int = 0  # "New client connected" in the broker's log: the observer's and the node's
+    errors: int = 0  # `error` messages the node published
+    expected_errors: int = 0  # the refused commands among the burst
+
+
+def run_burst(node: Node, broker, idle: int, warning: str | None = None, device="node-1") -> Burst:
+    """Start ``node``, then BURST QoS 1 commands of every kind; heap above ``idle`` connected and
+    after, free_heap in the two telemetry messages after the burst. Measures, asserts nothing."""
+    observer = Observer(broker.port)
+    node.start()
+    try:
+        if warning:
+            node.expect(warning)
+        node.expect("luxnode: connected to", timeout=20)
+        observer.expect(f"luxnode/{device}/state")
+        observer.expect(f"luxnode/{device}/telemetry")
+        node.control("heap")
+        connected = int(node.expect("machine: heap").split()[2]) - idle
+        rounds = BURST // len(COMMANDS)
+        commands = COMMANDS * rounds + [{"control": "PWM", "value": 37}] * (BURST - rounds * len(COMMANDS))
+        for cmd in commands:
+            observer.client.publish(f"luxnode/{device}/set", cmd if isinstance(cmd, str) else json.dumps(cmd), 1)
+        observer.expect(f"luxnode/{device}/state", lambda s: s["value"] == 37, timeout=60)
+        free = [observer.expect(f"luxnode/{device}/telemetry")["free_heap"] for _ in range(2)]
+        node.control("heap")
+        heap_line = node.expect("machine: heap").split()
+        return Burst(connected=connected, after=int(heap_line[2]) - idle, free=free,
+                     free_after_collect=int(heap_line[3]), output=node.drain(),
+                     connections=broker.log_text().count("New client connected"),
+                     errors=observer.count(f"luxnode/{device}/error"), expected_errors=REFUSED * rounds)
+    finally:
+        node.stop()
+        observer.close()
