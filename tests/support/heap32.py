@@ -113,7 +113,7 @@ def wrapper(folder: Path, binary: str, heapsize: int, preamble: str | None = Non
     return script
 
 
-def _root(folder: Path) -> Path:
+def board_root(folder: Path) -> Path:
     """The board's filesystem as deploy leaves it, less lux/: board.json, boot.py, main.py, needs.py."""
     root = folder / "fs"
     root.mkdir(parents=True)
@@ -125,7 +125,7 @@ def _root(folder: Path) -> Path:
 
 def lux_mpy(folder: Path, binary: str) -> Chip:
     """lux/*.mpy on the filesystem, compiled as ``luxnode deploy`` compiles them for this binary."""
-    root = _root(folder)
+    root = board_root(folder)
     shutil.copytree(port.deployed_firmware(binary) / "lux", root / "lux")
     heapsize = 38000 + port.board_heap_overhead(binary, root)
     return Chip("lux as .mpy on the filesystem (luxnode deploy)", binary, wrapper(folder, binary, heapsize),
@@ -134,7 +134,7 @@ def lux_mpy(folder: Path, binary: str) -> Chip:
 
 def lux_romfs(folder: Path, binary: str) -> Chip:
     """lux/*.mpy in a ROMFS image (mpremote romfs build), read into a heap enlarged by its size."""
-    root = _root(folder)
+    root = board_root(folder)
     image = folder / "lux.romfs"
     romfs = folder / "romfs"
     shutil.copytree(FIRMWARE / "lux", romfs / "lux")
@@ -153,7 +153,7 @@ def lux_romfs(folder: Path, binary: str) -> Chip:
 def lux_frozen(folder: Path) -> Chip:
     """lux frozen into the firmware: the faithful build's variant made with tools/freeze-manifest.py."""
     binary = port.faithful_micropython(frozen_lux=True)
-    root = _root(folder)
+    root = board_root(folder)
     heapsize = 38000 + port.board_heap_overhead(binary, root)
     return Chip("lux frozen into the firmware (tools/freeze-manifest.py)", binary,
                 wrapper(folder, binary, heapsize), root, f".frozen:{root}")
@@ -168,14 +168,16 @@ class Burst:
     free: list = field(default_factory=list)
     free_after_collect: int = 0
     output: str = ""
-    connections: int = 0  # "New client connected" in the broker's log: the observer's and the node's
+    connections: int = 0  # "New client connected" in the broker's log meanwhile: the observer's and the node's
     errors: int = 0  # `error` messages the node published
     expected_errors: int = 0  # the refused commands among the burst
 
 
 def run_burst(node: Node, broker, idle: int, warning: str | None = None, device="node-1") -> Burst:
-    """Start ``node``, then BURST QoS 1 commands of every kind; heap above ``idle`` connected and
-    after, free_heap in the two telemetry messages after the burst. Measures, asserts nothing."""
+    """Start ``node`` (``device`` its device_id), then BURST QoS 1 commands of every kind; heap above
+    ``idle`` connected and after, free_heap in the two telemetry messages after the burst.
+    Measures, asserts nothing."""
+    connections = broker.log_text().count("New client connected")
     observer = Observer(broker.port)
     node.start()
     try:
@@ -196,7 +198,7 @@ def run_burst(node: Node, broker, idle: int, warning: str | None = None, device=
         heap_line = node.expect("machine: heap").split()
         return Burst(connected=connected, after=int(heap_line[2]) - idle, free=free,
                      free_after_collect=int(heap_line[3]), output=node.drain(),
-                     connections=broker.log_text().count("New client connected"),
+                     connections=broker.log_text().count("New client connected") - connections,
                      errors=observer.count(f"luxnode/{device}/error"), expected_errors=REFUSED * rounds)
     finally:
         node.stop()
