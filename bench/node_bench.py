@@ -162,6 +162,16 @@ class Interpreter:
 INTERPRETER: Interpreter
 
 
+def identify(binary: str) -> str:
+    """'<binary> (32-bit)' as the interpreter itself says (sys.executable, sys.maxsize): a shim or
+    wrapper in front of it is seen through."""
+    out = subprocess.run([binary, "-c", "import sys; print(sys.maxsize, sys.executable)"], capture_output=True,
+                         text=True, timeout=30, env=dict(os.environ, MICROPYPATH=".frozen"))
+    maxsize, _, executable = out.stdout.strip().partition(" ")
+    bits = {str(2**31 - 1): "32-bit", str(2**63 - 1): "64-bit"}.get(maxsize)
+    return f"{executable or binary} ({bits or 'word size unknown'})"
+
+
 def run_heap(chip: Chip, code: str, peers: Path) -> int:
     """Heap in use a peer program prints, run on ``chip`` with the peers' .mpy files first on its path."""
     env = dict(os.environ, MICROPYPATH=f"{peers}:{chip.path}")
@@ -232,7 +242,7 @@ def main(argv=None) -> int:
     opts = parser.parse_args(argv)
     global INTERPRETER
     INTERPRETER = Interpreter(opts.micropython)
-    log(f"interpreter: {port.describe(INTERPRETER.binary)}")
+    log(f"interpreter: {identify(INTERPRETER.binary)}")
 
     with tempfile.TemporaryDirectory(prefix="luxnode-node-bench-") as tmp:
         tmp = Path(tmp)
@@ -335,7 +345,7 @@ def kb(b) -> str:
 
 
 def report(idle, peer_heap, variants, fw_src, fw_mpy_all, fw_mpy_lux, peer_src, peer_mpy, lux_lat, echo_lat, n):
-    what = port.describe(INTERPRETER.binary)
+    what = identify(INTERPRETER.binary)
     kind = "board-faithful build, the board frozen in" if INTERPRETER.faithful else "the board modules as source"
     print(f"MicroPython unix port {what}, {kind}; mosquitto on loopback")
     if "64-bit" in what:
@@ -350,15 +360,16 @@ def report(idle, peer_heap, variants, fw_src, fw_mpy_all, fw_mpy_lux, peer_src, 
         if isinstance(result, Burst):
             ratios = "".join(f"{result.connected / max(1, peer_heap[p]):>{w}.2f}x"
                              for p, w in (("umqtt.simple", 15), ("mqtt_async", 13)))
+            free = kb(min(result.free)) if INTERPRETER.faithful else "-"  # not the chip's heap
             print(f"  {'luxnode, ' + chip.how.split(' (')[0]:<42}{kb(result.connected):>10}{kb(result.after):>11}"
-                  f"{kb(min(result.free)):>12}{ratios}")
+                  f"{free:>12}{ratios}")
         else:
             print(f"  {'luxnode, ' + chip.how.split(' (')[0]:<42}{'did not run the burst: see below':>40}")
     print(f"  {'umqtt.simple alone':<42}{kb(peer_heap['umqtt.simple']):>10}")
     print(f"  {'mqtt_async alone (micropython-mqtt)':<42}{kb(peer_heap['mqtt_async']):>10}")
     print(f"  {'issue-8 targets (32-bit)':<42}{'<= 12 KB':>10}{'<= 14 KB':>11}{'>= 8 KB':>12}")
     for chip, chip_idle, result in variants:
-        print(f"  {chip.how}: {port.describe(chip.micropython)}")
+        print(f"  {chip.how}: {identify(chip.micropython)}")
         if not isinstance(result, Burst):
             print("    the burst failed: " + " | ".join(result))
             print("    targets: NOT met")
