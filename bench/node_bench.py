@@ -238,7 +238,7 @@ def main(argv=None) -> int:
     parser.add_argument("--commands", type=int, default=500, help="PWM commands for the latency figures")
     parser.add_argument("--peers", type=Path, help="folder with umqtt/simple.py and mqtt_async.py")
     parser.add_argument("--micropython", metavar="PATH", help="run this interpreter instead of the "
-                        "board-faithful 32-bit build (then the ESP8266 burst is not run)")
+                        "board-faithful 32-bit builds (then lux as .mpy only, on that interpreter's own heap)")
     opts = parser.parse_args(argv)
     global INTERPRETER
     INTERPRETER = Interpreter(opts.micropython)

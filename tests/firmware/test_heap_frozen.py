@@ -2,8 +2,8 @@
 heap targets: at most 12 KB above an idle board connected and subscribed, at most 14 KB after 200
 QoS 1 commands of every kind (discovery and telemetry on), and 8 KB free after them.
 
-It builds the faithful build's frozen-lux variant (about 30 s, cached by lux's sources and the
-manifest). It always runs on that ESP8266, so under LUXNODE_FAITHFUL it is left to the plain run."""
+It builds the faithful build's frozen-lux variant (30-80 s on two shared cores, cached by lux's
+sources and the manifest). It always runs on that ESP8266, so under LUXNODE_FAITHFUL it is left to the plain run."""
 
 import os
 

@@ -211,7 +211,8 @@ def _build(kind: str, where: Path, out: Path, progress, frozen_lux: bool = False
                  ["make", "-s", "-j", jobs, "-C", str(where / "ports" / "unix"), *MAKE_OPTIONS,
                   f"BUILD={build}", f"CROSS_COMPILE={CROSS}", f"FROZEN_MANIFEST={manifest}"]]
         built = build / "micropython"
-    progress(f"building the board-faithful 32-bit MicroPython from {where} (about a minute, once; "
+    what = " with lux frozen in" if frozen_lux else ""
+    progress(f"building the board-faithful 32-bit MicroPython{what} from {where} (about a minute, once; "
              f"cached in {out.parent})")
     log = work / "build.log"
     started = time.monotonic()
