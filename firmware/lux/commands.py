@@ -2,8 +2,10 @@
 # with a reason that is published on the error topic.
 import json
 
-MAX_COMMAND = 256
-_MAX_TRANSITION_S = 6553  # the longest transition Home Assistant offers
+from micropython import const
+
+_MAX_COMMAND = const(256)
+_MAX_TRANSITION_S = const(6553)  # the longest transition Home Assistant offers
 
 
 class CommandError(Exception):
@@ -29,8 +31,8 @@ def _fade(cmd, default):
 
 def parse(payload, size, default_fade_ms):
     """payload: the bytes received, size: their full length (more if truncated)."""
-    if size > MAX_COMMAND:
-        raise CommandError("payload too large (%d bytes, max %d)" % (size, MAX_COMMAND))
+    if size > _MAX_COMMAND:
+        raise CommandError("payload too large (%d bytes, max %d)" % (size, _MAX_COMMAND))
     try:
         cmd = json.loads(bytes(payload))
     except (ValueError, UnicodeError):

@@ -11,7 +11,7 @@ from time import ticks_add, ticks_diff, ticks_ms, sleep_ms
 from micropython import const
 
 from . import forget
-from . import mqttpkt as P
+from . import mqttpkt
 
 DOWN = const(0)  # waiting for the backoff timer
 TCP = const(1)  # TCP connect in progress
@@ -65,7 +65,7 @@ class MQTTClient:
         self.on_connect = on_connect
         self.log = log
         self.feed = lambda: None  # the watchdog's feed (Node.run), called before a call that may block
-        self.reader = P.Reader(rx_size)
+        self.reader = mqttpkt.Reader(rx_size)
         self._tx = bytearray(tx_size)
         self._txmv = memoryview(self._tx)
         self._subs = [(_b(t), q) for t, q in subs]
@@ -180,7 +180,7 @@ class MQTTClient:
 
     def _send_pub(self, topic, msg, qos, retain, dup, pid):
         tx = self._tx
-        h = P.publish_head(tx, topic, len(msg), qos, retain, dup, pid)
+        h = mqttpkt.publish_head(tx, topic, len(msg), qos, retain, dup, pid)
         end = h + len(msg)
         if end <= len(tx):
             tx[h:end] = msg
@@ -190,7 +190,7 @@ class MQTTClient:
             self._send(msg)
 
     def _send_ack(self, kind, pid):
-        self._send(self._txmv[:P.ack(self._tx, kind, pid)])
+        self._send(self._txmv[:mqttpkt.ack(self._tx, kind, pid)])
 
     def _next_pid(self):
         while True:
@@ -237,7 +237,7 @@ class MQTTClient:
         # also probe a broker that has been silent that long.
         if ticks_diff(now, self._last_tx) >= half or (
                 self._ping_at is None and ticks_diff(now, self._last_rx) >= half):
-            self._send(P.PINGREQ_PKT)
+            self._send(b"\xc0\x00")  # PINGREQ
             if self._ping_at is None:
                 self._ping_at = now
 
@@ -246,13 +246,13 @@ class MQTTClient:
         if kind == _PUBLISH:
             self._on_publish(first, body, rem)
         elif kind == _PUBACK:
-            pid = P.u16(body, 0)
+            pid = mqttpkt.u16(body, 0)
             for i, m in enumerate(self._inflight):
                 if m[0] == pid:
                     self._inflight.pop(i)
                     break
         elif first == _PUBREL:
-            pid = P.u16(body, 0)
+            pid = mqttpkt.u16(body, 0)
             if pid in self._rx2:
                 self._rx2.remove(pid)
             self._send_ack(_PUBCOMP, pid)
@@ -267,15 +267,15 @@ class MQTTClient:
             forget("mqttconn")
             forget("dns")
         elif kind == _PUBREC:  # we publish at most QoS 1; complete the flow anyway
-            self._send_ack(_PUBREL, P.u16(body, 0))
+            self._send_ack(_PUBREL, mqttpkt.u16(body, 0))
         elif kind != _PUBCOMP:
-            raise P.ProtocolError("unexpected packet 0x%02x" % first)
+            raise mqttpkt.ProtocolError("unexpected packet 0x%02x" % first)
 
     def _on_publish(self, first, body, rem):
         qos = first >> 1 & 3
-        tl = P.u16(body, 0)
+        tl = mqttpkt.u16(body, 0)
         p = 2 + tl
-        pid = P.u16(body, p) if qos and len(body) >= p + 2 else 0
+        pid = mqttpkt.u16(body, p) if qos and len(body) >= p + 2 else 0
         if qos:
             p += 2
         fresh = True

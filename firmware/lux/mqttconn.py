@@ -6,7 +6,7 @@ import select
 import socket
 from time import ticks_diff, ticks_ms
 
-from . import mqttpkt as P
+from . import mqttpkt
 from .mqtt import CONNECT_MS, DOWN, TCP, UP, WAIT
 
 _REFUSED = ("", "bad protocol version", "client id rejected", "server unavailable",
@@ -111,8 +111,7 @@ def handshake(c, timeout_ms):
         s.setblocking(False)
     c._poller.register(s, select.POLLIN)
     c.reader.reset()
-    w = c.will or (None, None, False, 0)
-    n = P.connect(c._tx, c.client_id, c.user, c.password, c.keepalive, c.clean, w[0], w[1], w[2], w[3])
+    n = mqttpkt.connect(c._tx, c.client_id, c.user, c.password, c.keepalive, c.clean, c.will)
     c._send(c._txmv[:n])
     c._last_rx = ticks_ms()
     c.state = WAIT
@@ -121,7 +120,7 @@ def handshake(c, timeout_ms):
 
 def connack(c, session_present, rc):
     if rc:
-        raise P.ProtocolError("connection refused: " + (
+        raise mqttpkt.ProtocolError("connection refused: " + (
             _REFUSED[rc] if rc < len(_REFUSED) else "code %d" % rc))
     c.state = UP
     c._attempt = 0
@@ -131,7 +130,7 @@ def connack(c, session_present, rc):
         c._rx2 = []  # the broker forgot its half of any QoS 2 flow
     c.log("connected to %s:%d" % (c.host, c.port))
     for topic, qos in c._subs:
-        c._send(c._txmv[:P.subscribe(c._tx, c._next_pid(), topic, qos)])
+        c._send(c._txmv[:mqttpkt.subscribe(c._tx, c._next_pid(), topic, qos)])
     for i, (pid, topic, msg, retain, sent) in enumerate(c._inflight):
         c._inflight[i] = (pid, topic, msg, retain, True)
         c._send_pub(topic, msg, 1, retain, sent, pid)  # DUP only on a second attempt

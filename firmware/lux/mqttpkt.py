@@ -7,7 +7,6 @@ from micropython import const
 _CONNECT = const(0x10)
 _PUBLISH = const(0x30)
 _SUBSCRIBE = const(0x82)
-PINGREQ_PKT = b"\xc0\x00"
 
 
 class ProtocolError(Exception):
@@ -37,13 +36,14 @@ def put_str(buf, i, s):
     return i + len(s)
 
 
-def connect(buf, client_id, user, password, keepalive, clean, will_topic, will_msg, will_retain, will_qos):
-    """_CONNECT into buf; returns its length. Strings are bytes."""
+def connect(buf, client_id, user, password, keepalive, clean, will):
+    """_CONNECT into buf; returns its length. Strings are bytes; will is None or
+    (topic, message, retain, qos): one argument, as each name costs the heap a qstr."""
     rem = 10 + 2 + len(client_id)
     flags = 0x02 if clean else 0
-    if will_topic:
-        rem += 4 + len(will_topic) + len(will_msg)
-        flags |= 0x04 | will_qos << 3 | (0x20 if will_retain else 0)
+    if will:
+        rem += 4 + len(will[0]) + len(will[1])
+        flags |= 0x04 | will[3] << 3 | (0x20 if will[2] else 0)
     if user:
         rem += 2 + len(user)
         flags |= 0x80
@@ -57,9 +57,9 @@ def connect(buf, client_id, user, password, keepalive, clean, will_topic, will_m
     buf[i + 1] = flags
     i = put_u16(buf, i + 2, keepalive)
     i = put_str(buf, i, client_id)
-    if will_topic:
-        i = put_str(buf, i, will_topic)
-        i = put_str(buf, i, will_msg)
+    if will:
+        i = put_str(buf, i, will[0])
+        i = put_str(buf, i, will[1])
     if user:
         i = put_str(buf, i, user)
         if password:

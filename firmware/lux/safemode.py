@@ -4,8 +4,9 @@
 import json
 
 import machine
+from micropython import const
 
-BOOT_LIMIT = 3
+_BOOT_LIMIT = const(3)
 _MAGIC = b"LXB"
 
 active = False
@@ -44,7 +45,7 @@ def check():
     if (board.get("capabilities") or {}).get("rtc_memory"):
         n = 0 if machine.reset_cause() == machine.PWRON_RESET else _count()
         n += 1
-        if n > BOOT_LIMIT and not active:
+        if n > _BOOT_LIMIT and not active:
             active, reason = True, "%d boots in a row without a stable run" % (n - 1)
         _store(0 if active else n)  # after safe mode, the next boot tries the application again
     return active

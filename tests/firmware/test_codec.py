@@ -19,7 +19,7 @@ def mp(code):
 
 
 def test_connect_with_credentials_and_will():
-    got = mp("""print(json.dumps(enc(P.connect, b"cid", b"u", b"pw", 60, False, b"t/s", b"offline", True, 1)))""")
+    got = mp("""print(json.dumps(enc(P.connect, b"cid", b"u", b"pw", 60, False, (b"t/s", b"offline", True, 1))))""")
     body = (
         "00044d515454" "04" "ec" "003c"  # "MQTT", level 4, flags user|pass|will retain|will qos1|will, keepalive 60
         "0003636964" "0003742f73" "00076f66666c696e65" "000175" "00027077"
@@ -28,7 +28,7 @@ def test_connect_with_credentials_and_will():
 
 
 def test_connect_clean_session_without_credentials():
-    got = mp("""print(json.dumps(enc(P.connect, b"c", None, None, 0, True, None, None, False, 0)))""")
+    got = mp("""print(json.dumps(enc(P.connect, b"c", None, None, 0, True, None)))""")
     assert got == "100d00044d51545404020000" + "000163"
 
 

@@ -68,6 +68,14 @@ def firmware_layout(source: Path) -> tuple[list[str], list[str]]:
     return files, dirs
 
 
+def module_name(rel: Path) -> str:
+    """lux/mqtt.py -> "lux.mqtt", lux/__init__.py -> "lux": the name a .mpy carries for its
+    tracebacks. The board interns the module's name anyway; a path would be one more qstr
+    per module, in qstr pools that grow by doubling (the ESP8266's fifth is 2.2 KB)."""
+    parts = rel.with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def build(source: Path, compiler, board_file: dict) -> dict[str, bytes]:
     """Everything the board should hold: compiled modules, boot/main sources, board.json."""
     if not (source / "main.py").exists() and not (source / "boot.py").exists():
@@ -81,7 +89,7 @@ def build(source: Path, compiler, board_file: dict) -> dict[str, bytes]:
             name = rel.as_posix()
             if path.suffix == ".py" and len(rel.parts) > 1:
                 target = name[:-3] + ".mpy"
-                out[target] = compiler.compile(path, name, Path(tmp) / "out.mpy")
+                out[target] = compiler.compile(path, module_name(rel), Path(tmp) / "out.mpy")
             else:
                 out[name] = path.read_bytes()
     out["board.json"] = (json.dumps(board_file, indent=2) + "\n").encode()
