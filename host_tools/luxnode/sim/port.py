@@ -13,6 +13,9 @@ Two kinds:
   what its classes and module dicts still take is measured and added to the chip's
   heap (``board_heap_overhead``). Built once per source tree and board code, cached
   in ``$LUXNODE_CACHE`` (default ``$XDG_CACHE_HOME/luxnode`` or ``~/.cache/luxnode``).
+  Where the chip's firmware has a ROMFS partition (board file ``romfs_bytes``), the build
+  has one too: ``vfs.rom_ioctl`` over the file ``.romfs`` in the board's folder, mapped
+  outside the GC heap and mounted at /rom at start (simchip/simrom.c; ``romfs_partition``).
 
 The source is ``$MICROPYTHON_SRC`` (a MicroPython checkout with its mbedtls and
 micropython-lib submodules), else the ``shared/micropython`` folder of source archives
@@ -138,6 +141,38 @@ def build_key(kind: str, where: Path) -> str:
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+ROMFS_FILE = ".romfs"  # what simchip/simrom.c maps, in the board's folder
+
+
+def romfs_bytes(fs: Path) -> int:
+    """The chip's ROMFS partition size from the root's board.json (0: the firmware has none)."""
+    from luxnode import boards
+
+    try:
+        board = json.loads((Path(fs) / "board.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    if "romfs_bytes" not in board and board.get("name"):
+        try:
+            board = boards.load(board["name"])
+        except LuxnodeError:
+            return 0
+    return int(board.get("romfs_bytes") or 0)
+
+
+def romfs_partition(fs: Path) -> Path | None:
+    """The board's ROMFS partition file, created erased (0xff, as flash) at the board file's size
+    when missing; None, and no file, when the chip's firmware has no ROMFS."""
+    size = romfs_bytes(fs)
+    path = Path(fs) / ROMFS_FILE
+    if not size:
+        path.unlink(missing_ok=True)
+        return None
+    if not path.exists() or path.stat().st_size != size:
+        path.write_bytes(b"\xff" * size)
+    return path
 
 
 def cache_dir() -> Path:
