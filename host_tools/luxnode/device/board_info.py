@@ -105,6 +105,9 @@ def choose_board(info: dict, requested: str | None) -> str:
     from luxnode import boards
 
     detected = guess_board(info)
+    if detected == "sim":  # the unix port simulates whichever chip --board or its board.json names
+        own = info.get("board")
+        return requested or (own if own in boards.names() else detected)
     chip = boards.load(detected)["chip"]
     if requested:
         if boards.load(requested)["chip"] != chip:
