@@ -1,11 +1,11 @@
 """The ESP8266 node on its own heap: a 32-bit MicroPython with the simulated board frozen
 in (LUXNODE_MICROPYTHON, else the board-faithful build), a GC heap of 37,120 bytes (the ESP8266 port's fixed 38 KB,
 ports/esp8266/main.c), and the firmware in ROMFS as a board flashed with the
-ESP8266_GENERIC FLASH_2M_ROMFS build runs it (`mpremote romfs deploy`): the .mpy
-execute in place, so their code costs no heap. The image is read into the heap first
-thing here (the unix port has no flash to map), and the heap is that much larger, so
-what is left is the ESP8266's 37,120 bytes. So is the heap the frozen board modules'
-classes take (port.board_heap_overhead), which the chip's C modules do not.
+ESP8266_GENERIC FLASH_2M_ROMFS build runs it after `luxnode deploy --romfs`: the build's
+ROMFS partition (the board folder's .romfs, mapped outside the GC heap as the chip maps its
+flash, mounted at /rom at start) holds lux/ as .mpy, which execute in place, so their code
+costs no heap. The heap is the chip's plus what the frozen board modules' classes take
+(port.board_heap_overhead), which the chip's C modules do not.
 
 A burst of 200 QoS 1 commands of every kind, with discovery and telemetry on: one
 connection throughout, each command answered, at least 8 KB free in every telemetry."""
@@ -18,6 +18,7 @@ import sys
 
 import pytest
 
+from luxnode.device import romfs
 from luxnode.paths import BOARDS_DIR
 from luxnode.sim import port
 from tests.firmware import node as node_module
@@ -26,17 +27,8 @@ from tests.sim.faithful import faithful_binary
 from tests.support.micropython import FIRMWARE
 
 ESP8266_HEAP = 37120
-CONNECTED_KB = 14.5  # measured 14.1 KB above idle (frozen into the firmware instead: 7.2 KB)
-AFTER_BURST_KB = 15.5  # measured 15.1 KB (frozen: 8.0 KB)
-MOUNT = """import gc, sys, vfs
-f = open({image!r}, "rb")
-_image = f.read()
-f.close()
-vfs.mount(vfs.VfsRom(_image), "/rom")
-sys.path.insert(0, "/rom")
-del f
-gc.collect()
-"""
+CONNECTED_KB = 14.5  # measured 13.8 KB above idle (frozen into the firmware instead: 7.2 KB)
+AFTER_BURST_KB = 15.5  # measured 14.6 KB, 21,024 B free after it (frozen: 8.0 KB)
 COMMANDS = [
     {"control": "PWM", "value": 50, "unit": "%"}, {"control": "AUTO", "value": 40, "unit": "%"},
     {"control": "ON"}, {"control": "OFF", "fade_ms": 200}, {"state": "ON", "brightness": 128, "transition": 2},
@@ -45,43 +37,39 @@ COMMANDS = [
 REFUSED = 3  # of each round of COMMANDS
 
 
-def micropython32():
+def micropython32(romfs=False):
     """LUXNODE_MICROPYTHON if set, else the board-faithful build (built once and cached; skipped,
-    saying why, outside CI where it cannot be built)."""
+    saying why, outside CI where it cannot be built), with a ROMFS partition if ``romfs``."""
     path = os.environ.get("LUXNODE_MICROPYTHON") or faithful_binary()
-    probe = subprocess.run([path, "-c", "import sys, machine\nprint(sys.maxsize, hasattr(machine, '_the_bench'))"],
+    probe = subprocess.run([path, "-c", "import sys, machine, vfs\n"
+                            "print(sys.maxsize, hasattr(machine, '_the_bench'), hasattr(vfs, 'rom_ioctl'))"],
                            env=dict(os.environ, MICROPYPATH=".frozen"), capture_output=True, text=True, timeout=30)
-    if probe.stdout.split() != [str(2**31 - 1), "True"]:
-        pytest.skip(f"{path} is not a 32-bit MicroPython with the simulated board frozen in: {probe.stdout!r}")
+    fields = probe.stdout.split()
+    if fields[:2] != [str(2**31 - 1), "True"] or (romfs and fields[2:] != ["True"]):
+        pytest.skip(f"{path} is not a 32-bit MicroPython with the simulated board and its ROMFS partition "
+                    f"built in: {probe.stdout!r}")
     return path
 
 
-def heap_total(binary, heapsize, cwd):
-    out = subprocess.run([binary, "-X", f"heapsize={heapsize}", "-c", "import gc\nprint(gc.mem_free() + gc.mem_alloc())"],
-                         env=dict(os.environ, MICROPYPATH=".frozen"), cwd=cwd, capture_output=True, text=True, timeout=30)
-    return int(out.stdout)
-
-
 def test_esp8266_node_keeps_8_kb_free_through_a_burst(mosquitto, tmp_path, monkeypatch):
-    binary = micropython32()
+    binary = micropython32(romfs=True)
     broker = mosquitto("allow_anonymous true\n")
-    image = tmp_path / "lux.romfs"
-    romfs = tmp_path / "romfs"
-    shutil.copytree(FIRMWARE / "lux", romfs / "lux")
-    subprocess.run([sys.executable, "-m", "mpremote", "romfs", "-o", str(image), "build", str(romfs)],
-                   check=True, capture_output=True)
     root = tmp_path / "fs"
     root.mkdir()
-    (root / "_rom.py").write_text(MOUNT.format(image=str(image)))
     shutil.copy(BOARDS_DIR / "esp8266.json", root / "board.json")
-    # The heap that leaves the ESP8266's 37,120 bytes once the image and the board modules are in it.
-    extra = (image.stat().st_size + 15) // 16 * 16 + port.board_heap_overhead(binary, root)
-    heapsize = 38000 + extra * 38000 // ESP8266_HEAP
-    heapsize += (ESP8266_HEAP + extra - heap_total(binary, heapsize, root)) * 38000 // ESP8266_HEAP
-    assert abs(heap_total(binary, heapsize, root) - extra - ESP8266_HEAP) <= 64
-    wrapper = tmp_path / "micropython"  # the board mounts its ROMFS before boot.py
-    wrapper.write_text(f'#!/bin/sh\n[ "$1" = -c ] && {{ shift; set -- -c "import _rom\n$1"; }}\n'
-                       f'exec {binary} -X heapsize={heapsize} "$@"\n')
+    # The partition as `luxnode deploy --romfs` leaves it: lux/ compiled for this build's .mpy ABI.
+    lux = port.deployed_firmware(binary) / "lux"
+    image = romfs.image({f"lux/{path.name}": path.read_bytes() for path in sorted(lux.glob("*.mpy"))})
+    partition = port.romfs_partition(root)
+    with open(partition, "r+b") as flash:
+        flash.write(image)
+    path = f".frozen:{root}:/rom:/rom/lib:{FIRMWARE}"  # lux from /rom; boot.py, main.py as deployed
+    where = subprocess.run([binary, "-c", "import lux.node\nprint(lux.node.__file__)"], cwd=root,
+                           env=dict(os.environ, MICROPYPATH=path), capture_output=True, text=True, timeout=30)
+    assert where.stdout.strip() == "/rom/lux/node.mpy", where.stdout + where.stderr
+    heapsize = 38000 + port.board_heap_overhead(binary, root)  # the board modules' classes: C on the chip
+    wrapper = tmp_path / "micropython"
+    wrapper.write_text(f'#!/bin/sh\nexec {binary} -X heapsize={heapsize} "$@"\n')
     wrapper.chmod(0o755)
     monkeypatch.setattr(node_module, "executable", lambda: str(wrapper))
 
@@ -89,7 +77,7 @@ def test_esp8266_node_keeps_8_kb_free_through_a_burst(mosquitto, tmp_path, monke
     cfg = node_config(broker.port, board="esp8266", telemetry_s=2, sensor__dark_raw=50, sensor__bright_raw=975)
     node = Node(root, cfg, board="esp8266")
     assert (root / "board.json").read_text() == (BOARDS_DIR / "esp8266.json").read_text()
-    node.env["MICROPYPATH"] = f".frozen:{root}:{FIRMWARE}"  # lux from /rom; boot.py, main.py as deployed
+    node.env["MICROPYPATH"] = path
     connected, after, free = burst(node, broker, idle)
     assert connected <= CONNECTED_KB * 1024 and after <= AFTER_BURST_KB * 1024, (connected, after)
 
