@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -113,3 +114,21 @@ def test_deploy_romfs_refuses_an_esp8266_whose_partition_is_too_small(tmp_path, 
     one_line_error(code, err, "the board's ROMFS partition only 8192", "ESP8266_GENERIC FLASH_2M_ROMFS")
     assert not (board.root / "main.py").exists()
     assert (board.root / ".romfs").read_bytes() == b"\xff" * 8192  # still erased: nothing written
+
+
+def test_mpremote_romfs_deploy_writes_the_faithful_partition(tmp_path, chip_board):
+    """mpremote's own `romfs deploy` (its prepare/write/complete calls) against the partition,
+    then `romfs query` reads the image back, as on an ESP8266 flashed with FLASH_2M_ROMFS."""
+    source = tmp_path / "romfs" / "lib"
+    source.mkdir(parents=True)
+    (source / "hello.py").write_text("print('hello')\n")
+    board = chip_board("esp8266")
+    mpremote = [sys.executable, "-m", "mpremote", "connect", board.port, "resume"]
+    deployed = subprocess.run([*mpremote, "romfs", "deploy", str(tmp_path / "romfs")], capture_output=True,
+                              text=True, timeout=60)
+    assert "ROMFS image deployed" in deployed.stdout, deployed.stdout + deployed.stderr
+    assert "ROMFS0 partition has size 327680 bytes" in deployed.stdout
+    query = subprocess.run([*mpremote, "romfs", "query"], capture_output=True, text=True, timeout=60)
+    assert "ROMFS image size:" in query.stdout and "Not a valid ROMFS" not in query.stdout, query.stdout
+    image = (board.root / ".romfs").read_bytes()
+    assert image.startswith(b"\xd2\xcd\x31") and b"hello.mpy" in image

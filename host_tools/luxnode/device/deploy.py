@@ -4,7 +4,8 @@ Top-level files (boot.py, main.py) are copied as source, because the board runs
 them by name; modules in packages (lux/) are compiled with the mpy-cross that
 matches the board. Only files whose SHA-256 differs are copied; files a previous
 deploy put there that are gone now are removed; config.json and whatever the
-firmware writes itself are never touched.
+firmware writes itself are never touched. With ``--romfs`` the packages go into the
+board's ROMFS partition instead (luxnode.device.romfs) and leave its filesystem.
 """
 
 import hashlib
@@ -204,7 +205,7 @@ def add_parser(subparsers) -> None:
         "deploy", help="copy the firmware to a MicroPython board (precompiled to .mpy)",
         description="Copy firmware/ to the board with mpremote (or ampy): modules precompiled with the "
                     "mpy-cross matching the board, only changed files, stale ones removed, "
-                    "then a soft reset.")
+                    "then a soft reset. --romfs puts the modules in the board's ROMFS partition.")
     add_link_arguments(parser)
     parser.add_argument("--board", help="board file (default: detected from the board)")
     parser.add_argument("--source", type=Path, help="firmware folder (default: the repository's firmware/)")
