@@ -63,8 +63,7 @@ static mp_obj_t romfs_error(int err) {
 
 // Erase [0, len) rounded up to whole sectors, as the ESP8266 does with rom_ioctl(3, id, len).
 static mp_obj_t romfs_prepare(mp_int_t len) {
-    static uint8_t erased[ROMFS_SECTOR];
-    memset(erased, 0xff, sizeof(erased));
+    static const uint8_t erased[ROMFS_SECTOR] = { [0 ... ROMFS_SECTOR - 1] = 0xff };
     if (len < 0 || (size_t)len > romfs_bytes) {
         return romfs_error(MP_EINVAL); // on the chip: past the partition, into the filesystem
     }
