@@ -65,9 +65,11 @@ def module_path(fs: Path, faithful: bool = False) -> str:
     """MICROPYPATH: simulated board first (frozen in the faithful build), then the node's root,
     then the checkout's firmware."""
     parts = [str(fs)] if faithful else [str(BOARD_MODULES), str(fs)]
-    if faithful and port.romfs_bytes(fs):  # after the filesystem, as the port has them: a /lux shadows /rom/lux
+    in_rom = faithful and port.romfs_bytes(fs)
+    if in_rom:  # after the filesystem, as the port has them: a /lux shadows /rom/lux
         parts += ["/rom", "/rom/lib"]
-    deployed = (fs / "lux").is_dir() and ((fs / "main.py").exists() or (fs / "main.mpy").exists())
+    lux = (fs / "lux").is_dir() or (in_rom and port.romfs_holds_image(fs))  # luxnode deploy [--romfs]
+    deployed = lux and ((fs / "main.py").exists() or (fs / "main.mpy").exists())
     if not deployed:  # the chip runs lux/ as .mpy (luxnode deploy): from source it would not fit an ESP8266
         parts.append(str(port.deployed_firmware(port.faithful_micropython())) if faithful else str(FIRMWARE_DIR))
     parts.append(".frozen")  # the unix port's frozen modules (asyncio, ...)

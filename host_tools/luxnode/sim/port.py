@@ -175,6 +175,15 @@ def romfs_partition(fs: Path) -> Path | None:
     return path
 
 
+def romfs_holds_image(fs: Path) -> bool:
+    """Whether the board's ROMFS partition holds an image (``luxnode deploy --romfs`` wrote one)."""
+    try:
+        with open(Path(fs) / ROMFS_FILE, "rb") as partition:
+            return partition.read(3) == b"\xd2\xcd\x31"
+    except OSError:
+        return False
+
+
 def cache_dir() -> Path:
     base = os.environ.get("LUXNODE_CACHE")
     if not base:
