@@ -132,3 +132,25 @@ def test_mpremote_romfs_deploy_writes_the_faithful_partition(tmp_path, chip_boar
     assert "ROMFS image size:" in query.stdout and "Not a valid ROMFS" not in query.stdout, query.stdout
     image = (board.root / ".romfs").read_bytes()
     assert image.startswith(b"\xd2\xcd\x31") and b"hello.mpy" in image
+
+
+def test_a_write_cut_short_leaves_no_image_to_mount(tmp_path, chip_board):
+    """The image's first piece (its header) is written last: a cable pulled mid-write leaves an
+    erased header, which the board does not mount, not half a filesystem it would run."""
+    from luxnode.device import romfs
+    from luxnode.device.link import BoardLink
+
+    board = chip_board("esp8266")
+    data = romfs.image({"lux/big.mpy": bytes(range(256)) * 40})  # six pieces
+    pieces = []
+
+    def cut(done, total):
+        pieces.append(done)
+        if len(pieces) == 3:
+            raise KeyboardInterrupt
+
+    with BoardLink(board.port, timeout=30) as link:
+        with pytest.raises(KeyboardInterrupt):
+            romfs.write(link, data, romfs.query(link, len(data)), cut)
+    flash = (board.root / ".romfs").read_bytes()
+    assert flash[:romfs.CHUNK] == b"\xff" * romfs.CHUNK and flash[romfs.CHUNK:3 * romfs.CHUNK] == data[romfs.CHUNK:3 * romfs.CHUNK]

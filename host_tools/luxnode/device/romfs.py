@@ -14,6 +14,7 @@ import hashlib
 from luxnode.errors import LuxnodeError
 
 CHUNK = 2048  # bytes per raw-REPL write: base64 of it and the decoded copy fit an ESP8266's heap
+PREPARE = 32768  # bytes per erase call where the port erases by blocks (as mpremote)
 _MOUNT = "/rom"
 
 # Runs on the board: what ROMFS partition 0 is, and the SHA-256 of its first LEN bytes.
@@ -115,16 +116,19 @@ def write(link, data: bytes, found: dict, progress) -> None:
         write_at = "dev.writeblocks({offset} // {block}, buf, {offset} % {block})"
         chunk = min(CHUNK, block)
     else:
-        if 0 < block < found["size"]:
-            prepared = (len(data) + block - 1) // block * block
-            answer = link.exec(f"print(vfs.rom_ioctl(3, 0, 0, {prepared}))")
-        else:
-            answer = link.exec(f"print(vfs.rom_ioctl(3, 0, {len(data)}))")
-        min_write = _int_answer(answer, "erasing")
+        if 0 < block < found["size"]:  # prepare in pieces of at most 32 KB, at block boundaries
+            offset = 0
+            while offset < len(data):
+                prepared = (min(len(data) - offset, PREPARE) + block - 1) // block * block
+                min_write = _int_answer(link.exec(f"print(vfs.rom_ioctl(3, 0, {offset}, {prepared}))"), "erasing")
+                offset += prepared
+        else:  # the ESP8266: one call erases the sectors the image needs
+            min_write = _int_answer(link.exec(f"print(vfs.rom_ioctl(3, 0, {len(data)}))"), "erasing")
         write_at = "vfs.rom_ioctl(4, 0, {offset}, buf)"
         chunk = max(CHUNK // min_write * min_write, min_write)
     link.exec("from binascii import a2b_base64")
-    for offset in range(0, len(data), chunk):
+    offsets = list(range(0, len(data), chunk))
+    for done, offset in enumerate(offsets[1:] + offsets[:1], 1):  # the header last: a cut write leaves no image
         piece = data[offset:offset + chunk]
         piece += bytes(-len(piece) % 4)  # whole flash words
         encoded = binascii.b2a_base64(piece, newline=False).decode()
@@ -132,7 +136,7 @@ def write(link, data: bytes, found: dict, progress) -> None:
         result = link.exec(code).strip()
         if result not in (b"0", b"None"):
             raise LuxnodeError(f"writing the ROMFS at offset {offset} failed on the board: {result.decode()}")
-        progress(min(offset + chunk, len(data)), len(data))
+        progress(min(done * chunk, len(data)), len(data))
     link.exec("vfs.rom_ioctl(5, 0)\ndel buf, dev")
 
 
