@@ -154,3 +154,10 @@ def test_a_write_cut_short_leaves_no_image_to_mount(tmp_path, chip_board):
             romfs.write(link, data, romfs.query(link, len(data)), cut)
     flash = (board.root / ".romfs").read_bytes()
     assert flash[:romfs.CHUNK] == b"\xff" * romfs.CHUNK and flash[romfs.CHUNK:3 * romfs.CHUNK] == data[romfs.CHUNK:3 * romfs.CHUNK]
+
+
+def test_deploy_romfs_refuses_the_plain_unix_port(tmp_path, pty_board, capsys):
+    board = pty_board()  # the 64-bit wheel: no vfs.rom_ioctl
+    code, _, err = run_cli(capsys, "deploy", "--port", board.port, "--romfs", "--no-reset")
+    one_line_error(code, err, "has no ROMFS (no vfs.rom_ioctl)", "luxnode sim --faithful")
+    assert list(board.root.iterdir()) == []

@@ -85,6 +85,8 @@ def no_romfs_fix(board: dict) -> str:
     if board.get("chip") == "ESP8266":
         return ("flash MicroPython's ESP8266_GENERIC FLASH_2M_ROMFS firmware (2 MiB flash or more; "
                 f"{board['micropython']['download']}), then deploy again")
+    if board.get("chip") == "sim":
+        return "the plain unix port has none: use the board-faithful build as an ESP8266 (luxnode sim --faithful)"
     build = (board.get("micropython") or {}).get("build") or "MicroPython"
     return (f"flash a {build} firmware built with a 'romfs' partition (the stock builds have none), "
             "or deploy without --romfs")
