@@ -6,8 +6,8 @@ A ``Chip`` is a node root (board.json of the ESP8266; boot.py, main.py and needs
 heap (a wrapper script), and the MICROPYPATH. Three ways a board holds lux, one function each:
 
 - ``lux_mpy``: lux/*.mpy on the filesystem (``luxnode deploy``), loaded into the heap;
-- ``lux_romfs``: lux in ROMFS, executed in place. For now the image is read into the heap and
-  the heap enlarged by its size (the unix port has no flash to map);
+- ``lux_romfs``: lux in the board's ROMFS partition (``luxnode deploy --romfs``), executed in
+  place from the faithful build's mapped partition;
 - ``lux_frozen``: lux frozen into the firmware (tools/freeze-manifest.py), on the faithful
   build's frozen-lux variant.
 
@@ -20,11 +20,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
 
+from luxnode.device import romfs
 from luxnode.paths import BOARDS_DIR
 from luxnode.sim import port
 from tests.firmware import node as node_module
@@ -39,17 +39,6 @@ COMMANDS = [
 ]
 REFUSED = 3  # of each round of COMMANDS
 BURST = 200
-ROMFS_MOUNT = """import gc, sys, vfs
-f = open({image!r}, "rb")
-_image = f.read()
-f.close()
-vfs.mount(vfs.VfsRom(_image), "/rom")
-sys.path.insert(0, "/rom")
-del f
-gc.collect()
-"""
-
-
 @dataclass
 class Chip:
     """A faithful ESP8266 holding lux one way: run ``command`` in ``root`` with MICROPYPATH ``path``."""
@@ -95,20 +84,10 @@ def idle_heap(command, root, path=None, code: str = "") -> int:
     raise RuntimeError(f"{command}: no heap figure:\n{out.stdout}\n{out.stderr}")
 
 
-def heap_total(binary, heapsize, cwd) -> int:
-    out = subprocess.run([str(binary), "-X", f"heapsize={heapsize}", "-c",
-                          "import gc\nprint(gc.mem_free() + gc.mem_alloc())"],
-                         env=dict(os.environ, MICROPYPATH=".frozen"), cwd=cwd, capture_output=True, text=True,
-                         timeout=30)
-    return int(out.stdout)
-
-
-def wrapper(folder: Path, binary: str, heapsize: int, preamble: str | None = None) -> Path:
-    """A script running ``binary`` with ``heapsize``; ``import <preamble>`` first where code is
-    given with -c (as a board mounts its ROMFS before boot.py)."""
+def wrapper(folder: Path, binary: str, heapsize: int) -> Path:
+    """A script running ``binary`` with ``heapsize``."""
     script = folder / "micropython"
-    first = f'[ "$1" = -c ] && {{ shift; set -- -c "import {preamble}\n$1"; }}\n' if preamble else ""
-    script.write_text(f'#!/bin/sh\n{first}exec {binary} -X heapsize={heapsize} "$@"\n')
+    script.write_text(f'#!/bin/sh\nexec {binary} -X heapsize={heapsize} "$@"\n')
     script.chmod(0o755)
     return script
 
@@ -133,21 +112,20 @@ def lux_mpy(folder: Path, binary: str) -> Chip:
 
 
 def lux_romfs(folder: Path, binary: str) -> Chip:
-    """lux/*.mpy in a ROMFS image (mpremote romfs build), read into a heap enlarged by its size."""
+    """lux/*.mpy in the board's ROMFS partition as ``luxnode deploy --romfs`` leaves it (the
+    faithful build maps it outside the heap, as the chip maps its flash, and mounts it at /rom)."""
     root = board_root(folder)
-    image = folder / "lux.romfs"
-    romfs = folder / "romfs"
-    shutil.copytree(FIRMWARE / "lux", romfs / "lux")
-    subprocess.run([sys.executable, "-m", "mpremote", "romfs", "-o", str(image), "build", str(romfs)],
-                   check=True, capture_output=True)
-    (root / "_rom.py").write_text(ROMFS_MOUNT.format(image=str(image)))
-    # The heap that leaves the ESP8266's 37,120 bytes once the image and the board modules are in it.
-    extra = (image.stat().st_size + 15) // 16 * 16 + port.board_heap_overhead(binary, root)
-    heapsize = 38000 + extra * 38000 // ESP8266_HEAP
-    heapsize += (ESP8266_HEAP + extra - heap_total(binary, heapsize, root)) * 38000 // ESP8266_HEAP
-    assert abs(heap_total(binary, heapsize, root) - extra - ESP8266_HEAP) <= 64
-    return Chip("lux in ROMFS (image read into the heap)", binary, wrapper(folder, binary, heapsize, "_rom"),
-                root, f".frozen:{root}")
+    lux = port.deployed_firmware(binary) / "lux"
+    image = romfs.image({f"lux/{path.name}": path.read_bytes() for path in sorted(lux.glob("*.mpy"))})
+    with open(port.romfs_partition(root), "r+b") as flash:
+        flash.write(image)
+    path = f".frozen:{root}:/rom:/rom/lib"  # as the ESP8266: the filesystem first, then /rom
+    where = subprocess.run([binary, "-c", "import lux.node\nprint(lux.node.__file__)"], cwd=root,
+                           env=dict(os.environ, MICROPYPATH=path), capture_output=True, text=True, timeout=30)
+    if where.stdout.strip() != "/rom/lux/node.mpy":
+        raise RuntimeError(f"{binary}: lux does not load from /rom: {where.stdout}{where.stderr}")
+    heapsize = 38000 + port.board_heap_overhead(binary, root)
+    return Chip("lux in ROMFS (luxnode deploy --romfs)", binary, wrapper(folder, binary, heapsize), root, path)
 
 
 def lux_frozen(folder: Path) -> Chip:

@@ -105,6 +105,9 @@ def choose_board(info: dict, requested: str | None) -> str:
     from luxnode import boards
 
     detected = guess_board(info)
+    own = info.get("board")
+    if detected == "sim" and own in boards.names() and requested in (None, own):
+        return own  # the unix port simulating a chip (luxnode sim --faithful): its board.json names it
     chip = boards.load(detected)["chip"]
     if requested:
         if boards.load(requested)["chip"] != chip:
@@ -113,7 +116,6 @@ def choose_board(info: dict, requested: str | None) -> str:
                 f"board is {info.get('machine') or info['platform']}: use --board {detected}"
             )
         return requested
-    own = info.get("board")
     if own and own in boards.names() and boards.load(own)["chip"] == chip:
         return own
     return detected

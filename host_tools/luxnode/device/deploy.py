@@ -4,7 +4,8 @@ Top-level files (boot.py, main.py) are copied as source, because the board runs
 them by name; modules in packages (lux/) are compiled with the mpy-cross that
 matches the board. Only files whose SHA-256 differs are copied; files a previous
 deploy put there that are gone now are removed; config.json and whatever the
-firmware writes itself are never touched.
+firmware writes itself are never touched. With ``--romfs`` the packages go into the
+board's ROMFS partition instead (luxnode.device.romfs) and leave its filesystem.
 """
 
 import hashlib
@@ -113,16 +114,11 @@ def plan(files: dict[str, bytes], info: dict, top_dirs: list[str]) -> Plan:
 
 
 def apply(link, result: Plan, manifest_lines: list[str], say) -> None:
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
     from luxnode.device.board_info import MANIFEST
 
     for folder in result.dirs:
         link.mkdir(folder)
-    console = Console(stderr=True)
-    with Progress(TextColumn("{task.description:<24}"), BarColumn(), DownloadColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as progress:
+    with _progress() as progress:
         task = progress.add_task("copying", total=result.bytes_to_copy or 1)
         done = 0
         for path in result.copy:
@@ -140,8 +136,9 @@ def apply(link, result: Plan, manifest_lines: list[str], say) -> None:
 
 
 def deploy(link, source: Path, requested_board: str | None, optimize: int, say,
-           force: bool = False) -> tuple[str, dict]:
-    """Deploy over an open link; returns (board name, board info)."""
+           force: bool = False, romfs: bool = False) -> tuple[str, dict]:
+    """Deploy over an open link; returns (board name, board info). ``romfs``: the packages (lux/)
+    go into the board's ROMFS partition and leave its filesystem (see luxnode.device.romfs)."""
     from luxnode import boards
     from luxnode.device import board_info, mpy, requirements
 
@@ -154,14 +151,59 @@ def deploy(link, source: Path, requested_board: str | None, optimize: int, say,
     requirements.check(source, info, info.get("tls"), boards.load(board), link.port, force, say)
     compiler = mpy.compiler_for(abi, optimize)
     files = build(source, compiler, boards.load(board))
+    if romfs:
+        files = deploy_romfs(link, files, top_dirs, boards.load(board), say)
     result = plan(files, info, top_dirs)
     apply(link, result, info.get("manifest", []), say)
+    if romfs:
+        remove_folders(link, top_dirs)  # an empty lux/ on the filesystem would still shadow /rom/lux
     say(f"deployed: {len(result.copy)} copied, {len(result.unchanged)} up to date, "
         f"{len(result.remove)} removed (mpy-cross {' '.join(compiler.flags())})")
     note = record_version(info.get("device_id"), firmware_version(source))
     if note:
         say(note)
     return board, info
+
+
+def deploy_romfs(link, files: dict[str, bytes], top_dirs: list[str], board: dict, say) -> dict[str, bytes]:
+    """Write the packages' files into the board's ROMFS (refusing, with the fix, when it has none
+    that fits: then nothing is written); returns the files left for the filesystem."""
+    from luxnode.device import romfs
+
+    rom_files, rest = romfs.split(files, top_dirs)
+    data = romfs.image(rom_files)
+    found = romfs.query(link, len(data))
+    romfs.check(found, len(data), link.port, board)
+    where = f"ROMFS: {len(rom_files)} files, image {len(data)} bytes of the {found['size']}-byte partition"
+    if found.get("sha") == romfs.sha256(data):
+        say(f"{where}: up to date")
+        return rest
+    with _progress() as progress:
+        task = progress.add_task("writing the ROMFS", total=len(data))
+        romfs.write(link, data, found, lambda done, _total: progress.update(task, completed=done))
+    say(f"{where}: written")
+    return rest
+
+
+def remove_folders(link, folders: list[str]) -> None:
+    link.exec("import os\n"
+              "def _rm(d):\n"
+              " for e in os.ilistdir(d):\n"
+              "  p = d + '/' + e[0]\n"
+              "  _rm(p) if e[1] & 0x4000 else os.remove(p)\n"
+              " os.rmdir(d)\n"
+              f"for d in {folders!r}:\n"
+              " try:\n  _rm(d)\n except OSError:\n  pass\n")
+
+
+def _progress():
+    """A progress bar on a terminal's stderr (none elsewhere): ``with _progress() as progress``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    console = Console(stderr=True)
+    return Progress(TextColumn("{task.description:<24}"), BarColumn(), DownloadColumn(),
+                    console=console, transient=True, disable=not console.is_terminal)
 
 
 def add_parser(subparsers) -> None:
@@ -171,12 +213,15 @@ def add_parser(subparsers) -> None:
         "deploy", help="copy the firmware to a MicroPython board (precompiled to .mpy)",
         description="Copy firmware/ to the board with mpremote (or ampy): modules precompiled with the "
                     "mpy-cross matching the board, only changed files, stale ones removed, "
-                    "then a soft reset.")
+                    "then a soft reset. --romfs puts the modules in the board's ROMFS partition.")
     add_link_arguments(parser)
     parser.add_argument("--board", help="board file (default: detected from the board)")
     parser.add_argument("--source", type=Path, help="firmware folder (default: the repository's firmware/)")
     parser.add_argument("--optimize", type=int, default=0, choices=range(4), metavar="N",
                         help="mpy-cross -O level (1+ drops asserts; default 0)")
+    parser.add_argument("--romfs", action="store_true",
+                        help="put lux/ in the board's ROMFS partition, where its bytecode costs no heap "
+                             "(ESP8266: flash the ESP8266_GENERIC FLASH_2M_ROMFS firmware first)")
     parser.add_argument("--no-reset", action="store_true", help="leave the board in the REPL")
     parser.add_argument("--force", action="store_true",
                         help="deploy even to a MicroPython older than the firmware needs "
@@ -192,7 +237,7 @@ def run(args) -> int:
         raise LuxnodeError(f"--source {args.source} is not a folder: pass a firmware folder like the repository's firmware/")
     source = args.source or require(FIRMWARE_DIR)
     with open_link(args) as link:
-        deploy(link, source, args.board, args.optimize, print, args.force)
+        deploy(link, source, args.board, args.optimize, print, args.force, args.romfs)
         if not args.no_reset:
             link.soft_reset()
             print("soft reset: the board starts the firmware")

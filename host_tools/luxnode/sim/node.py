@@ -65,7 +65,11 @@ def module_path(fs: Path, faithful: bool = False) -> str:
     """MICROPYPATH: simulated board first (frozen in the faithful build), then the node's root,
     then the checkout's firmware."""
     parts = [str(fs)] if faithful else [str(BOARD_MODULES), str(fs)]
-    deployed = (fs / "lux").is_dir() and ((fs / "main.py").exists() or (fs / "main.mpy").exists())
+    in_rom = faithful and port.romfs_bytes(fs)
+    if in_rom:  # after the filesystem, as the port has them: a /lux shadows /rom/lux
+        parts += ["/rom", "/rom/lib"]
+    lux = (fs / "lux").is_dir() or (in_rom and port.romfs_holds_image(fs))  # luxnode deploy [--romfs]
+    deployed = lux and ((fs / "main.py").exists() or (fs / "main.mpy").exists())
     if not deployed:  # the chip runs lux/ as .mpy (luxnode deploy): from source it would not fit an ESP8266
         parts.append(str(port.deployed_firmware(port.faithful_micropython())) if faithful else str(FIRMWARE_DIR))
     parts.append(".frozen")  # the unix port's frozen modules (asyncio, ...)
@@ -129,6 +133,7 @@ class SimNode:
                 raise LuxnodeError(f"{self.fs / 'board.json'}: no heap_bytes; --faithful needs a chip's "
                                    "board (esp32, esp32s3, esp32c3, esp8266)")
             self._heap_args = ["-X", f"heapsize={heap + port.board_heap_overhead(self.interpreter, self.fs)}"]
+            port.romfs_partition(self.fs)  # the chip's ROMFS partition, if its firmware has one
         if isinstance(self._output, (str, Path)):
             self._log = open(self._output, "a", buffering=1)
         self._scratch = scratch.make(self.device_id)

@@ -16,6 +16,9 @@ Two kinds:
   A second variant (``frozen_lux=True``) also freezes the firmware's lux package, through
   the users' own manifest (tools/freeze-manifest.py), as a board built with it runs lux;
   it is rebuilt when lux or that manifest changes.
+  Where the chip's firmware has a ROMFS partition (board file ``romfs_bytes``), the build
+  has one too: ``vfs.rom_ioctl`` over the file ``.romfs`` in the board's folder, mapped
+  outside the GC heap and mounted at /rom at start (simchip/simrom.c; ``romfs_partition``).
 
 The source is ``$MICROPYTHON_SRC`` (a MicroPython checkout with its mbedtls and
 micropython-lib submodules), else the ``shared/micropython`` folder of source archives
@@ -148,6 +151,47 @@ def build_key(kind: str, where: Path, frozen_lux: bool = False) -> str:
         for path in [LUX_MANIFEST, *sorted(LUX_PACKAGE.rglob("*.py"))]:
             digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+ROMFS_FILE = ".romfs"  # what simchip/simrom.c maps, in the board's folder
+
+
+def romfs_bytes(fs: Path) -> int:
+    """The chip's ROMFS partition size from the root's board.json (0: the firmware has none)."""
+    from luxnode import boards
+
+    try:
+        board = json.loads((Path(fs) / "board.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    if "romfs_bytes" not in board and board.get("name"):
+        try:
+            board = boards.load(board["name"])
+        except LuxnodeError:
+            return 0
+    return int(board.get("romfs_bytes") or 0)
+
+
+def romfs_partition(fs: Path) -> Path | None:
+    """The board's ROMFS partition file, created erased (0xff, as flash) at the board file's size
+    when missing; None, and no file, when the chip's firmware has no ROMFS."""
+    size = romfs_bytes(fs)
+    path = Path(fs) / ROMFS_FILE
+    if not size:
+        path.unlink(missing_ok=True)
+        return None
+    if not path.exists() or path.stat().st_size != size:
+        path.write_bytes(b"\xff" * size)
+    return path
+
+
+def romfs_holds_image(fs: Path) -> bool:
+    """Whether the board's ROMFS partition holds an image (``luxnode deploy --romfs`` wrote one)."""
+    try:
+        with open(Path(fs) / ROMFS_FILE, "rb") as partition:
+            return partition.read(3) == b"\xd2\xcd\x31"
+    except OSError:
+        return False
 
 
 def cache_dir() -> Path:

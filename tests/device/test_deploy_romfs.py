@@ -1,0 +1,163 @@
+"""``luxnode deploy --romfs`` against the board-faithful build on a pty: an ESP8266 with the
+FLASH_2M_ROMFS firmware's partition (vfs.rom_ioctl over the board folder's .romfs), written
+with the same protocol mpremote's romfs deploy uses; then the node boots from /rom."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from luxnode import boards
+from luxnode.files import write_private
+from luxnode.sim import fsroot, port
+from luxnode.sim.node import SimNode, module_path
+from tests.device.helpers import one_line_error, run_cli
+from tests.device.pty_board import PtyBoard
+from tests.sim.faithful import faithful_binary
+from tests.support.net import wait_for
+
+
+class FaithfulPtyBoard(PtyBoard):
+    """The faithful build behind a pty, with the chip's heap and its board.json in its folder."""
+
+    def __init__(self, root, board: dict):
+        super().__init__(root)
+        self.board = board
+
+    def start(self):
+        binary = faithful_binary()
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not (self.root / "board.json").exists():  # a deploy rewrites it in its own layout
+            (self.root / "board.json").write_text(json.dumps(self.board))
+        port.romfs_partition(self.root)  # erased on the first start, kept after
+        heap = self.board["heap_bytes"] + port.board_heap_overhead(binary, self.root)
+        self.tty.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            ["socat", f"PTY,link={self.tty},rawer", f"EXEC:{binary} -X heapsize={heap},pty,stderr,setsid,rawer"],
+            cwd=self.root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=dict(os.environ, MICROPYPATH=".frozen", LUXNODE_SIM_NOISE="0"))
+        wait_for(lambda: self.tty.exists() or self.proc.poll() is not None, what="socat's pty")
+        assert self.proc.poll() is None, self.proc.stderr.read().decode()
+        return self
+
+
+@pytest.fixture
+def chip_board(tmp_path):
+    if not shutil.which("socat"):
+        pytest.skip("socat is not installed (apt-get install socat)")
+    started = []
+
+    def start(board, root=None, **board_keys):
+        started.append(FaithfulPtyBoard(root or tmp_path / "node", dict(boards.load(board), **board_keys)).start())
+        return started[-1]
+
+    yield start
+    for board in started:
+        board.stop()
+
+
+def where_lux_loads_from(root):
+    """Where the node's lux.node comes from, on the path luxnode sim --faithful gives it."""
+    proc = subprocess.run([faithful_binary(), "-c", "import lux.node\nprint(lux.node.__file__)"], cwd=root,
+                          env=dict(os.environ, MICROPYPATH=module_path(root, faithful=True)),
+                          capture_output=True, text=True, timeout=30)
+    return proc.stdout.strip() or proc.stderr
+
+
+def test_deploy_romfs_puts_lux_in_the_partition_and_the_node_boots_from_rom(tmp_path, chip_board, capsys,
+                                                                            mosquitto):
+    board = chip_board("esp8266")
+    (board.root / "lux").mkdir()  # a plain deploy's lux/ would shadow /rom/lux: it goes
+    (board.root / "lux" / "node.mpy").write_bytes(b"stale")
+    code, out, err = run_cli(capsys, "deploy", "--port", board.port, "--romfs", "--timeout", "30")
+    assert code == 0, err
+    assert "board esp8266" in out and "-byte partition: written" in out, out
+    assert not (board.root / "lux").exists()
+    assert (board.root / "main.py").exists() and (board.root / "boot.py").exists()
+    image = (board.root / ".romfs").read_bytes()
+    assert len(image) == 327680 and image.startswith(b"\xd2\xcd\x31")
+    assert board.wait_exit() is not None  # the soft reset ended the unix port
+    assert where_lux_loads_from(board.root) == "/rom/lux/node.mpy"
+
+    # Once more: the partition already holds the image, nothing is written.
+    board = chip_board("esp8266", board.root)
+    code, out, err = run_cli(capsys, "deploy", "--port", board.port, "--romfs", "--no-reset", "--timeout", "30")
+    assert code == 0, err
+    assert "-byte partition: up to date" in out and "0 copied" in out, out
+    board.stop()
+
+    broker = mosquitto("allow_anonymous true\n")
+    cfg = fsroot.node_config("node-1", "127.0.0.1", broker.port, board="esp8266")
+    write_private(board.root / "config.json", json.dumps(cfg))
+    lines = []
+    node = SimNode(board.root, faithful=True, bridge=False, output=lines.append,
+                   env={"LUXNODE_SIM_NOISE": "0"})
+    with node:
+        node.wait_line("luxnode: connected to 127.0.0.1", timeout=30)
+    assert not any("Traceback" in line for line in lines), lines
+
+
+def test_deploy_romfs_refuses_a_board_without_a_romfs_partition(tmp_path, chip_board, capsys):
+    board = chip_board("esp32")  # the stock ESP32 firmware has no ROMFS partition
+    code, out, err = run_cli(capsys, "deploy", "--port", board.port, "--romfs", "--no-reset", "--timeout", "30")
+    one_line_error(code, err, "has no ROMFS partition", "ESP32_GENERIC firmware built with a 'romfs' partition")
+    assert not (board.root / "main.py").exists() and not (board.root / "lux").exists()  # nothing written
+    assert not (board.root / ".romfs").exists()
+
+
+def test_deploy_romfs_refuses_an_esp8266_whose_partition_is_too_small(tmp_path, chip_board, capsys):
+    board = chip_board("esp8266", romfs_bytes=8192)
+    code, out, err = run_cli(capsys, "deploy", "--port", board.port, "--romfs", "--no-reset", "--timeout", "30")
+    one_line_error(code, err, "the board's ROMFS partition only 8192", "ESP8266_GENERIC FLASH_2M_ROMFS")
+    assert not (board.root / "main.py").exists()
+    assert (board.root / ".romfs").read_bytes() == b"\xff" * 8192  # still erased: nothing written
+
+
+def test_mpremote_romfs_deploy_writes_the_faithful_partition(tmp_path, chip_board):
+    """mpremote's own `romfs deploy` (its prepare/write/complete calls) against the partition,
+    then `romfs query` reads the image back, as on an ESP8266 flashed with FLASH_2M_ROMFS."""
+    source = tmp_path / "romfs" / "lib"
+    source.mkdir(parents=True)
+    (source / "hello.py").write_text("print('hello')\n")
+    board = chip_board("esp8266")
+    mpremote = [sys.executable, "-m", "mpremote", "connect", board.port, "resume"]
+    deployed = subprocess.run([*mpremote, "romfs", "deploy", str(tmp_path / "romfs")], capture_output=True,
+                              text=True, timeout=60)
+    assert "ROMFS image deployed" in deployed.stdout, deployed.stdout + deployed.stderr
+    assert "ROMFS0 partition has size 327680 bytes" in deployed.stdout
+    query = subprocess.run([*mpremote, "romfs", "query"], capture_output=True, text=True, timeout=60)
+    assert "ROMFS image size:" in query.stdout and "Not a valid ROMFS" not in query.stdout, query.stdout
+    image = (board.root / ".romfs").read_bytes()
+    assert image.startswith(b"\xd2\xcd\x31") and b"hello.mpy" in image
+
+
+def test_a_write_cut_short_leaves_no_image_to_mount(tmp_path, chip_board):
+    """The image's first piece (its header) is written last: a cable pulled mid-write leaves an
+    erased header, which the board does not mount, not half a filesystem it would run."""
+    from luxnode.device import romfs
+    from luxnode.device.link import BoardLink
+
+    board = chip_board("esp8266")
+    data = romfs.image({"lux/big.mpy": bytes(range(256)) * 40})  # six pieces
+    pieces = []
+
+    def cut(done, total):
+        pieces.append(done)
+        if len(pieces) == 3:
+            raise KeyboardInterrupt
+
+    with BoardLink(board.port, timeout=30) as link:
+        with pytest.raises(KeyboardInterrupt):
+            romfs.write(link, data, romfs.query(link, len(data)), cut)
+    flash = (board.root / ".romfs").read_bytes()
+    assert flash[:romfs.CHUNK] == b"\xff" * romfs.CHUNK and flash[romfs.CHUNK:3 * romfs.CHUNK] == data[romfs.CHUNK:3 * romfs.CHUNK]
+
+
+def test_deploy_romfs_refuses_the_plain_unix_port(tmp_path, pty_board, capsys):
+    board = pty_board()  # the 64-bit wheel: no vfs.rom_ioctl
+    code, _, err = run_cli(capsys, "deploy", "--port", board.port, "--romfs", "--no-reset")
+    one_line_error(code, err, "has no ROMFS (no vfs.rom_ioctl)", "luxnode sim --faithful")
+    assert list(board.root.iterdir()) == []
