@@ -20,7 +20,7 @@ from luxnode.sim.node import SimNode
 from tests.sim.faithful import chip_root, faithful_binary
 
 TICKS_PERIOD = 1 << 30  # ticks_ms wraps here on the 32-bit build
-LATE_MS = 1000  # what a loaded host may add between the reset and the test reading its line
+LATE_MS = 500  # what a loaded host may add between the reset and the test reading its line
 ESP8266_WINDOW = (1600, 3200)
 ESP32_TIMEOUT_MS = 1000
 
