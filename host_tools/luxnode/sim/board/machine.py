@@ -25,12 +25,17 @@
 #   PWM 10-bit: duty_u16(d) sets d * 1024 // 65535, the constructor and init() take
 #   duty_u16 * 1000 // 65535 (machine_pwm.c), clamped to 0..1023 and on for duty/1023
 #   of the period (esppwm.c); the software watchdog counts ticks of a
-#   1.6 s timer once WDT() exists and resets at the second tick without a feed, i.e.
-#   1.6-3.2 s after the last one (ets_alt_task.c; noticed when the firmware next touches
-#   the board: see _watchdog_check), with reset_cause() 3
+#   1.6 s timer and resets at the second tick without a feed, i.e. 1.6-3.2 s after the
+#   last one (ets_alt_task.c); until WDT() exists the port's event loop feeds it (so
+#   nothing resets), from then on only WDT.feed() does. The reset cause is 3
 #   (REASON_SOFT_WDT_RST, which is none of the machine constants); RTC memory holds
 #   492 bytes (machine_rtc.c MEM_USER_MAXLEN); reset causes are the SDK's numbers.
-# - ESP32 family: ADC powers up at the maximum attenuation (11 dB); RTC memory 2048 B.
+# - ESP32 family: ADC powers up at the maximum attenuation (11 dB); RTC memory 2048 B;
+#   WDT(timeout=) is the IDF task watchdog, fed only by WDT.feed(), resetting `timeout`
+#   ms after the last feed (WDT_RESET).
+# - The watchdog resets wherever the loop is, as the chip's timer interrupt does: on the
+#   faithful build _simchip's SIGALRM (a busy loop or a call blocked forever included);
+#   on a plain unix port a thread, and whenever the firmware touches the board.
 # - The wall clock (RTC().datetime) is the board's when the faithful build's _simchip
 #   is there: 2000-01-01 at power-on, kept across resets, set only by the firmware.
 import gc
@@ -391,25 +396,25 @@ _wdt_deadline = None
 _wdt_timeout = 0
 _wdt_fed_at = 0
 _BOOT_MS = time.ticks_ms()
+_ESP8266_TIMEOUT = "machine: watchdog timeout (ESP8266 software watchdog: no feed for 1.6-3.2 s)"
+_TIMEOUT = "machine: watchdog timeout"
 
 
 def _watchdog_check():
-    """Reset if the watchdog has run out: checked whenever the firmware touches the board (each
-    feed, ADC read, name lookup), so a loop that blocked too long is reset when it comes back.
-    On the faithful build the sleeps check it too (time.py); on a plain unix port a thread
-    does as well. (The faithful build has no such thread: beside the firmware it deadlocked
-    that build's garbage collector on a small heap.)"""
-    if _wdt_deadline is None:
+    """Reset if the watchdog has run out. The faithful build's watchdog is a timer in _simchip
+    that resets the board wherever its loop is; on a plain unix port this runs whenever the
+    firmware touches the board (each feed, ADC read) and in a thread beside it."""
+    if _wdt_deadline is None or _simchip is not None:
         return
     now = time.ticks_ms()
     if _CHIP == "ESP8266":
         # The SDK's 1.6 s timer ticks from boot; the second tick after a feed resets.
         fed_tick = time.ticks_diff(_wdt_fed_at, _BOOT_MS) // 1600
         if time.ticks_diff(now, _BOOT_MS) // 1600 - fed_tick >= 2:
-            print("machine: watchdog timeout (ESP8266 software watchdog: no feed for 1.6-3.2 s)")
+            print(_ESP8266_TIMEOUT)
             _reset("SOFT_WDT_RESET")
     elif time.ticks_diff(now, _wdt_deadline) > 0:
-        print("machine: watchdog timeout")
+        print(_TIMEOUT)
         _reset("WDT_RESET")
 
 
@@ -420,28 +425,51 @@ def _watchdog_thread():
 
 
 class WDT:
+    """Armed, only feed() feeds it (ports/*/machine_wdt.c): the ESP8266 port stops its event
+    loop feeding the SDK's software watchdog (ets_loop_dont_feed_sw_wdt), and the ESP32's task
+    watchdog has no other user. Another WDT() on the ESP8266 feeds it; on the ESP32 it sets
+    the new timeout without a feed (esp_task_wdt_reconfigure)."""
+
     def __init__(self, id=0, timeout=5000):
         global _wdt_timeout
-        if timeout != 5000 and _the_bench().chip == "ESP8266":
-            raise ValueError  # its period is fixed (ports/esp8266/machine_wdt.c)
-        if _wdt_deadline is not None:
-            _wdt_timeout = max(_wdt_timeout, timeout)  # the ESP32 keeps one watchdog
-            self.feed()
-            return
+        if id != 0:
+            raise ValueError
+        if _CHIP == "ESP8266":
+            if timeout != 5000:
+                raise ValueError  # its period is fixed (ports/esp8266/machine_wdt.c)
+        elif timeout <= 0:
+            raise ValueError("WDT timeout too short")
+        first = _wdt_deadline is None
+        feeds = first or _CHIP == "ESP8266"
         _wdt_timeout = timeout
-        self._arm()
-        if _RUNNER and _simchip is None:  # plain unix port: also catch a loop that never comes back
+        if _simchip is not None:  # the chip's timer: 1.6 s ticks, the second resets; or the timeout
+            if _CHIP == "ESP8266":
+                _simchip.watchdog(1600, 2, _ESP8266_TIMEOUT + "\nmachine: reset SOFT_WDT_RESET\n", _RUNNER, feeds)
+            else:
+                _simchip.watchdog(1, timeout, _TIMEOUT + "\nmachine: reset WDT_RESET\n", _RUNNER, feeds)
+        if feeds:
+            self._arm()
+        else:
+            _arm_deadline()
+        if first and _RUNNER and _simchip is None:  # plain unix port: a loop that never comes back
             import _thread
             _thread.start_new_thread(_watchdog_thread, ())
 
     def feed(self):
+        if _simchip is not None:
+            _simchip.feed()
         _watchdog_check()
         self._arm()
 
     def _arm(self):
-        global _wdt_deadline, _wdt_fed_at
+        global _wdt_fed_at
         _wdt_fed_at = time.ticks_ms()
-        _wdt_deadline = time.ticks_add(_wdt_fed_at, _wdt_timeout)
+        _arm_deadline()
+
+
+def _arm_deadline():
+    global _wdt_deadline
+    _wdt_deadline = time.ticks_add(_wdt_fed_at, _wdt_timeout)
 
 
 _rtc_memory = None
@@ -501,6 +529,8 @@ def reset_cause():
 def _reset(cause):
     global _wdt_deadline
     _wdt_deadline = None  # the chip stops here: nothing more to watch
+    if _simchip is not None:
+        _simchip.watchdog(0, 0, "", False, False)
     print("machine: reset", cause)
     _halt()
 

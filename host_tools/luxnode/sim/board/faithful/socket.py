@@ -50,6 +50,5 @@ def _literal(host):
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     delay = network._dns_ms
     if delay and not _literal(host):  # an IP address needs no lookup
-        sleep_ms(delay)  # the lookup holds the caller until the answer comes
-        machine._watchdog_check()  # a watchdog that ran out meanwhile resets the chip
+        sleep_ms(delay)  # the lookup holds the caller (the watchdog's timer runs on)
     return _builtin.getaddrinfo(host, port, af, type, proto, flags)

@@ -2,12 +2,9 @@
 # built-in, which is extensible): seconds count from 2000-01-01 as on the ESP32 and
 # ESP8266 ports (MICROPY_EPOCH_IS_2000), from the board's clock (_simchip: 2000-01-01
 # at power-on until RTC().datetime() sets it), and gmtime/localtime give the ports'
-# 8-tuple (no time zone on the chips). The sleeps let the board's watchdog look at the
-# clock when they return (machine._watchdog_check), as a chip resets while its loop
-# sleeps. Everything else is the built-in's: ticks_ms and friends wrap at 2**30 on
-# this 32-bit build, as on the chips.
-import sys
-
+# 8-tuple (no time zone on the chips). Everything else is the built-in's (the sleeps
+# included: the board's watchdog interrupts them itself, see simchip.c): ticks_ms and
+# friends wrap at 2**30 on this 32-bit build, as on the chips.
 import _simchip
 import utime as _builtin
 
@@ -40,24 +37,3 @@ def mktime(tt):
     era_day = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + mday - 1
     days = 365 * year + year // 4 - year // 100 + year // 400 + era_day - 730425  # day 0: 2000-01-01
     return (days * 24 + hour) * 3600 + minute * 60 + second
-
-
-def _woke():
-    board = sys.modules.get("machine")
-    if board is not None:
-        board._watchdog_check()
-
-
-def sleep_ms(ms):
-    _builtin.sleep_ms(ms)
-    _woke()
-
-
-def sleep_us(us):
-    _builtin.sleep_us(us)
-    _woke()
-
-
-def sleep(seconds):
-    _builtin.sleep(seconds)
-    _woke()

@@ -1,6 +1,6 @@
 // What the board-faithful unix build (luxnode sim --faithful) changes below Python, where
-// the simulated board's Python modules cannot reach: the chip's wall clock and its
-// lwIP socket options.
+// the simulated board's Python modules cannot reach: the chip's wall clock, its lwIP
+// socket options and its watchdog.
 //
 // The clock.
 // An ESP32 or ESP8266 starts its clock at 2000-01-01 00:00:00 on power-on and keeps
@@ -14,6 +14,8 @@
 // was before a reset; without it the clock starts at 2000-01-01 (a power-on).
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -154,12 +156,123 @@ static mp_obj_t simchip_lwip(mp_obj_t binding) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(simchip_lwip_obj, simchip_lwip);
 
+// The watchdog.
+// On the chips it is a timer interrupt, so it resets a loop that never comes back: a
+// Python `while True: pass`, or a C call blocked in recv(). Here a one-shot SIGALRM is
+// armed for the moment the chip would reset and re-armed on every feed; its handler
+// only reads the clock and, when the deadline has passed, writes the board's reset
+// lines with write(2) and stops the process. No thread (one beside the firmware
+// deadlocked this build's GC) and nothing that allocates or takes a lock. Between
+// feeds no signal arrives at all, so blocking syscalls are never interrupted while the
+// board runs.
+// When the chip resets after a feed (machine.py says which chip, _simchip.watchdog):
+// - ESP8266: the SDK's 1.6 s timer ticks from boot and resets at its second tick
+//   after the last feed (ets_alt_task.c): tick_ms 1600, ticks 2;
+// - ESP32: the task watchdog's hardware timer restarts on each feed and fires
+//   timeout ms later: tick_ms 1, ticks = the timeout.
+static long long boot_ms;                // monotonic ms at process start (the chip's boot)
+static long long wdt_fed_ms;             // monotonic ms of the last feed
+static volatile uint32_t wdt_tick_ms;    // 0: not armed
+static uint32_t wdt_ticks;
+static volatile uint32_t wdt_deadline;   // low 32 bits of the reset's monotonic ms: one store
+static char wdt_lines[200];              // what the board prints as it resets
+static size_t wdt_lines_len;
+static int wdt_waits_for_kill;           // under the sim's supervisor, which kills the board
+
+static long long mono_ms(void) {
+    return clock_us(CLOCK_MONOTONIC) / 1000;
+}
+
+__attribute__((constructor)) static void note_boot(void) {
+    boot_ms = mono_ms();
+}
+
+static void wdt_timer(long long ms) {  // one shot, ms from now (0 stops it)
+    struct itimerval when = {{0, 0}, {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000}};
+    setitimer(ITIMER_REAL, &when, NULL);
+}
+
+static void wdt_expired(int sig) {
+    (void)sig;
+    if (!wdt_tick_ms) {
+        return;  // stopped while the signal was on its way
+    }
+    int32_t left = (int32_t)(wdt_deadline - (uint32_t)mono_ms());
+    if (left > 0) {  // fed meanwhile: wait for the new deadline
+        wdt_timer(left);
+        return;
+    }
+    ssize_t written = write(STDOUT_FILENO, wdt_lines, wdt_lines_len);
+    (void)written;
+    if (!wdt_waits_for_kill) {
+        _exit(1);  // as machine.py's reset ends a board run without the supervisor
+    }
+    for (;;) {
+        pause();  // the chip stops here; the supervisor kills it and boots it again
+    }
+}
+
+static void wdt_arm(void) {
+    long long deadline = boot_ms + ((wdt_fed_ms - boot_ms) / wdt_tick_ms + wdt_ticks) * wdt_tick_ms;
+    long long left = deadline - mono_ms();
+    wdt_deadline = (uint32_t)deadline;
+    wdt_timer(left > 0 ? left : 1);  // already past (a shorter ESP32 timeout): at once
+}
+
+// _simchip.feed(): the firmware's WDT.feed().
+static mp_obj_t simchip_feed(void) {
+    if (wdt_tick_ms) {
+        wdt_fed_ms = mono_ms();
+        wdt_arm();
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(simchip_feed_obj, simchip_feed);
+
+// _simchip.watchdog(tick_ms, ticks, lines, waits_for_kill, feed): arm (or re-time) the
+// watchdog, printing `lines` when it resets; feed=False keeps the last feed's time (the
+// ESP32's WDT(timeout=) again: a new timeout, no feed). tick_ms 0 stops it (a reset).
+static mp_obj_t simchip_watchdog(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    uint32_t tick_ms = mp_obj_get_int(args[0]);
+    if (!tick_ms) {
+        wdt_tick_ms = 0;
+        wdt_timer(0);
+        return mp_const_none;
+    }
+    size_t len;
+    const char *lines = mp_obj_str_get_data(args[2], &len);
+    if (len > sizeof(wdt_lines)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("reset lines too long"));
+    }
+    wdt_timer(0);  // no signal while the fields change
+    memcpy(wdt_lines, lines, len);
+    wdt_lines_len = len;
+    wdt_waits_for_kill = mp_obj_is_true(args[3]);
+    if (!wdt_tick_ms || mp_obj_is_true(args[4])) {
+        wdt_fed_ms = mono_ms();
+    }
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = wdt_expired;
+    action.sa_flags = SA_RESTART;  // a blocking call the signal lands in carries on
+    sigfillset(&action.sa_mask);
+    sigaction(SIGALRM, &action, NULL);
+    wdt_ticks = mp_obj_get_int(args[1]);
+    wdt_tick_ms = tick_ms;
+    wdt_arm();
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(simchip_watchdog_obj, 5, 5, simchip_watchdog);
+
 static const mp_rom_map_elem_t simchip_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__simchip) },
     { MP_ROM_QSTR(MP_QSTR_set), MP_ROM_PTR(&simclock_set_obj) },
     { MP_ROM_QSTR(MP_QSTR_offset), MP_ROM_PTR(&simclock_offset_obj) },
     { MP_ROM_QSTR(MP_QSTR_us), MP_ROM_PTR(&simclock_us_obj) },
     { MP_ROM_QSTR(MP_QSTR_lwip), MP_ROM_PTR(&simchip_lwip_obj) },
+    { MP_ROM_QSTR(MP_QSTR_watchdog), MP_ROM_PTR(&simchip_watchdog_obj) },
+    { MP_ROM_QSTR(MP_QSTR_feed), MP_ROM_PTR(&simchip_feed_obj) },
 };
 static MP_DEFINE_CONST_DICT(simchip_globals, simchip_globals_table);
 
