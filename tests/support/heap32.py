@@ -143,12 +143,18 @@ class Burst:
 
     connected: int
     after: int
+    qstrs_connected: int | None  # qstrs interned since start (the faithful build's "heap" line)
+    qstrs_after: int | None
     free: list = field(default_factory=list)
     free_after_collect: int = 0
     output: str = ""
     connections: int = 0  # "New client connected" in the broker's log meanwhile: the observer's and the node's
     errors: int = 0  # `error` messages the node published
     expected_errors: int = 0  # the refused commands among the burst
+
+
+def _qstrs(heap_line):
+    return int(heap_line[4]) if len(heap_line) > 4 else None
 
 
 def run_burst(node: Node, broker, idle: int, warning: str | None = None, device="node-1") -> Burst:
@@ -165,7 +171,7 @@ def run_burst(node: Node, broker, idle: int, warning: str | None = None, device=
         observer.expect(f"luxnode/{device}/state")
         observer.expect(f"luxnode/{device}/telemetry")
         node.control("heap")
-        connected = int(node.expect("machine: heap").split()[2]) - idle
+        connected_line = node.expect("machine: heap").split()
         rounds = BURST // len(COMMANDS)
         commands = COMMANDS * rounds + [{"control": "PWM", "value": 37}] * (BURST - rounds * len(COMMANDS))
         for cmd in commands:
@@ -174,7 +180,8 @@ def run_burst(node: Node, broker, idle: int, warning: str | None = None, device=
         free = [observer.expect(f"luxnode/{device}/telemetry")["free_heap"] for _ in range(2)]
         node.control("heap")
         heap_line = node.expect("machine: heap").split()
-        return Burst(connected=connected, after=int(heap_line[2]) - idle, free=free,
+        return Burst(connected=int(connected_line[2]) - idle, after=int(heap_line[2]) - idle, free=free,
+                     qstrs_connected=_qstrs(connected_line), qstrs_after=_qstrs(heap_line),
                      free_after_collect=int(heap_line[3]), output=node.drain(),
                      connections=broker.log_text().count("New client connected") - connections,
                      errors=observer.count(f"luxnode/{device}/error"), expected_errors=REFUSED * rounds)

@@ -10,7 +10,8 @@
 # Control from the host runner (only when LUXNODE_SIM_CONTROL=stdin): lines on
 # stdin, polled without blocking whenever the firmware reads the ADC:
 #   "ambient 42.5"  set the ambient light %
-#   "heap"          print "machine: heap <mem_alloc> <mem_free>" after gc.collect()
+#   "heap"          print "machine: heap <mem_alloc> <mem_free>" after gc.collect(), and on the
+#                   faithful build " <qstrs> <qstr pool bytes>" (interned since start)
 #   "wifi off|on"   the access point goes out of range / comes back (network.py)
 #   "bench"         print "machine: bench ambient <%> led <0..1> adc_reads <n>"
 #   "dns 3000"      name lookups block 3000 ms from now on (socket.py of the faithful build)
@@ -178,7 +179,7 @@ def _poll_control():
                 print("machine: bad ambient value", words[1])
         elif words == ["heap"]:
             gc.collect()
-            print("machine: heap", gc.mem_alloc(), gc.mem_free())
+            print("machine: heap", gc.mem_alloc(), gc.mem_free(), *(_simchip.qstrs() if _simchip else ()))
         elif words in (["wifi", "off"], ["wifi", "on"]):
             import network
             network._set_access_point(words[1] == "on")

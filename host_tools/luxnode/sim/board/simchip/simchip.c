@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "py/qstr.h"
 #include "py/runtime.h"
 
 #define SECONDS_1970_TO_2000 (946684800LL)
@@ -265,6 +266,16 @@ static mp_obj_t simchip_watchdog(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(simchip_watchdog_obj, 5, 5, simchip_watchdog);
 
+// (qstrs, bytes): the qstrs interned since start and the heap their pools hold. The pools grow
+// by doubling (20, 40, 80, 160, 320 entries on both ports), so one more qstr may cost kilobytes.
+static mp_obj_t simchip_qstrs(void) {
+    size_t n_pool, n_qstr, n_str_data_bytes, n_total_bytes;
+    qstr_pool_info(&n_pool, &n_qstr, &n_str_data_bytes, &n_total_bytes);
+    mp_obj_t info[2] = { MP_OBJ_NEW_SMALL_INT(n_qstr), MP_OBJ_NEW_SMALL_INT(n_total_bytes - n_str_data_bytes) };
+    return mp_obj_new_tuple(2, info);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(simchip_qstrs_obj, simchip_qstrs);
+
 static const mp_rom_map_elem_t simchip_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__simchip) },
     { MP_ROM_QSTR(MP_QSTR_set), MP_ROM_PTR(&simclock_set_obj) },
@@ -273,6 +284,7 @@ static const mp_rom_map_elem_t simchip_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_lwip), MP_ROM_PTR(&simchip_lwip_obj) },
     { MP_ROM_QSTR(MP_QSTR_watchdog), MP_ROM_PTR(&simchip_watchdog_obj) },
     { MP_ROM_QSTR(MP_QSTR_feed), MP_ROM_PTR(&simchip_feed_obj) },
+    { MP_ROM_QSTR(MP_QSTR_qstrs), MP_ROM_PTR(&simchip_qstrs_obj) },
 };
 static MP_DEFINE_CONST_DICT(simchip_globals, simchip_globals_table);
 
