@@ -29,7 +29,7 @@ def _fade(cmd, default):
     return default
 
 
-def parse(payload, size, default_fade_ms):
+def parse(payload, size, fade_ms):
     """payload: the bytes received, size: their full length (more if truncated)."""
     if size > _MAX_COMMAND:
         raise CommandError("payload too large (%d bytes, max %d)" % (size, _MAX_COMMAND))
@@ -47,9 +47,9 @@ def parse(payload, size, default_fade_ms):
             value = _number(cmd, "value", 0, 100)
             if cmd.get("unit", "%") != "%":
                 raise CommandError("unit must be \"%\"")
-            return control, value, _fade(cmd, default_fade_ms) if control == "PWM" else 0
+            return control, value, _fade(cmd, fade_ms) if control == "PWM" else 0
         if control in ("ON", "OFF"):
-            return control, None, _fade(cmd, default_fade_ms)
+            return control, None, _fade(cmd, fade_ms)
         raise CommandError("unknown control %s" % json.dumps(control))
     if "state" in cmd:  # Home Assistant JSON light schema
         state = cmd["state"]
@@ -57,7 +57,7 @@ def parse(payload, size, default_fade_ms):
             raise CommandError("state must be \"ON\" or \"OFF\"")
         if "flash" in cmd:  # the output stays as it is: a flash would end in a state nobody asked for
             raise CommandError("flash is not supported")
-        fade = _fade(cmd, default_fade_ms)
+        fade = _fade(cmd, fade_ms)
         if state == "ON" and "brightness" in cmd:
             return "PWM", _number(cmd, "brightness", 0, 255) * 100 / 255, fade
         return state, None, fade

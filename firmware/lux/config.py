@@ -2,6 +2,12 @@
 # ConfigError naming the key; nothing falls back to a weaker setting.
 import json
 
+from micropython import const
+
+TYPE_CHECKING = const(0)
+if TYPE_CHECKING:  # pyright only
+    from typing import Any
+
 _REQUIRED = object()
 
 
@@ -19,50 +25,44 @@ def load_json(path):
         raise ConfigError(path + ": not valid JSON")
 
 
-def _key(section, key):
+def _key(group, key):
     """The key's full name for messages (kept apart: each distinct string stays in RAM)."""
-    return key if not section else ("mqtt.tls." if section == "tls" else section + ".") + key
+    return key if not group else ("mqtt.tls." if group == "tls" else group + ".") + key
 
 
-def _get(doc, section, key, default):
+def _get(doc, group, key, default=_REQUIRED, kind: "type" = str, lo=0.0, hi=0.0) -> "Any":
+    """config.json's group.key (group "tls": mqtt.tls; None: the top level), default when it is
+    absent, checked as kind: str (or None), bool, int, or float (any number); numbers lo..hi.
+    (One function, not one per kind: each function's name stays interned after lux.config goes.)"""
     node = doc
-    if section:
-        for part in ("mqtt", "tls") if section == "tls" else (section,):
+    if group:
+        for part in ("mqtt", "tls") if group == "tls" else (group,):
             node = node.get(part) if isinstance(node, dict) else None
-    if not isinstance(node, dict) or node.get(key) is None:
-        if default is _REQUIRED:
-            raise ConfigError("config.json: %s is missing" % _key(section, key))
-        return default
-    return node[key]
-
-
-def _str(doc, section, key, default=_REQUIRED):
-    v = _get(doc, section, key, default)
-    if v is not None and not isinstance(v, str):
-        raise ConfigError("config.json: %s must be a string" % _key(section, key))
+    if isinstance(node, dict) and node.get(key) is not None:
+        v = node[key]
+    elif default is _REQUIRED:
+        raise ConfigError("config.json: %s is missing" % _key(group, key))
+    else:
+        v = default
+    if kind is str:
+        if v is not None and not isinstance(v, str):
+            raise ConfigError("config.json: %s must be a string" % _key(group, key))
+    elif kind is bool:
+        if not isinstance(v, bool):
+            raise ConfigError("config.json: %s must be true or false" % _key(group, key))
+    elif isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not isinstance(v, int)):
+        # Whole messages: a short string would be interned, and stay after lux.config is unloaded.
+        raise ConfigError(("config.json: %s must be an integer" if kind is int else "config.json: %s must be a number")
+                          % _key(group, key))
+    elif not lo <= v <= hi:
+        raise ConfigError("config.json: %s must be within %s..%s, not %s" % (_key(group, key), lo, hi, v))
     return v
 
 
-def _num(doc, section, key, default, lo, hi, integer=False):
-    v = _get(doc, section, key, default)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
-        raise ConfigError("config.json: %s must be %s" % (_key(section, key), "an integer" if integer else "a number"))
-    if not lo <= v <= hi:
-        raise ConfigError("config.json: %s must be within %s..%s, not %s" % (_key(section, key), lo, hi, v))
-    return v
-
-
-def _bool(doc, section, key, default):
-    v = _get(doc, section, key, default)
-    if not isinstance(v, bool):
-        raise ConfigError("config.json: %s must be true or false" % _key(section, key))
-    return v
-
-
-def _name(doc, section, key, default=_REQUIRED):
-    v = _str(doc, section, key, default)
-    if not v or "/" in v or "+" in v or "#" in v or " " in v:
-        raise ConfigError("config.json: %s %r is not usable in an MQTT topic" % (_key(section, key), v))
+def _name(doc, group, key, default=_REQUIRED):
+    v = _get(doc, group, key, default)
+    if not v or any(c in v for c in "/+# "):
+        raise ConfigError("config.json: %s %r is not usable in an MQTT topic" % (_key(group, key), v))
     return v
 
 
@@ -74,22 +74,22 @@ class Config:
         self.chip = board.get("chip")
         caps = board.get("capabilities") or {}
         self.device_id = _name(doc, None, "device_id")
-        name = _str(doc, None, "board", board.get("name"))
+        name = _get(doc, None, "board", board.get("name"))
         if name != board.get("name"):
             raise ConfigError("config.json: board %r but board.json is %r" % (name, board.get("name")))
-        self.ssid = _str(doc, "wifi", "ssid", None)
-        self.wifi_password = _str(doc, "wifi", "password", "")
+        self.ssid = _get(doc, "wifi", "ssid", None)
+        self.wifi_password = _get(doc, "wifi", "password", "")
 
-        self.tls_mode = _str(doc, "tls", "mode", None)
+        self.tls_mode = _get(doc, "tls", "mode", None)
         if self.tls_mode not in (None, "psk", "cert"):
             raise ConfigError("config.json: mqtt.tls.mode must be \"psk\" or \"cert\"")
         if self.tls_mode == "psk":
             if not caps.get("tls_psk"):
                 raise ConfigError("config.json: mqtt.tls.mode \"psk\" but board %s has no TLS-PSK;"
                                   " refusing to connect without it" % name)
-            self.psk_identity = _str(doc, "tls", "identity", None) or _str(doc, "mqtt", "username", None) \
+            self.psk_identity = _get(doc, "tls", "identity", None) or _get(doc, "mqtt", "username", None) \
                 or self.device_id
-            key = _str(doc, "tls", "key")
+            key = _get(doc, "tls", "key")
             try:
                 self.psk_key = bytes.fromhex(key or "")
             except ValueError:
@@ -97,64 +97,64 @@ class Config:
             if not self.psk_key:
                 raise ConfigError("config.json: mqtt.tls.key is empty")
         elif self.tls_mode == "cert":
-            self.ca = _str(doc, "tls", "ca")
+            self.ca = _get(doc, "tls", "ca")
         # The clock is set before a certificate is checked (ESP32s start at 2000-01-01).
-        self.ntp_server = _str(doc, None, "ntp_server", "pool.ntp.org") or ""
+        self.ntp_server = _get(doc, None, "ntp_server", "pool.ntp.org") or ""
         if not self.ntp_server or ":" in self.ntp_server and not self.ntp_server.partition(":")[2].isdigit():
             raise ConfigError("config.json: ntp_server must be host or host:port")
-        self.host = _str(doc, "mqtt", "host")
-        self.port = _num(doc, "mqtt", "port", 8883 if self.tls_mode else 1883, 1, 65535, True)
-        self.client_id = _str(doc, "mqtt", "client_id", "luxnode-" + self.device_id)
-        self.username = _str(doc, "mqtt", "username", None)
-        self.password = _str(doc, "mqtt", "password", None)
-        self.keepalive = _num(doc, "mqtt", "keepalive", 60, 0, 65535, True)
+        self.host = _get(doc, "mqtt", "host")
+        self.port = _get(doc, "mqtt", "port", 8883 if self.tls_mode else 1883, int, 1, 65535)
+        self.client_id = _get(doc, "mqtt", "client_id", "luxnode-" + self.device_id)
+        self.username = _get(doc, "mqtt", "username", None)
+        self.password = _get(doc, "mqtt", "password", None)
+        self.keepalive = _get(doc, "mqtt", "keepalive", 60, int, 0, 65535)
         self.prefix = _name(doc, "mqtt", "prefix", "luxnode")
-        self.clean_session = _bool(doc, "mqtt", "clean_session", False)
-        self.reconnect_max_s = _num(doc, "mqtt", "reconnect_max_s", 30, 1, 3600)
+        self.clean_session = _get(doc, "mqtt", "clean_session", False, bool)
+        self.reconnect_max_s = _get(doc, "mqtt", "reconnect_max_s", 30, float, 1, 3600)
         # The largest command (256 bytes) with its topic and headers must fit.
         need = 270 + len(self.prefix) + len(self.device_id)
-        self.rx_buffer = _num(doc, "mqtt", "rx_buffer", max(384, need), need, 16384, True)
-        self.tx_buffer = _num(doc, "mqtt", "tx_buffer", 256, 64, 16384, True)
+        self.rx_buffer = _get(doc, "mqtt", "rx_buffer", max(384, need), int, need, 16384)
+        self.tx_buffer = _get(doc, "mqtt", "tx_buffer", 256, int, 64, 16384)
 
         bits = board["adc"]["bits"]
         full = (1 << bits) - 1
-        self.adc_pin = _num(doc, "pins", "adc", board["adc"]["pin"], 0, 255, True)
+        self.adc_pin = _get(doc, "pins", "adc", board["adc"]["pin"], int, 0, 255)
         self.adc_bits = bits
         self.adc_atten_db = board["adc"].get("atten_db")
-        self.interval_s = _num(doc, "sensor", "interval_s", 5, 0.1, 86400)
-        self.deadband = _num(doc, "sensor", "deadband", 1.0, 0, 100)
-        self.dark_raw = _num(doc, "sensor", "dark_raw", 0, 0, full, True)
-        self.bright_raw = _num(doc, "sensor", "bright_raw", full, 0, full, True)
+        self.interval_s = _get(doc, "sensor", "interval_s", 5, float, 0.1, 86400)
+        self.deadband = _get(doc, "sensor", "deadband", 1.0, float, 0, 100)
+        self.dark_raw = _get(doc, "sensor", "dark_raw", 0, int, 0, full)
+        self.bright_raw = _get(doc, "sensor", "bright_raw", full, int, 0, full)
         if self.dark_raw == self.bright_raw:
             raise ConfigError("config.json: sensor.dark_raw and sensor.bright_raw must differ")
-        self.oversample = _num(doc, "sensor", "oversample", 16, 1, 256, True)
-        self.sample_ms = _num(doc, "sensor", "sample_ms", 200, 10, 60000, True)
-        self.smoothing = _num(doc, "sensor", "smoothing", 0.5, 0.01, 1)
+        self.oversample = _get(doc, "sensor", "oversample", 16, int, 1, 256)
+        self.sample_ms = _get(doc, "sensor", "sample_ms", 200, int, 10, 60000)
+        self.smoothing = _get(doc, "sensor", "smoothing", 0.5, float, 0.01, 1)
 
         pwm = board["pwm"]
-        self.pwm_pin = _num(doc, "pins", "pwm", pwm["pin"], 0, 255, True)
-        self.freq = _num(doc, "dimmer", "freq", min(1000, pwm["freq_max"]), pwm["freq_min"], pwm["freq_max"], True)
-        self.invert = _bool(doc, "dimmer", "invert", False)
+        self.pwm_pin = _get(doc, "pins", "pwm", pwm["pin"], int, 0, 255)
+        self.freq = _get(doc, "dimmer", "freq", min(1000, pwm["freq_max"]), int, pwm["freq_min"], pwm["freq_max"])
+        self.invert = _get(doc, "dimmer", "invert", False, bool)
         self.hw_invert = bool(caps.get("pwm_invert"))
-        self.gamma = _num(doc, "dimmer", "gamma", 2.2, 0.1, 5)
-        self.fade_ms = _num(doc, "dimmer", "fade_ms", 500, 0, 600000, True)
-        self.min_duty = _num(doc, "dimmer", "min_duty", 0.0, 0, 1)
-        self.max_duty = _num(doc, "dimmer", "max_duty", 1.0, 0, 1)
+        self.gamma = _get(doc, "dimmer", "gamma", 2.2, float, 0.1, 5)
+        self.fade_ms = _get(doc, "dimmer", "fade_ms", 500, int, 0, 600000)
+        self.min_duty = _get(doc, "dimmer", "min_duty", 0.0, float, 0, 1)
+        self.max_duty = _get(doc, "dimmer", "max_duty", 1.0, float, 0, 1)
         if self.min_duty >= self.max_duty:
             raise ConfigError("config.json: dimmer.min_duty must be below dimmer.max_duty")
-        self.save_delay_s = _num(doc, "dimmer", "save_delay_s", 5, 0, 3600)
+        self.save_delay_s = _get(doc, "dimmer", "save_delay_s", 5, float, 0, 3600)
 
-        self.kp = _num(doc, "control", "kp", 0.5, 0, 100)
-        self.ki = _num(doc, "control", "ki", 1.0, 0, 100)
-        self.telemetry_s = _num(doc, None, "telemetry_s", 60, 1, 86400)
-        self.wdt_s = _num(doc, None, "wdt_s", 30, 0, 3600)
+        self.kp = _get(doc, "control", "kp", 0.5, float, 0, 100)
+        self.ki = _get(doc, "control", "ki", 1.0, float, 0, 100)
+        self.telemetry_s = _get(doc, None, "telemetry_s", 60, float, 1, 86400)
+        self.wdt_s = _get(doc, None, "wdt_s", 30, float, 0, 3600)
         if 0 < self.wdt_s < 10:
             raise ConfigError("config.json: wdt_s must be 0 (no watchdog) or at least 10"
                               " (a TLS handshake may take 5 s)")
         self.rtc_memory = bool(caps.get("rtc_memory"))
 
-    def topic(self, leaf):
-        return "%s/%s/%s" % (self.prefix, self.device_id, leaf)
+    def topic(self, name):
+        return "%s/%s/%s" % (self.prefix, self.device_id, name)
 
 
 def tls_context(cfg):
@@ -226,5 +226,5 @@ def pwm(cfg):
     return PWM(Pin(cfg.pwm_pin), freq=cfg.freq, duty_u16=65535 if cfg.invert else 0)
 
 
-def load(config_path="config.json", board_path="board.json"):
-    return Config(load_json(config_path), load_json(board_path))
+def load():
+    return Config(load_json("config.json"), load_json("board.json"))

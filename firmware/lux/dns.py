@@ -25,7 +25,7 @@ def numeric(host):
     return len(parts) == 4 and all(p.isdigit() for p in parts)
 
 
-def ask(host, dns_server):
+def ask(host, server):
     """A non-blocking UDP socket that has sent the question for host's IPv4 address, and
     the question's id."""
     qid = random.getrandbits(16)
@@ -38,7 +38,7 @@ def ask(host, dns_server):
     s.setblocking(False)
     # Connected: only the server's datagrams arrive, and where the host reports a closed
     # port (a unix port's loopback; lwIP reports none) recv raises ECONNREFUSED.
-    s.connect(socket.getaddrinfo(dns_server[0], dns_server[1])[0][-1])
+    s.connect(socket.getaddrinfo(server[0], server[1])[0][-1])
     s.send(q)
     return s, qid
 

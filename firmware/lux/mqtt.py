@@ -1,7 +1,7 @@
 # MQTT 3.1.1 session over one socket. poll() drives everything: a non-blocking
 # connect with exponential backoff (lux.mqttconn, loaded while connecting),
 # reading into a preallocated buffer, acks, keepalive. Blocking is bounded: a
-# TLS handshake by CONNECT_MS, a write the socket cannot take by _SEND_MS (the
+# TLS handshake by _CONNECT_MS, a write the socket cannot take by _SEND_MS (the
 # ESP8266's watchdog fires after 1.6 s without a feed).
 import errno
 import random
@@ -13,9 +13,9 @@ from micropython import const
 from . import forget
 from . import mqttpkt
 
-DOWN = const(0)  # waiting for the backoff timer
-TCP = const(1)  # TCP connect in progress
-WAIT = const(2)  # CONNECT sent, waiting for CONNACK
+_DOWN = const(0)  # waiting for the backoff timer
+_TCP = const(1)  # TCP connect in progress
+_WAIT = const(2)  # CONNECT sent, waiting for CONNACK
 UP = const(3)  # connected: state == UP
 
 _CONNACK = const(0x20)  # packet types (first byte); underscored const() costs no RAM
@@ -26,7 +26,7 @@ _PUBREL = const(0x62)
 _PUBCOMP = const(0x70)
 _SUBACK = const(0x90)
 _PINGRESP = const(0xD0)
-CONNECT_MS = const(5000)  # TCP connect, then TLS handshake: each within this
+_CONNECT_MS = const(5000)  # TCP connect, then TLS handshake: each within this
 _CONNACK_MS = const(10000)
 _SEND_MS = const(1000)  # a write that cannot go out in this time ends the connection
 _READS_PER_POLL = const(16)  # then the loop gets its turn, even in a flood
@@ -47,7 +47,7 @@ def _conn():
 class MQTTClient:
     def __init__(self, client_id, host, port, user=None, password=None, keepalive=60,
                  clean=False, tls_ctx=None, server_hostname=None, will=None,
-                 rx_size=512, tx_size=256, backoff_max_ms=30000, subs=(), on_message=None,
+                 rx_buffer=512, tx_buffer=256, backoff_max_ms=30000, subs=(), on_message=None,
                  on_connect=None, log=print):
         """subs: (topic, qos) pairs, subscribed on every CONNACK."""
         self.client_id = _b(client_id)
@@ -65,8 +65,8 @@ class MQTTClient:
         self.on_connect = on_connect
         self.log = log
         self.feed = lambda: None  # the watchdog's feed (Node.run), called before a call that may block
-        self.reader = mqttpkt.Reader(rx_size)
-        self._tx = bytearray(tx_size)
+        self.reader = mqttpkt.Reader(rx_buffer)
+        self._tx = bytearray(tx_buffer)
         self._txmv = memoryview(self._tx)
         self._subs = [(_b(t), q) for t, q in subs]
         self._inflight = []  # (pid, topic, msg, retain, sent) of unacknowledged QoS 1
@@ -76,7 +76,7 @@ class MQTTClient:
         self._dns = None  # the id of the DNS question while resolving (lux.dns)
         self._sock = None
         self._poller = select.poll()
-        self.state = DOWN
+        self.state = _DOWN
         self._attempt = 0
         self._next_try = ticks_ms()
         self._since = 0
@@ -114,13 +114,13 @@ class MQTTClient:
     def poll(self, timeout_ms=0):
         """Run the session; waits at most timeout_ms for incoming data."""
         try:
-            if self.state == DOWN:
+            if self.state == _DOWN:
                 if ticks_diff(ticks_ms(), self._next_try) >= 0:
                     _conn().dial(self)
                 elif timeout_ms:
                     sleep_ms(timeout_ms)
                 return
-            if self.state == TCP:
+            if self.state == _TCP:
                 _conn().handshake(self, timeout_ms)
                 return
             if timeout_ms:
@@ -151,7 +151,7 @@ class MQTTClient:
             self._addr = None  # the address may have moved: resolve again
         was_up = self.state == UP
         self._close()
-        self.state = DOWN
+        self.state = _DOWN
         d = min(self.backoff_max_ms, 1000 << min(self._attempt, 16))
         self._attempt += 1
         wait = d - random.getrandbits(16) % (d // 4 + 1)
@@ -219,11 +219,11 @@ class MQTTClient:
             self._last_rx = ticks_ms()
             r.got(k)
             r.parse(self._handle)
-            if self.state == DOWN:
+            if self.state == _DOWN:
                 return
 
     def _timers(self, now):
-        if self.state == WAIT:
+        if self.state == _WAIT:
             if ticks_diff(now, self._since) > _CONNACK_MS:
                 raise OSError("no CONNACK")
             return
@@ -262,7 +262,7 @@ class MQTTClient:
             for i in range(2, len(body)):
                 if body[i] & 0x80:
                     self.log("mqtt: subscription refused by the broker")
-        elif kind == _CONNACK and self.state == WAIT:
+        elif kind == _CONNACK and self.state == _WAIT:
             _conn().connack(self, body[0] & 1, body[1])
             forget("mqttconn")
             forget("dns")

@@ -67,9 +67,9 @@ def connect(buf, client_id, user, password, keepalive, clean, will):
     return i
 
 
-def publish_head(buf, topic, payload_len, qos, retain, dup, pid):
+def publish_head(buf, topic, size, qos, retain, dup, pid):
     """Fixed and variable header of a _PUBLISH; the payload follows it on the wire."""
-    rem = 2 + len(topic) + (2 if qos else 0) + payload_len
+    rem = 2 + len(topic) + (2 if qos else 0) + size
     buf[0] = _PUBLISH | (0x08 if dup else 0) | qos << 1 | (1 if retain else 0)
     i = put_len(buf, 1, rem)
     i = put_str(buf, i, topic)
@@ -119,8 +119,8 @@ class Reader:
         # Usually empty: the whole buffer, without a new memoryview per loop.
         return self.mv[self.n:] if self.n else self.mv
 
-    def got(self, k):
-        self.n += k
+    def got(self, n):
+        self.n += n
 
     def parse(self, handler):
         mv, n, size = self.mv, self.n, len(self.buf)

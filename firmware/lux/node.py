@@ -81,16 +81,16 @@ class Node:
     def on_connect(self):
         self._announced = self._announce("connected")
 
-    def _announce(self, what):
+    def _announce(self, kind):
         """lux.announce.connected or .telemetry. Loading it may run out of memory: that
         costs only this announcement (the connection stays), and says whether it went."""
         try:
             from . import announce
 
-            getattr(announce, what)(self, VERSION)
+            getattr(announce, kind)(self, VERSION)
             return True
         except Exception as e:
-            log("%s messages failed: %r" % (what, e))
+            log("%s messages failed: %r" % (kind, e))
             return False
         finally:
             forget("announce")
@@ -247,9 +247,9 @@ class Node:
             machine.reset()
 
 
-def _num(x, digits=1):
+def _num(value, digits=1):
     """Short decimal text: 50, 42.5, 0.218 (not 66.09999999999999)."""
-    t = "%.*f" % (digits, x)
+    t = "%.*f" % (digits, value)
     if "." in t:
         t = t.rstrip("0").rstrip(".")
     return "0" if t == "-0" else t

@@ -14,14 +14,6 @@ reason = None
 checked = False
 
 
-def _board():
-    try:
-        with open("board.json") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
-
 def _count():
     mem = machine.RTC().memory()
     if len(mem) == 4 and mem[:3] == _MAGIC:
@@ -37,7 +29,11 @@ def check():
     """Decide safe mode; called once from boot.py."""
     global active, reason, checked
     checked = True
-    board = _board()
+    try:
+        with open("board.json") as f:
+            board = json.load(f)
+    except (OSError, ValueError):
+        board = {}
     pin = board.get("safe_mode_pin")
     if pin is not None:
         if machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0:

@@ -14,11 +14,11 @@ class LightSensor:
                  deadband=1.0, interval_ms=5000):
         """read() >> shift: the raw value in the board's ADC width (lux.config.adc_reader)."""
         self._read = read
-        self._shift = shift
+        self.shift = shift
         self.dark = dark
         self.bright = bright
         self.oversample = oversample
-        self.alpha = smoothing
+        self.smoothing = smoothing
         self.deadband = deadband
         self.interval_ms = interval_ms
         self.raw = 0
@@ -30,9 +30,9 @@ class LightSensor:
         total = 0
         for _ in range(self.oversample):
             total += self._read()
-        self.raw = (total // self.oversample) >> self._shift
+        self.raw = (total // self.oversample) >> self.shift
         pct = to_percent(self.raw, self.dark, self.bright)
-        self.light = pct if self.light is None else self.light + self.alpha * (pct - self.light)
+        self.light = pct if self.light is None else self.light + self.smoothing * (pct - self.light)
         return self.light
 
     def due(self, now):

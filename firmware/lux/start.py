@@ -85,15 +85,6 @@ def build(cfg, adc, pwm, tls_ctx):
     return n
 
 
-def check_heap():
-    """A node needs room for commands, discovery and reconnects: say so when there is
-    little (an ESP8266 running lux/*.mpy from its filesystem)."""
-    gc.collect()
-    if gc.mem_free() < _LOW_HEAP:
-        log("only %d bytes of heap free, little margin; on an ESP8266 flash lux"
-            " frozen (tools/freeze-manifest.py) or in ROMFS" % gc.mem_free())
-
-
 def start():
     """The node from config.json and board.json, ready to run(); stops loudly on a
     config error. Unloads the start-up modules, this one included."""
@@ -106,6 +97,11 @@ def start():
         raise
     finally:
         forget("config")
-    check_heap()
+    # A node needs room for commands, discovery and reconnects: say so when there is little
+    # (an ESP8266 running lux/*.mpy from its filesystem).
+    gc.collect()
+    if gc.mem_free() < _LOW_HEAP:
+        log("only %d bytes of heap free, little margin; on an ESP8266 put lux in ROMFS"
+            " (luxnode deploy --romfs) or flash it frozen (tools/freeze-manifest.py)" % gc.mem_free())
     forget("start")  # nothing below may use this module's globals
     return n

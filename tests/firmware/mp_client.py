@@ -40,7 +40,7 @@ if args.get("ntp_server"):  # certificate mode on a chip's clock (2000-01-01): s
 ctx = config.tls_context(Settings)
 c = MQTTClient(args.get("client_id", "mp"), args.get("host", "127.0.0.1"), args["port"], args.get("user"), args.get("password"),
                args.get("keepalive", 60), args.get("clean", True), ctx, args.get("host") if args.get("ca") else None,
-               will=args.get("will"), rx_size=args.get("rx_size", 256),
+               will=args.get("will"), rx_buffer=args.get("rx_buffer", 256),
                backoff_max_ms=args.get("backoff_max_ms", 2000), on_message=on_message,
                subs=args.get("subs", ()), on_connect=on_connect, log=log)
 stdin = select.poll()

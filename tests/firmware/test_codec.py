@@ -1,11 +1,13 @@
 """MQTT 3.1.1 encoder and stream splitter (lux.mqttpkt) on the MicroPython unix port."""
 
 import json
+import re
 
 from tests.support.micropython import run
 
 PRELUDE = """
 import json
+import re
 from lux import mqttpkt as P
 buf = bytearray(256)
 def enc(fn, *a):
@@ -115,3 +117,18 @@ except P.ProtocolError as e:
     print("error", e)
 """)
     assert "error bad remaining length" in out
+
+
+def test_the_connection_set_up_shares_the_clients_states():
+    """lux.mqttconn repeats lux.mqtt's state and timeout const()s (folded in at compile time,
+    so they cost the board no qstr): the two must agree."""
+    from tests.support.micropython import FIRMWARE
+
+    def consts(name):
+        text = (FIRMWARE / "lux" / name).read_text()
+        return dict(re.findall(r"^(_?[A-Z][A-Z_]*) = const\((\w+)\)", text, re.M))
+
+    client, setup = consts("mqtt.py"), consts("mqttconn.py")
+    shared = {"_DOWN", "_TCP", "_WAIT", "_CONNECT_MS"}
+    assert shared <= setup.keys() and shared <= client.keys()
+    assert {k: setup[k] for k in shared} == {k: client[k] for k in shared}

@@ -79,7 +79,7 @@ def test_credentials_and_retained_last_will(mosquitto, clients, tmp_path):
 
 def test_publish_qos1_and_oversize_skipped(mosquitto, clients):
     broker = mosquitto("allow_anonymous true\n")
-    c = clients(port=broker.port, client_id="mp-pub", subs=[["t/in", 1]], rx_size=128)
+    c = clients(port=broker.port, client_id="mp-pub", subs=[["t/in", 1]], rx_buffer=128)
     c.expect("connected 1")
     s = sub(broker, "t/out", 1)
     wait_for(lambda: broker.log_text().count("Sending SUBACK") >= 2, what="both subscriptions")
