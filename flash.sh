@@ -60,7 +60,9 @@ if [ -z "$skip_flash" ]; then
     "${luxnode[@]}" flash --port "$port" --board "$board" --firmware "$FIRMWARE"
 fi
 echo "== 2/3 deploy the firmware"
-"${luxnode[@]}" deploy --port "$port" --board "$board" --timeout 20 --no-reset
+# lux/ in the ROMFS partition where the board has one (ESP8266 FLASH_2M_ROMFS): its code then
+# costs no heap; on the filesystem otherwise.
+"${luxnode[@]}" deploy --port "$port" --board "$board" --timeout 20 --no-reset --romfs-if-present
 echo "== 3/3 provision $DEVICE_ID"
 "${luxnode[@]}" provision --port "$port" --board "$board" --device-id "$DEVICE_ID" \
     --wifi-ssid "$WIFI_SSID" --broker "$BROKER" ${TLS:+--tls "$TLS"} ${CA:+--ca "$CA"}

@@ -161,3 +161,29 @@ def test_deploy_romfs_refuses_the_plain_unix_port(tmp_path, pty_board, capsys):
     code, _, err = run_cli(capsys, "deploy", "--port", board.port, "--romfs", "--no-reset")
     one_line_error(code, err, "has no ROMFS (no vfs.rom_ioctl)", "luxnode sim --faithful")
     assert list(board.root.iterdir()) == []
+
+
+def test_deploy_romfs_if_present_takes_the_partition_where_there_is_one(tmp_path, chip_board, capsys):
+    """What flash.sh deploys with: an ESP8266 with a ROMFS partition gets lux/ there..."""
+    board = chip_board("esp8266")
+    code, out, err = run_cli(capsys, "deploy", "--port", board.port, "--romfs-if-present", "--no-reset",
+                             "--timeout", "30")
+    assert code == 0, err
+    assert "-byte partition: written" in out, out
+    assert not (board.root / "lux").exists() and (board.root / "main.py").exists()
+    board.stop()
+    assert where_lux_loads_from(board.root) == "/rom/lux/node.mpy"
+
+
+@pytest.mark.parametrize("chip, romfs_bytes, hint", [("esp8266", 8192, "FLASH_2M_ROMFS firmware has one"),
+                                                      ("esp32", None, "filesystem")])
+def test_deploy_romfs_if_present_takes_the_filesystem_where_there_is_none(tmp_path, chip_board, capsys,
+                                                                         chip, romfs_bytes, hint):
+    """...and a board without one that fits gets lux/ on its filesystem, told why in one line."""
+    board = chip_board(chip, **({"romfs_bytes": romfs_bytes} if romfs_bytes else {}))
+    code, out, err = run_cli(capsys, "deploy", "--port", board.port, "--romfs-if-present", "--no-reset",
+                             "--timeout", "30")
+    assert code == 0, err
+    note = [line for line in out.splitlines() if line.startswith("ROMFS: none on this board")]
+    assert len(note) == 1 and hint in note[0] and "lux/ goes to the filesystem" in note[0], out
+    assert (board.root / "lux" / "node.mpy").exists() and (board.root / "main.py").exists()

@@ -42,6 +42,7 @@ def test_flash_sh_without_a_firmware_file_names_the_build(tmp_path, lab_home):
     result = run_flash_sh(tmp_path / "ttyUSB0", "esp8266", stdin="")
     assert result.returncode == 2
     assert "ESP8266_GENERIC" in result.stdout and "is needed" in result.stderr
+    assert "variant FLASH_2M_ROMFS if the module has 2 MiB" in result.stdout  # room for the firmware
 
 
 def test_flash_sh_with_an_unknown_board_stops_before_asking_anything(tmp_path, lab_home):

@@ -136,9 +136,10 @@ def apply(link, result: Plan, manifest_lines: list[str], say) -> None:
 
 
 def deploy(link, source: Path, requested_board: str | None, optimize: int, say,
-           force: bool = False, romfs: bool = False) -> tuple[str, dict]:
+           force: bool = False, romfs: bool | None = False) -> tuple[str, dict]:
     """Deploy over an open link; returns (board name, board info). ``romfs``: the packages (lux/)
-    go into the board's ROMFS partition and leave its filesystem (see luxnode.device.romfs)."""
+    go into the board's ROMFS partition and leave its filesystem (see luxnode.device.romfs);
+    None: there if the board has a partition they fit, on the filesystem otherwise."""
     from luxnode import boards
     from luxnode.device import board_info, mpy, requirements
 
@@ -151,8 +152,10 @@ def deploy(link, source: Path, requested_board: str | None, optimize: int, say,
     requirements.check(source, info, info.get("tls"), boards.load(board), link.port, force, say)
     compiler = mpy.compiler_for(abi, optimize)
     files = build(source, compiler, boards.load(board))
-    if romfs:
-        files = deploy_romfs(link, files, top_dirs, boards.load(board), say)
+    if romfs is not False:
+        rest = deploy_romfs(link, files, top_dirs, boards.load(board), say, required=bool(romfs))
+        romfs = rest is not None
+        files = rest if romfs else files
     result = plan(files, info, top_dirs)
     apply(link, result, info.get("manifest", []), say)
     if romfs:
@@ -165,15 +168,25 @@ def deploy(link, source: Path, requested_board: str | None, optimize: int, say,
     return board, info
 
 
-def deploy_romfs(link, files: dict[str, bytes], top_dirs: list[str], board: dict, say) -> dict[str, bytes]:
-    """Write the packages' files into the board's ROMFS (refusing, with the fix, when it has none
-    that fits: then nothing is written); returns the files left for the filesystem."""
+def deploy_romfs(link, files: dict[str, bytes], top_dirs: list[str], board: dict, say,
+                 required: bool = True) -> dict[str, bytes] | None:
+    """Write the packages' files into the board's ROMFS; returns the files left for the
+    filesystem. When it has none that fits: refused with the fix (nothing written) if
+    ``required``, else None, saying so (the packages then go to the filesystem)."""
     from luxnode.device import romfs
 
     rom_files, rest = romfs.split(files, top_dirs)
     data = romfs.image(rom_files)
     found = romfs.query(link, len(data))
-    romfs.check(found, len(data), link.port, board)
+    try:
+        romfs.check(found, len(data), link.port, board)
+    except LuxnodeError:
+        if required:
+            raise
+        say(f"ROMFS: none on this board that the {len(data)}-byte image fits; lux/ goes to the filesystem"
+            + (" (MicroPython's ESP8266_GENERIC FLASH_2M_ROMFS firmware has one: its code then costs no heap)"
+               if board.get("chip") == "ESP8266" else ""))
+        return None
     where = f"ROMFS: {len(rom_files)} files, image {len(data)} bytes of the {found['size']}-byte partition"
     if found.get("sha") == romfs.sha256(data):
         say(f"{where}: up to date")
@@ -219,9 +232,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--source", type=Path, help="firmware folder (default: the repository's firmware/)")
     parser.add_argument("--optimize", type=int, default=0, choices=range(4), metavar="N",
                         help="mpy-cross -O level (1+ drops asserts; default 0)")
-    parser.add_argument("--romfs", action="store_true",
-                        help="put lux/ in the board's ROMFS partition, where its bytecode costs no heap "
-                             "(ESP8266: flash the ESP8266_GENERIC FLASH_2M_ROMFS firmware first)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--romfs", action="store_true",
+                       help="put lux/ in the board's ROMFS partition, where its bytecode costs no heap "
+                            "(ESP8266: flash the ESP8266_GENERIC FLASH_2M_ROMFS firmware first)")
+    where.add_argument("--romfs-if-present", action="store_true",
+                       help="as --romfs where the board has a ROMFS partition lux/ fits, else the filesystem")
     parser.add_argument("--no-reset", action="store_true", help="leave the board in the REPL")
     parser.add_argument("--force", action="store_true",
                         help="deploy even to a MicroPython older than the firmware needs "
@@ -237,7 +253,8 @@ def run(args) -> int:
         raise LuxnodeError(f"--source {args.source} is not a folder: pass a firmware folder like the repository's firmware/")
     source = args.source or require(FIRMWARE_DIR)
     with open_link(args) as link:
-        deploy(link, source, args.board, args.optimize, print, args.force, args.romfs)
+        romfs = True if args.romfs else None if args.romfs_if_present else False
+        deploy(link, source, args.board, args.optimize, print, args.force, romfs)
         if not args.no_reset:
             link.soft_reset()
             print("soft reset: the board starts the firmware")

@@ -47,7 +47,9 @@ def instructions(board: dict, port: str) -> str:
         f"luxnode does not download firmware. For {board['description']} ({board['chip']}):",
         f"  1. open {mp['download']}",
         f"  2. download the latest release .bin of {mp['build']}"
-        + (f" (v{mp['min_version_psk']} or newer: TLS-PSK needs it)" if mp.get("min_version_psk") else ""),
+        + (f" (v{mp['min_version_psk']} or newer: TLS-PSK needs it)" if mp.get("min_version_psk") else "")
+        + (f", variant {mp['romfs_variant']} if the module has 2 MiB of flash or more (its ROMFS partition"
+           " holds the firmware's code out of the heap: luxnode deploy --romfs)" if mp.get("romfs_variant") else ""),
         f"  3. luxnode flash --port {port} --board {board['name']} --firmware {mp['build']}-<date>-v<version>.bin",
         f"It is written at offset {board['flash_offset']}.",
     ]
