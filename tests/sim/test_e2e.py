@@ -13,6 +13,7 @@ import pytest
 from luxnode.paths import FIRMWARE_DIR
 from luxnode.sim import node_config, write_root
 from luxnode.sim.node import module_path
+from tests.firmware.node import needs_psk
 from tests.sim.harness import Observer, SimCommand, light_of, settled
 from tests.support.net import free_port, wait_for
 
@@ -116,6 +117,7 @@ def psk_broker(mosquitto, tmp_path, identity, key_hex):
     return broker, psk_port
 
 
+@needs_psk
 def test_tls_psk_connects_and_a_wrong_key_is_refused(mosquitto, running, tmp_path):
     sim, observe = running
     key = secrets.token_hex(32)
