@@ -1,8 +1,9 @@
 """Drive tests/firmware/mp_client.py (lux.mqtt on the unix port) from a test.
 
 Under LUXNODE_FAITHFUL=<chip> the client runs in a folder holding that chip's board.json,
-so the faithful build's board is that chip: its socket options, and its `tls` (axTLS on
-an ESP8266: no TLS-PSK, no certificate checks), as the firmware meets them there."""
+so the faithful build's board is that chip: its socket options, its `tls` (axTLS on an
+ESP8266: no TLS-PSK, no certificate checks) and its GC heap, with lux/ deployed as .mpy, as
+the firmware meets them there."""
 
 import json
 import queue
@@ -12,6 +13,8 @@ import threading
 from pathlib import Path
 
 from luxnode.paths import BOARDS_DIR
+from luxnode.sim import port
+from tests.firmware.node import board_file
 from tests.support.micropython import FAITHFUL, FIRMWARE, spawn
 
 SCRIPT = Path(__file__).with_name("mp_client.py")
@@ -20,11 +23,14 @@ SCRIPT = Path(__file__).with_name("mp_client.py")
 class MPClient:
     def __init__(self, **args):
         code = "ARGS = %r\n" % json.dumps(args) + SCRIPT.read_text()
-        self.root = None
-        if FAITHFUL:
+        self.root, path, heap = None, FIRMWARE, "2M"
+        if FAITHFUL:  # the chip's board and heap, lux/ as deployed (.mpy)
             self.root = Path(tempfile.mkdtemp(prefix="mp-client-"))
             shutil.copy(BOARDS_DIR / f"{FAITHFUL}.json", self.root / "board.json")
-        self.proc = spawn(code, path=(FIRMWARE,), cwd=self.root)
+            binary = port.faithful_micropython()
+            path = port.deployed_firmware(binary)
+            heap = board_file(FAITHFUL)["heap_bytes"] + port.board_heap_overhead(binary, self.root)
+        self.proc = spawn(code, path=(path,), cwd=self.root, heap=heap)
         self.lines = queue.Queue()
         self.seen = []
         self._reader = threading.Thread(target=self._read, daemon=True)
