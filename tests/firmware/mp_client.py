@@ -2,6 +2,7 @@
 # settings in the ARGS line (JSON), prints one line per event and obeys
 # commands on stdin: "pub TOPIC QOS RETAIN PAYLOAD", "inflight", "quit".
 import json
+import machine  # noqa: F401 (the board first, as a node has it: on an ESP8266 board, its axTLS)
 import select
 import sys
 import time

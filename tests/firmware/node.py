@@ -26,6 +26,23 @@ SIM_BOARD = REPO / "host_tools" / "luxnode" / "sim" / "board"
 FAKEBOARD = REPO / "tests" / "firmware" / "fakeboard"
 
 
+# What the ESP8266 cannot run at all, so a faithful ESP8266 skips it (the firmware refuses
+# both modes there, which test_port_compat.py and test_node.py check).
+AXTLS = ("ESP8266: its tls is axTLS, with no TLS-PSK and no certificate verification "
+         "(extmod/modtls_axtls.c); the firmware refuses the mode there")
+needs_psk = pytest.mark.skipif(FAITHFUL == "esp8266", reason=AXTLS)
+needs_cert_check = pytest.mark.skipif(FAITHFUL == "esp8266", reason=AXTLS)
+
+
+def board_file(name):
+    return json.loads((BOARDS_DIR / f"{name}.json").read_text())
+
+
+def is_firmware(folder):
+    """A firmware tree as deploy takes it (the checkout's, or a test's modified copy)."""
+    return (folder / "main.py").is_file() and (folder / "lux").is_dir()
+
+
 def node_config(port, **over):
     cfg = {
         "device_id": "node-1", "board": FAITHFUL or "sim",
@@ -71,10 +88,10 @@ class Node:
         binary, heap = executable(), []
         if self.faithful:  # the board is frozen in: its source copies would cost heap the chip does not spend,
             binary = port.faithful_micropython()
-            # ... and lux/ runs as luxnode deploy leaves it, .mpy: compiled on an ESP8266 it would not fit.
-            deployed = str(port.deployed_firmware(binary))
-            parts = [deployed if Path(p) == FIRMWARE else p for p in env["MICROPYPATH"].split(":")
-                     if Path(p) not in (SIM_BOARD, FAKEBOARD)]
+            # ... and lux/ runs as luxnode deploy leaves it, .mpy: compiled on an ESP8266 it would not
+            # fit. So does a test's own copy of the firmware (a folder with main.py and lux/).
+            parts = [str(port.deployed_firmware(binary, Path(p))) if is_firmware(Path(p)) else p
+                     for p in env["MICROPYPATH"].split(":") if Path(p) not in (SIM_BOARD, FAKEBOARD)]
             env["MICROPYPATH"] = ":".join(parts + [".frozen"])
             board = json.loads((BOARDS_DIR / f"{self.board}.json").read_text())
             heap = ["-X", f"heapsize={board['heap_bytes'] + port.board_heap_overhead(binary, self.root)}"]

@@ -10,9 +10,10 @@ import time
 import pytest
 
 from tests.firmware.certs import make_ca_and_server
-from tests.firmware.node import Node, node_config
+from tests.firmware.node import Node, needs_cert_check, node_config
 
 NTP_DELTA = 2208988800  # 1900 -> 1970
+pytestmark = needs_cert_check  # every test here is certificate mode
 
 
 class SntpServer:

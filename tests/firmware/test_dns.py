@@ -3,12 +3,14 @@ station's DNS server, polled like any socket, because the ports' getaddrinfo wai
 the answer (lwIP retries for seconds) and the ESP8266's watchdog fires after 1.6 s.
 A DNS server in the test answers (through a CNAME), stays silent, or says no such name."""
 
+import shutil
 import socket
 import threading
 
 import pytest
 
-from tests.support.micropython import FIRMWARE, run
+from luxnode.paths import BOARDS_DIR
+from tests.support.micropython import FAITHFUL, FIRMWARE, run
 
 CLIENT = """
 import time
@@ -82,6 +84,8 @@ def dns_server():
 
 
 def client(tmp_path, dns, host, port, limit_ms):
+    if FAITHFUL:  # the lookups on that chip's board (its socket, its lwIP binding)
+        shutil.copy(BOARDS_DIR / f"{FAITHFUL}.json", tmp_path / "board.json")
     return run(CLIENT.format(dns_port=dns.port, host=host, port=port, limit_ms=limit_ms), cwd=tmp_path)
 
 

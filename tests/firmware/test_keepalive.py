@@ -49,16 +49,22 @@ class ScriptedBroker:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(4)
+        self.sock.settimeout(0.1)  # the accept loop looks at `closed` this often
         self.port = self.sock.getsockname()[1]
         self.conns = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.closed = threading.Event()
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
 
     def _accept(self):
-        while True:
+        while not self.closed.is_set():
             try:
                 conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            conn.settimeout(None)
             self.conns.append(conn)
             threading.Thread(target=self._serve, args=(conn, len(self.conns)), daemon=True).start()
 
@@ -107,6 +113,11 @@ class ScriptedBroker:
             self.flood_done = sent
 
     def close(self):
+        # The acceptor ends before the socket closes: a thread still blocked in accept() on a
+        # closed descriptor accepts on whatever socket reuses that number next (the next
+        # test's broker), and served the next test's client as this broker.
+        self.closed.set()
+        self.acceptor.join(5)
         self.sock.close()
         for c in self.conns:
             c.close()

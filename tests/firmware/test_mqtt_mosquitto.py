@@ -6,6 +6,7 @@ import pytest
 
 from tests.firmware.certs import make_ca_and_server
 from tests.firmware.client import MPClient
+from tests.firmware.node import needs_cert_check, needs_psk
 from tests.support.micropython import FAITHFUL
 from tests.support.net import wait_for
 from tests.support.sntp import SNTPServer
@@ -121,6 +122,7 @@ def test_qos1_published_offline_goes_out_after_reconnect(mosquitto, clients):
     assert c.expect("msg") == "msg r/set 5 " + b"again".hex()
 
 
+@needs_psk
 def test_tls_psk_against_mosquitto_and_wrong_key_refused(mosquitto, clients, tmp_path):
     psk = tmp_path / "psk"
     psk.write_text(f"node-1:{PSK_KEY}\n")
@@ -135,6 +137,7 @@ def test_tls_psk_against_mosquitto_and_wrong_key_refused(mosquitto, clients, tmp
     assert "mp-badpsk" not in broker.log_text()  # never got as far as CONNECT
 
 
+@needs_cert_check
 def test_tls_certificate_mode_verifies_the_broker(mosquitto, clients, sntp, tmp_path):
     ca, cert, key = make_ca_and_server(tmp_path)
     broker = mosquitto(f"allow_anonymous true\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
@@ -150,3 +153,15 @@ def test_tls_certificate_mode_verifies_the_broker(mosquitto, clients, sntp, tmp_
     line = bad.expect("log mqtt error")
     assert "not correctly signed by the trusted CA" in line and "retry" in line, line
     assert "mp-wrongca" not in broker.log_text()  # refused before any MQTT, never in plain text
+
+
+@pytest.mark.skipif(FAITHFUL != "esp8266", reason="axTLS is the tls of the faithful ESP8266 build alone")
+def test_on_the_esp8266_the_client_meets_the_chips_tls(clients, tmp_path):
+    """The client-level tests run with the chip's board: on an ESP8266 its axTLS, where the
+    firmware refuses TLS-PSK and certificate mode before any byte goes out."""
+    ca, _, _ = make_ca_and_server(tmp_path)
+    for args, refusal in (({"psk_identity": "node-1", "psk_key": PSK_KEY}, "has no TLS-PSK"),
+                          ({"ca": str(ca)}, "cannot verify a certificate (axTLS)")):
+        c = clients(port=1, **args)
+        assert c.wait_exit() != 0
+        assert refusal in "\n".join(c.seen), c.seen

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.firmware.node import Node, Observer, broker, node_config, nodes, observer  # noqa: F401 (fixtures)
+from tests.firmware.node import (Node, Observer, board_file, broker, needs_psk, node_config, nodes,  # noqa: F401
+                                 observer)  # (fixtures)
 from tests.support.net import wait_for
 
 
@@ -99,7 +100,7 @@ def test_psk_on_a_board_without_it_stops_loudly(broker, nodes, tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(dimmer__freq=90000), "config.json: dimmer.freq must be within 1..40000, not 90000"),
+    (dict(dimmer__freq=90000), "config.json: dimmer.freq must be within 1..{freq_max}, not 90000"),
     (dict(mqtt__keepalive="60"), "config.json: mqtt.keepalive must be an integer"),
     (dict(wdt_s=3), "config.json: wdt_s must be 0 (no watchdog) or at least 10"),
     (dict(mqtt__rx_buffer=200), "config.json: mqtt.rx_buffer must be within 283..16384, not 200"),
@@ -115,7 +116,7 @@ def test_bad_config_names_the_key(broker, nodes, tmp_path, change, message):
             cfg[section] = value
     node = nodes(tmp_path / "fs", cfg).start()
     assert node.wait_exit() != 0
-    assert message in "\n".join(node.seen)
+    assert message.format(**board_file(node.board)["pwm"]) in "\n".join(node.seen)
     assert "connecting" not in "\n".join(node.seen)
 
 
@@ -172,6 +173,7 @@ def test_esp8266_board_inverts_in_software_and_reads_its_10_bit_adc(broker, obse
     assert "Traceback" not in "\n".join(node.seen)
 
 
+@needs_psk
 def test_node_over_tls_psk_with_credentials(mosquitto, nodes, tmp_path):
     key = "a1" * 32
     (tmp_path / "psk").write_text(f"node-1:{key}\n")

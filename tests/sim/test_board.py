@@ -1,12 +1,14 @@
-"""The simulated board modules, run on the real MicroPython unix port."""
+"""The simulated board modules, run on the real MicroPython unix port; under
+LUXNODE_FAITHFUL=<chip>, as frozen into the board-faithful 32-bit build (each test keeps the
+board it names: these check the board model itself)."""
 
 import json
 import os
-import shutil
 import subprocess
 
 from luxnode import boards
 from luxnode.sim.node import BOARD_MODULES
+from tests.support.micropython import FAITHFUL, executable
 
 
 def board_root(tmp_path, board="sim", **config):
@@ -18,9 +20,9 @@ def board_root(tmp_path, board="sim", **config):
 
 
 def run_board(root, code, env=None, stdin=None, timeout=20, returncode=0):
-    environ = dict(os.environ, MICROPYPATH=str(BOARD_MODULES), LUXNODE_SIM_NOISE="0")
+    environ = dict(os.environ, MICROPYPATH=".frozen" if FAITHFUL else str(BOARD_MODULES), LUXNODE_SIM_NOISE="0")
     environ.update(env or {})
-    proc = subprocess.run([shutil.which("micropython"), "-c", code], cwd=root, env=environ,
+    proc = subprocess.run([executable(), "-c", code], cwd=root, env=environ,
                           input=stdin, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == returncode, proc.stdout + proc.stderr
     return proc.stdout.split()

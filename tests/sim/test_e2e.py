@@ -13,7 +13,9 @@ import pytest
 from luxnode.paths import FIRMWARE_DIR
 from luxnode.sim import node_config, write_root
 from luxnode.sim.node import module_path
+from tests.firmware.node import needs_psk
 from tests.sim.harness import Observer, SimCommand, light_of, settled
+from tests.support.micropython import FAITHFUL
 from tests.support.net import free_port, wait_for
 
 ANON = "allow_anonymous true\n"
@@ -116,6 +118,7 @@ def psk_broker(mosquitto, tmp_path, identity, key_hex):
     return broker, psk_port
 
 
+@needs_psk
 def test_tls_psk_connects_and_a_wrong_key_is_refused(mosquitto, running, tmp_path):
     sim, observe = running
     key = secrets.token_hex(32)
@@ -195,14 +198,15 @@ def test_fs_boots_a_deployed_root_with_mpy_files(mosquitto, running, tmp_path):
     sim, observe = running
     broker = mosquitto(ANON)
     obs = observe(broker.port)
-    root = write_root(tmp_path / "flash", node_config("node-9", "127.0.0.1", broker.port, keepalive=3))
+    root = write_root(tmp_path / "flash", node_config("node-9", "127.0.0.1", broker.port, keepalive=3,
+                                                      board=FAITHFUL or "sim"))
     (root / "lux").mkdir()
     for src in (FIRMWARE_DIR / "lux").glob("*.py"):
         subprocess.run(["mpy-cross", "-o", str(root / "lux" / (src.stem + ".mpy")), str(src)], check=True)
     for name in ("boot.py", "main.py"):
         shutil.copy(FIRMWARE_DIR / name, root / name)
     assert str(FIRMWARE_DIR) not in module_path(root).split(":")
-    sim("--fs", str(root))
+    sim("--fs", str(root), *(["--faithful"] if FAITHFUL else []))  # --fs keeps what the test gives
     obs.wait_status("node-9")
     mark = obs.count()
     obs.publish(topic("node-9", "set"), json.dumps({"state": "ON", "brightness": 255}))

@@ -1,5 +1,7 @@
-"""The node supervisor (luxnode.sim.SimNode) with small stand-in programs for the firmware."""
+"""The node supervisor (luxnode.sim.SimNode) with small stand-in programs for the firmware.
+Under LUXNODE_FAITHFUL=<chip> it supervises them on that chip's board-faithful build."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -7,14 +9,28 @@ import textwrap
 
 import pytest
 
-from luxnode.sim import SimNode, start_nodes, stop_nodes
+from luxnode.sim import SimNode, stop_nodes
+from luxnode.sim import start_nodes as start_sim_nodes
 from luxnode.sim.fsroot import node_config, write_root
 from tests.sim.harness import process_gone
+from tests.support.micropython import FAITHFUL
 from tests.support.net import wait_for
+
+BOARD = FAITHFUL or "sim"
+ESP8266 = FAITHFUL == "esp8266"
+
+
+def sim_node(*args, **kw):
+    """A SimNode, on the faithful chip's build under LUXNODE_FAITHFUL."""
+    return SimNode(*args, faithful=bool(FAITHFUL), **kw)
+
+
+def start_nodes(*args, **kw):
+    return start_sim_nodes(*args, faithful=bool(FAITHFUL), **kw)
 
 
 def root_with(tmp_path, main, name="node-1"):
-    root = write_root(tmp_path / name, node_config(name, "127.0.0.1", 1))
+    root = write_root(tmp_path / name, node_config(name, "127.0.0.1", 1, board=BOARD))
     (root / "boot.py").write_text("")
     (root / "main.py").write_text(textwrap.dedent(main))
     (root / "lux").mkdir()
@@ -22,12 +38,16 @@ def root_with(tmp_path, main, name="node-1"):
 
 
 LOOP = """
-import machine, time
-adc = machine.ADC(machine.Pin(34)); adc.atten(machine.ADC.ATTN_11DB)
-print("booted", machine.reset_cause())
+import json, machine, time
+wired = json.load(open("board.json"))["adc"]
+if wired["atten_db"] is None:  # the ESP8266's one ADC, without attenuation
+    adc = machine.ADC(0)
+else:
+    adc = machine.ADC(machine.Pin(wired["pin"])); adc.atten(machine.ADC.ATTN_11DB)
+print("booted", "power-on" if machine.reset_cause() == machine.PWRON_RESET else machine.reset_cause())
 last = None
 while True:
-    raw = adc.read() // 37   # ~1 % steps
+    raw = adc.read() * 100 // ((1 << wired["bits"]) - 1)   # 1 % steps
     if raw != last:
         print("raw", raw); last = raw
     time.sleep_ms(20)
@@ -37,13 +57,18 @@ while True:
 def test_output_is_prefixed_and_ambient_reaches_the_board(tmp_path):
     seen = []
     root = root_with(tmp_path, LOOP)
-    with SimNode(root, ambient=10, output=seen.append, bridge=False,
+    with sim_node(root, ambient=10, output=seen.append, bridge=False,
                  env={"LUXNODE_SIM_NOISE": "0"}) as node:
-        node.wait_line("booted 1")
+        node.wait_line("booted power-on")
         mark = node.count
         node.set_ambient(60)
-        node.wait_line(f"raw {(200 + 3700 * 60 // 100) // 37}", after=mark)
-        assert "[node-1] booted 1" in seen
+        sensor = json.loads((root / "config.json").read_text())["sensor"]
+        top = (1 << json.loads((root / "board.json").read_text())["adc"]["bits"]) - 1
+        at_60 = sensor["dark_raw"] + (sensor["bright_raw"] - sensor["dark_raw"]) * 60 // 100
+        node.wait_line(f"raw {at_60 * 100 // top}", after=mark)
+        assert "[node-1] booted power-on" in seen
+        interpreter = next(line for line in seen if "sim: micropython" in line)
+        assert ("(32-bit)" in interpreter) == bool(FAITHFUL), interpreter  # the faithful build when asked
     assert not node.alive()
 
 
@@ -51,7 +76,8 @@ def test_reset_boots_again_with_its_cause_and_rtc_memory_survives(tmp_path):
     root = root_with(tmp_path, """
         import machine
         rtc = machine.RTC()
-        print("cause", machine.reset_cause(), rtc.memory())
+        names = {machine.PWRON_RESET: "power-on", machine.SOFT_RESET: "soft"}  # each port's numbers
+        print("cause", names.get(machine.reset_cause()), rtc.memory())
         if machine.reset_cause() == machine.PWRON_RESET:
             rtc.memory(b"before reset")
             machine.reset()
@@ -59,36 +85,39 @@ def test_reset_boots_again_with_its_cause_and_rtc_memory_survives(tmp_path):
         while True:
             machine.idle()
     """)
-    with SimNode(root, output=lambda line: None, bridge=False) as node:
+    with sim_node(root, output=lambda line: None, bridge=False) as node:
         node.wait_line("done")
         assert [line for line in node.lines if line.startswith("cause")] == [
-            "cause 1 b''", "cause 5 b'before reset'"]
+            "cause power-on b''", "cause soft b'before reset'"]
         assert node.resets == ["SOFT_RESET"]
 
 
 def test_a_watchdog_that_is_not_fed_resets_the_board(tmp_path):
+    # The ESP8266 port accepts only WDT(timeout=5000) and resets 1.6-3.2 s after the last
+    # feed (ports/esp8266/machine_wdt.c, ets_alt_task.c).
     root = root_with(tmp_path, """
         import machine, time
         print("cause", machine.reset_cause())
         if machine.reset_cause() == machine.WDT_RESET:
             while True:
                 time.sleep_ms(100)
-        wdt = machine.WDT(timeout=300)
+        wdt = machine.WDT(timeout=%d)
         for i in range(5):          # fed: no reset
             time.sleep_ms(150); wdt.feed()
         print("stuck")
         while True:
             time.sleep_ms(100)      # no longer fed
-    """)
-    with SimNode(root, output=lambda line: None, bridge=False) as node:
-        node.wait_line("cause 3")
-        assert node.resets == ["WDT_RESET"]
-        assert node.lines.index("stuck") < node.lines.index("machine: watchdog timeout")
+    """ % (5000 if ESP8266 else 300))
+    with sim_node(root, output=lambda line: None, bridge=False) as node:
+        node.wait_line("cause 3")  # WDT_RESET on an ESP32, REASON_SOFT_WDT_RST on an ESP8266
+        assert node.resets == ["SOFT_WDT_RESET" if ESP8266 else "WDT_RESET"]
+        timeout = next(i for i, line in enumerate(node.lines) if line.startswith("machine: watchdog timeout"))
+        assert node.lines.index("stuck") < timeout
 
 
 def test_a_node_that_ends_reports_its_exit_code(tmp_path):
     root = root_with(tmp_path, "raise ValueError('broken firmware')\n")
-    node = SimNode(root, output=lambda line: None, bridge=False).start()
+    node = sim_node(root, output=lambda line: None, bridge=False).start()
     try:
         wait_for(lambda: not node.alive(), what="the node to end")
         assert node.exit_code == 1
@@ -116,18 +145,18 @@ def test_log_name_writes_each_nodes_output_into_its_folder(tmp_path):
         node.wait_line("booted")
     finally:
         stop_nodes([node])
-    assert "[node-1] booted 1" in (root / "node.log").read_text()
+    assert "[node-1] booted power-on" in (root / "node.log").read_text()
 
 
 PARENT = """
 import sys, time
 from luxnode.sim import start_nodes
-nodes = start_nodes(sys.argv[1:], output=lambda line: None, bridge=False)
+nodes = start_nodes(sys.argv[1:], output=lambda line: None, bridge=False, faithful=%r)
 for node in nodes:
     node.wait_line("booted")
 print(" ".join(str(node.pid) for node in nodes), flush=True)
 time.sleep(60)
-"""
+""" % bool(FAITHFUL)
 
 
 def test_nodes_die_with_a_parent_that_is_killed(tmp_path):
@@ -147,14 +176,14 @@ def test_nodes_die_with_a_parent_that_is_killed(tmp_path):
 def test_missing_or_broken_config_is_a_clear_error(tmp_path):
     from luxnode.errors import LuxnodeError
     with pytest.raises(LuxnodeError, match="config.json not found"):
-        SimNode(tmp_path)
+        sim_node(tmp_path)
     (tmp_path / "config.json").write_text("{nope")
     with pytest.raises(LuxnodeError, match="not valid JSON"):
-        SimNode(tmp_path)
+        sim_node(tmp_path)
 
 
 def test_the_firmware_enters_safe_mode_when_its_button_is_held_at_boot(tmp_path):
-    root = write_root(tmp_path / "node-1", node_config("node-1", "127.0.0.1", 1))
-    with SimNode(root, output=lambda line: None, bridge=False, env={"LUXNODE_SIM_HELD": "0"}) as node:
+    root = write_root(tmp_path / "node-1", node_config("node-1", "127.0.0.1", 1, board=BOARD))
+    with sim_node(root, output=lambda line: None, bridge=False, env={"LUXNODE_SIM_HELD": "0"}) as node:
         node.wait_line("safe mode (pin 0 held low at boot)")
         assert not any("mqtt" in line for line in node.lines)

@@ -1,10 +1,12 @@
 """WiFi loss end to end: the real firmware on the unix port, its access point taken away
-and given back by the simulated board, against a real mosquitto."""
+and given back by the simulated board, against a real mosquitto (on the faithful chip's build
+under LUXNODE_FAITHFUL=<chip>)."""
 
 import json
 
 from luxnode.sim import SimNode, node_config, write_root
 from tests.sim.harness import Observer
+from tests.support.micropython import FAITHFUL
 from tests.support.net import wait_for
 
 STATE = "luxnode/node-1/state"
@@ -13,9 +15,9 @@ STATE = "luxnode/node-1/state"
 def test_wifi_loss_keeps_the_bench_running_and_the_node_comes_back(mosquitto, tmp_path):
     broker = mosquitto("allow_anonymous true\n")
     root = write_root(tmp_path / "node-1", node_config("node-1", "127.0.0.1", broker.port, keepalive=3,
-                                                       interval_s=1))
+                                                       interval_s=1, board=FAITHFUL or "sim"))
     obs = Observer(broker.port)
-    node = SimNode(root, ambient=20, output=lambda line: None, bridge=False).start()
+    node = SimNode(root, ambient=20, output=lambda line: None, bridge=False, faithful=bool(FAITHFUL)).start()
     try:
         obs.wait_status("node-1")
         mark = obs.count()

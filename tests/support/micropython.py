@@ -2,16 +2,19 @@
 
 LUXNODE_FAITHFUL=esp32|esp8266 runs everything on the board-faithful 32-bit build
 (luxnode sim --faithful: the board frozen in, the chip's clock, heap and quirks) and
-makes that chip the board of whole-node tests; unset, the `micropython` luxnode finds
+makes that chip the board of whole-node tests and of code run in no folder of its own
+(it gets one with the chip's board.json); unset, the `micropython` luxnode finds
 (the 64-bit wheel) runs them.
 """
 
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from luxnode.errors import LuxnodeError
-from luxnode.paths import REPO
+from luxnode.paths import BOARDS_DIR, REPO
 from luxnode.sim import port
 
 FIRMWARE = REPO / "firmware"
@@ -45,6 +48,10 @@ def module_path(path) -> str:
 def run(code: str, path=(FIRMWARE,), cwd=None, timeout=30.0, heap="2M", env=None) -> str:
     """Run ``code`` with MICROPYPATH built from ``path`` (first entry wins), extra
     environment ``env``, and return its stdout; raise MicroPythonError with stderr if it fails."""
+    if FAITHFUL and cwd is None:  # code that names no board runs on the faithful chip's
+        with tempfile.TemporaryDirectory(prefix="mp-run-") as folder:
+            shutil.copy(BOARDS_DIR / f"{FAITHFUL}.json", Path(folder) / "board.json")
+            return run(code, path, folder, timeout, heap, env)
     env = dict(os.environ, **(env or {}), MICROPYPATH=module_path(path))
     try:
         proc = subprocess.run(

@@ -13,15 +13,19 @@ class SNTPServer:
     def __init__(self):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)  # the loop looks at _closed this often
         self.port = self.sock.getsockname()[1]
         self.requests = 0
+        self._closed = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def _serve(self):
-        while True:
+        while not self._closed:
             try:
                 data, peer = self.sock.recvfrom(512)
+            except TimeoutError:
+                continue
             except OSError:
                 return
             if len(data) < 48 or data[0] & 7 != 3:  # only client requests
@@ -34,4 +38,8 @@ class SNTPServer:
             self.sock.sendto(answer, peer)
 
     def close(self):
+        # The thread ends before the socket closes: one still blocked on a closed descriptor
+        # reads from whatever socket reuses that number next.
+        self._closed = True
+        self._thread.join(2)
         self.sock.close()

@@ -337,25 +337,28 @@ def board_heap_overhead(binary: str, fs: Path) -> int:
     return _overheads[key]
 
 
-def deployed_firmware(binary: str) -> Path:
-    """The checkout's firmware as ``luxnode deploy`` puts it on a board (boot.py and main.py as
-    source, lux/ compiled to .mpy for this interpreter's .mpy version), cached by content.
-    A chip runs it that way: compiling lux/ from source on an ESP8266 does not fit its heap."""
+def deployed_firmware(binary: str, source: Path | None = None) -> Path:
+    """The checkout's firmware (or the firmware folder ``source``) as ``luxnode deploy`` puts it
+    on a board (boot.py and main.py as source, lux/ compiled to .mpy for this interpreter's .mpy
+    version), cached by content. A chip runs it that way: compiling lux/ from source on an
+    ESP8266 does not fit its heap."""
     from luxnode.device import deploy, mpy
     from luxnode.paths import FIRMWARE_DIR
+
+    source = Path(source or FIRMWARE_DIR)
 
     proc = subprocess.run([binary, "-c", "import sys; print(sys.implementation._mpy)"], capture_output=True,
                           text=True, timeout=30, env=dict(os.environ, MICROPYPATH=".frozen"))
     abi = mpy.decode(int(proc.stdout.strip() or 0))
     compiler = mpy.compiler_for(mpy.Abi(abi.version, abi.sub, None))  # bytecode only: no native code
     digest = hashlib.sha256(str(abi).encode())
-    for path in sorted(FIRMWARE_DIR.rglob("*.py")):
-        digest.update(path.relative_to(FIRMWARE_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+    for path in sorted(source.rglob("*.py")):
+        digest.update(path.relative_to(source).as_posix().encode() + b"\0" + path.read_bytes())
     out = cache_dir() / f"firmware-{digest.hexdigest()[:16]}"
     if not (out / "main.py").exists():
         staged = out.with_name(out.name + f".{os.getpid()}")
         shutil.rmtree(staged, ignore_errors=True)
-        for name, data in deploy.build(FIRMWARE_DIR, compiler, {}).items():
+        for name, data in deploy.build(source, compiler, {}).items():
             if name != "board.json":
                 (staged / name).parent.mkdir(parents=True, exist_ok=True)
                 (staged / name).write_bytes(data)

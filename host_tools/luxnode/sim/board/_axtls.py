@@ -2,7 +2,7 @@
 # simulated ESP8266 has it: SSLContext with load_cert_chain and wrap_socket only,
 # verify_mode fixed at CERT_NONE, no CERT_REQUIRED, no load_verify_locations, no
 # PSK. machine.py puts it in place of the unix port's mbedTLS `tls` on an ESP8266
-# (when the bench is wired up, i.e. at the first ADC, PWM or watchdog).
+# (when machine is imported on a board whose board.json says ESP8266).
 PROTOCOL_TLS_CLIENT = 0
 PROTOCOL_TLS_SERVER = 1
 CERT_NONE = 0

@@ -56,7 +56,13 @@ def _board_chip():
 
 
 _CHIP = _board_chip()
-if _CHIP == "ESP8266":  # the SDK's rst_info reasons (ports/esp8266/modmachine.c)
+if _CHIP == "ESP8266":
+    # Its `tls` is axTLS: no certificate verification, no PSK. In place from the moment
+    # the board is (machine is imported by the board's own socket and by the firmware
+    # before it imports tls), so code that never opens the ADC gets the chip's TLS too.
+    import _axtls
+    sys.modules["tls"] = _axtls
+    # the SDK's rst_info reasons (ports/esp8266/modmachine.c)
     PWRON_RESET = 0
     WDT_RESET = 1
     SOFT_RESET = 4
@@ -109,11 +115,6 @@ class _Bench:
         self.atten_db = adc.get("atten_db", 11)
         self.pwm_invert_kw = board.get("capabilities", {}).get("pwm_invert", True)
         self.chip = board.get("chip")
-        if self.chip == "ESP8266":
-            # Its `tls` is axTLS: no certificate verification, no PSK. The firmware
-            # opens the ADC (and so this bench) before it imports tls.
-            import _axtls
-            sys.modules["tls"] = _axtls
         pwm = board.get("pwm", {})
         self.freq_range = (pwm.get("freq_min", 1), pwm.get("freq_max", 40000000))
         self.stage_inverts = bool(config.get("dimmer", {}).get("invert", False))
