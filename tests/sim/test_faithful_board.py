@@ -67,17 +67,24 @@ class _TLSServer:
         ctx.load_cert_chain(cert, key)
         import socket
         self.sock = socket.create_server(("127.0.0.1", 0))
+        # A thread blocked in accept() while the socket closes would go on accepting on the next
+        # test's socket that reuses the descriptor: it looks at `closed` this often instead.
+        self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
         self.ctx = ctx
+        self.closed = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
     def _serve(self):
-        while True:
+        while not self.closed.is_set():
             try:
                 conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            conn.settimeout(10)
             try:
                 with self.ctx.wrap_socket(conn, server_side=True) as tls:
                     tls.sendall(b"hello")
@@ -85,6 +92,8 @@ class _TLSServer:
                 pass
 
     def close(self):
+        self.closed.set()
+        self.thread.join(timeout=15)
         self.sock.close()
 
 
