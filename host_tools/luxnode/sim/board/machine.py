@@ -538,7 +538,10 @@ def _reset(cause):
 
 
 def reset():
-    _reset("SOFT_RESET")  # what the ESP32 reports after esp_restart()
+    # What the next boot reports: the ESP8266's system_restart() is REASON_SOFT_RESTART
+    # (SOFT_RESET), the ESP32's esp_restart() ESP_RST_SW, which it reports as HARD_RESET
+    # (ports/esp8266/modmachine.c, ports/esp32/modmachine.c mp_machine_reset_cause).
+    _reset("SOFT_RESET" if _CHIP == "ESP8266" else "HARD_RESET")
 
 
 def soft_reset():
