@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.firmware.client import MPClient
-from tests.support.net import wait_for
+from tests.support.net import Listener, wait_for
 
 PINGREQ = b"\xc0\x00"
 PINGRESP = b"\xd0\x00"
@@ -46,27 +46,13 @@ class ScriptedBroker:
         self.flood_s = flood_s
         self.events = []
         self.flood_done = None
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.sock.settimeout(0.1)  # the accept loop looks at `closed` this often
-        self.port = self.sock.getsockname()[1]
         self.conns = []
-        self.closed = threading.Event()
-        self.acceptor = threading.Thread(target=self._accept, daemon=True)
-        self.acceptor.start()
+        self.listener = Listener(self._accepted)
+        self.port = self.listener.port
 
-    def _accept(self):
-        while not self.closed.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(None)
-            self.conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn, len(self.conns)), daemon=True).start()
+    def _accepted(self, conn):
+        self.conns.append(conn)
+        threading.Thread(target=self._serve, args=(conn, len(self.conns)), daemon=True).start()
 
     def _serve(self, conn, number):
         # The reader never waits for the writer: packet times are when they arrived.
@@ -113,12 +99,7 @@ class ScriptedBroker:
             self.flood_done = sent
 
     def close(self):
-        # The acceptor ends before the socket closes: a thread still blocked in accept() on a
-        # closed descriptor accepts on whatever socket reuses that number next (the next
-        # test's broker), and served the next test's client as this broker.
-        self.closed.set()
-        self.acceptor.join(5)
-        self.sock.close()
+        self.listener.close()
         for c in self.conns:
             c.close()
 

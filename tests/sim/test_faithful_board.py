@@ -5,7 +5,6 @@ import calendar
 import os
 import ssl
 import subprocess
-import threading
 import time
 
 import pytest
@@ -14,6 +13,7 @@ from luxnode import boards
 from luxnode.sim import port
 from tests.firmware.certs import make_ca_and_server
 from tests.sim.faithful import chip_root, faithful_binary, run_chip
+from tests.support.net import Listener
 
 
 def test_the_build_is_32_bit_with_the_chips_small_ints_and_tick_period(tmp_path):
@@ -58,43 +58,27 @@ def test_clock_set_by_the_firmware_survives_a_reset_not_a_power_on(tmp_path):
 
 
 class _TLSServer:
-    """One TLS listener with a certificate valid from yesterday; records each handshake's outcome."""
+    """One TLS listener with a certificate valid from yesterday: "hello" after each handshake."""
 
     def __init__(self, folder):
         ca, cert, key = make_ca_and_server(folder)
         self.ca = ca
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
-        import socket
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        # A thread blocked in accept() while the socket closes would go on accepting on the next
-        # test's socket that reuses the descriptor: it looks at `closed` this often instead.
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
         self.ctx = ctx
-        self.closed = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.listener = Listener(self._handshake)
+        self.port = self.listener.port
 
-    def _serve(self):
-        while not self.closed.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(10)
-            try:
-                with self.ctx.wrap_socket(conn, server_side=True) as tls:
-                    tls.sendall(b"hello")
-            except (OSError, ssl.SSLError):
-                pass
+    def _handshake(self, conn):
+        conn.settimeout(10)
+        try:
+            with self.ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.sendall(b"hello")
+        except (OSError, ssl.SSLError):
+            pass
 
     def close(self):
-        self.closed.set()
-        self.thread.join(timeout=15)
-        self.sock.close()
+        self.listener.close()
 
 
 def test_mbedtls_checks_the_certificate_against_the_boards_clock(tmp_path):

@@ -1,6 +1,7 @@
 """Ports and bounded waits shared by the tests."""
 
 import socket
+import threading
 import time
 
 
@@ -29,3 +30,35 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
             return True
     except OSError:
         return False
+
+
+class Listener:
+    """A TCP listener on loopback whose thread hands each accepted connection to ``handle``
+    (in that thread). close() ends the thread before the socket closes: a thread still blocked
+    in accept() on a closed descriptor would accept on whatever socket reuses that number next
+    (the next test's), so the thread looks at ``closed`` every 0.1 s instead."""
+
+    def __init__(self, handle, backlog=4):
+        self.handle = handle
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=backlog)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.closed = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            self.handle(conn)
+
+    def close(self):
+        self.closed.set()
+        self.thread.join(timeout=15)
+        self.sock.close()
