@@ -16,11 +16,8 @@ import pytest
 
 from luxnode.errors import LuxnodeError
 from luxnode.sim import port
-from tests.firmware.node import node_config
-from tests.support.heap32 import lux_frozen, run_burst
+from tests.support.heap32 import TARGET_AFTER, TARGET_CONNECTED, checked_burst, lux_frozen
 
-CONNECTED_KB = 12  # issue 8's targets
-AFTER_BURST_KB = 14
 
 
 @pytest.mark.skipif(bool(os.environ.get("LUXNODE_FAITHFUL")),
@@ -33,20 +30,9 @@ def test_frozen_lux_meets_the_heap_targets_on_the_esp8266(mosquitto, tmp_path):
         if os.environ.get("CI"):
             raise
         pytest.skip(f"no frozen-lux faithful build: {e}")
-    broker = mosquitto("allow_anonymous true\n")
-    idle = chip.heap_in_use()
-    cfg = node_config(broker.port, board="esp8266", telemetry_s=2, sensor__dark_raw=50, sensor__bright_raw=975)
-    result = run_burst(chip.node(cfg), broker, idle)
-    figures = (f"{chip.micropython}: heap above idle connected {result.connected / 1024:.1f} KB, after 200 "
-               f"commands {result.after / 1024:.1f} KB; free_heap {result.free}")
-    print(figures)
+    result = checked_burst(chip, mosquitto("allow_anonymous true\n"))
     assert not (chip.root / "lux").exists()  # lux can come only from the frozen modules
-    assert "mqtt error" not in result.output and "command failed" not in result.output, result.output
-    assert result.connections == 2, figures  # observer + node, once
-    assert result.errors == result.expected_errors, figures
-    assert result.connected <= CONNECTED_KB * 1024, figures
-    assert result.after <= AFTER_BURST_KB * 1024, figures
-    assert min(result.free) >= 8192, figures
+    assert result.connected <= TARGET_CONNECTED and result.after <= TARGET_AFTER, result
 
 
 def manifestfile_module(folder):
