@@ -2,7 +2,8 @@
 # power-on and its mbedTLS checks the broker certificate's dates. SNTP (RFC 4330) over
 # one non-blocking UDP socket: a request, an answer within _WAIT_MS, otherwise again
 # after a growing pause; the node's loop keeps running meanwhile and MQTT waits (no
-# plain-text fallback). Loaded in certificate mode until the clock is set.
+# plain-text fallback). A server's name is resolved as the broker's is (lux.dns), since
+# the ports' getaddrinfo blocks for seconds. Loaded in certificate mode until the clock is set.
 import errno
 import random
 import select
@@ -32,6 +33,9 @@ class Clock:
         self._sent = 0
         self._next_try = ticks_ms()
         self._attempt = 0
+        self._addr = None  # the server's, once resolved; resolved again after a failure
+        self._qid = None  # the id of the DNS question in flight, else None
+        self._port_lookup = False  # the station's DNS port is closed: getaddrinfo instead
 
     def poll(self, timeout_ms):
         """True once the clock is set; waits at most about timeout_ms."""
@@ -40,19 +44,25 @@ class Clock:
                 sleep_ms(timeout_ms)
                 return False
             try:
-                self._ask()
+                self._start()
             except OSError as e:
                 self._retry(e)
             return False
         for _ in self._poller.ipoll(timeout_ms):
             break
         try:
+            if self._qid is not None:
+                self._resolved(self._sock.recv(512))
+                return False
             data = self._sock.recv(64)
         except OSError as e:
-            if e.errno != errno.EAGAIN:
+            if e.errno == errno.ECONNREFUSED and self._qid is not None:  # a host's loopback: no DNS server
+                self._port_lookup = True
+                self._close()
+            elif e.errno != errno.EAGAIN:
                 self._retry(e)
             elif ticks_diff(ticks_ms(), self._sent) > _WAIT_MS:
-                self._retry("no answer")
+                self._retry("no DNS answer" if self._qid is not None else "no answer")
             return False
         secs = self._seconds(data)
         if secs is None:
@@ -63,8 +73,32 @@ class Clock:
         self.log("clock: %d-%02d-%02d %02d:%02d:%02d UTC from %s" % (t[:6] + (self.server,)))
         return True
 
-    def _ask(self):
-        addr = socket.getaddrinfo(self._host, self._port)[0][-1]
+    def _start(self):
+        """The request, once the server's address is known; until then the DNS question."""
+        addr = self._addr
+        if addr is None:
+            from . import dns
+
+            server = None if self._port_lookup or dns.numeric(self._host) else dns.server()
+            if server:
+                self._sock, self._qid = dns.ask(self._host, server)
+                self._poller.register(self._sock, select.POLLIN)
+                self._sent = ticks_ms()
+                return
+            addr = self._addr = socket.getaddrinfo(self._host, self._port)[0][-1]  # blocks only without a DNS server
+        self._ask(addr)
+
+    def _resolved(self, data):
+        """The DNS answer (lux.dns.address) came: ask the server at once."""
+        from . import dns
+
+        ip = dns.address(data, self._qid, self._host)
+        if ip:
+            self._close()
+            addr = self._addr = socket.getaddrinfo(ip, self._port)[0][-1]  # an address: no lookup
+            self._ask(addr)
+
+    def _ask(self, addr):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock = s
         s.setblocking(False)
@@ -84,6 +118,7 @@ class Clock:
         return secs or None
 
     def _close(self):
+        self._qid = None
         if self._sock:
             self._poller.unregister(self._sock)
             self._sock.close()
@@ -91,6 +126,7 @@ class Clock:
 
     def _retry(self, why):
         self._close()
+        self._addr = None  # a pool's name may give another server next time
         wait = min(_RETRY_MAX_MS, 2000 << min(self._attempt, 5))
         self._attempt += 1
         self._next_try = ticks_add(ticks_ms(), wait)

@@ -11,6 +11,7 @@ import pytest
 
 from tests.firmware.certs import make_ca_and_server
 from tests.firmware.node import Node, needs_cert_check, node_config
+from tests.support.dns import DNSServer
 
 NTP_DELTA = 2208988800  # 1900 -> 1970
 pytestmark = needs_cert_check  # every test here is certificate mode
@@ -61,14 +62,20 @@ def sntp():
     server.close()
 
 
-def test_cert_mode_sets_the_clock_before_the_handshake_and_waits_for_it(mosquitto, sntp, tmp_path):
+def cert_node(mosquitto, tmp_path, ntp_server, env=None):
+    """A node in certificate mode asking ntp_server, and its broker (mosquitto with a certificate)."""
     ca, cert, key = make_ca_and_server(tmp_path)
     broker = mosquitto(f"allow_anonymous true\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
     root = tmp_path / "fs"
     root.mkdir()
     shutil.copy(ca, root / "ca.pem")
-    node = Node(root, node_config(broker.port, mqtt__tls={"mode": "cert", "ca": "ca.pem"},
-                                  ntp_server=f"127.0.0.1:{sntp.port}")).start()
+    node = Node(root, node_config(broker.port, mqtt__tls={"mode": "cert", "ca": "ca.pem"}, ntp_server=ntp_server),
+                env=env).start()
+    return node, broker
+
+
+def test_cert_mode_sets_the_clock_before_the_handshake_and_waits_for_it(mosquitto, sntp, tmp_path):
+    node, broker = cert_node(mosquitto, tmp_path, f"127.0.0.1:{sntp.port}")
     try:
         node.control("bench")
         before = int(node.expect("machine: bench").split()[-1])
@@ -90,13 +97,7 @@ def test_cert_mode_sets_the_clock_before_the_handshake_and_waits_for_it(mosquitt
 
 
 def test_without_any_answer_the_node_never_connects(mosquitto, sntp, tmp_path):
-    ca, cert, key = make_ca_and_server(tmp_path)
-    broker = mosquitto(f"allow_anonymous true\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
-    root = tmp_path / "fs"
-    root.mkdir()
-    shutil.copy(ca, root / "ca.pem")
-    node = Node(root, node_config(broker.port, mqtt__tls={"mode": "cert", "ca": "ca.pem"},
-                                  ntp_server=f"127.0.0.1:{sntp.port}")).start()
+    node, broker = cert_node(mosquitto, tmp_path, f"127.0.0.1:{sntp.port}")
     try:
         node.expect("again in 4 s", timeout=20)  # a growing pause between requests
         out = node.drain()
@@ -104,3 +105,19 @@ def test_without_any_answer_the_node_never_connects(mosquitto, sntp, tmp_path):
         assert "New client connected" not in broker.log_text()
     finally:
         node.stop()
+
+
+def test_a_servers_name_is_resolved_by_polling_not_by_the_ports_blocking_lookup(mosquitto, sntp, tmp_path):
+    # The default server is a name (pool.ntp.org). The port's getaddrinfo blocks here for 20 s
+    # (as lwIP retries on a chip); the station's DNS server answers in 1 s, asked like the broker's name.
+    dns = DNSServer("time.test", delay_s=1.0)
+    sntp.answering.set()
+    node, _ = cert_node(mosquitto, tmp_path, f"time.test:{sntp.port}",
+                        env={"LUXNODE_SIM_DNS_SERVER": dns.address, "LUXNODE_SIM_DNS_MS": "20000"})
+    try:
+        node.expect(f"UTC from time.test:{sntp.port}", timeout=15)
+        node.expect("luxnode: connected to 127.0.0.1", timeout=15)
+    finally:
+        node.stop()
+        dns.close()
+    assert dns.questions == 1
