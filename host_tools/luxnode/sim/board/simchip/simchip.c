@@ -72,7 +72,8 @@ int gettimeofday(struct timeval *restrict tv, void *restrict tz) {
 // _simchip.set(seconds since 1970): the clock as RTC().datetime(...) sets it.
 static mp_obj_t simclock_set(mp_obj_t seconds) {
     board_us();
-    board_at_base_us = (long long)mp_obj_get_float(seconds) * 1000000LL;
+    // An int: a single-precision float would round today's seconds to a minute or two.
+    board_at_base_us = (long long)mp_obj_int_get_uint_checked(seconds) * 1000000LL;
     mono_at_base_us = clock_us(CLOCK_MONOTONIC);
     return mp_const_none;
 }
