@@ -153,6 +153,8 @@ class Interpreter:
     def __init__(self, explicit: str | None):
         self.faithful = explicit is None
         self.binary = port.faithful_micropython() if self.faithful else port.find_micropython(explicit)
+        # The heap figures are an ESP8266's: its build keeps floats in the object word, as the port does.
+        self.esp8266 = port.faithful_micropython(board="esp8266") if self.faithful else self.binary
 
     def path(self, *folders) -> str:
         board = [] if self.faithful else [BOARD_MODULES]
@@ -243,6 +245,8 @@ def main(argv=None) -> int:
     global INTERPRETER
     INTERPRETER = Interpreter(opts.micropython)
     log(f"interpreter: {identify(INTERPRETER.binary)}")
+    if INTERPRETER.esp8266 != INTERPRETER.binary:
+        log(f"interpreter for the ESP8266 heap: {identify(INTERPRETER.esp8266)}")
 
     with tempfile.TemporaryDirectory(prefix="luxnode-node-bench-") as tmp:
         tmp = Path(tmp)
@@ -323,7 +327,7 @@ def esp8266_chips(tmp: Path) -> list[Chip]:
     """The ESP8266 holding lux each way (tests/support/heap32.py). --micropython: lux as .mpy on that
     interpreter alone, the board modules as source, its own heap (not the ESP8266's)."""
     if INTERPRETER.faithful:
-        return [lux_mpy(tmp / "mpy", INTERPRETER.binary), lux_romfs(tmp / "romfs", INTERPRETER.binary),
+        return [lux_mpy(tmp / "mpy", INTERPRETER.esp8266), lux_romfs(tmp / "romfs", INTERPRETER.esp8266),
                 lux_frozen(tmp / "frozen")]
     root = board_root(tmp / "mpy")
     shutil.copytree(port.deployed_firmware(INTERPRETER.binary) / "lux", root / "lux")

@@ -28,7 +28,7 @@ class FaithfulPtyBoard(PtyBoard):
         self.board = board
 
     def start(self):
-        binary = faithful_binary()
+        binary = faithful_binary(self.board["name"])
         self.root.mkdir(parents=True, exist_ok=True)
         if not (self.root / "board.json").exists():  # a deploy rewrites it in its own layout
             (self.root / "board.json").write_text(json.dumps(self.board))
@@ -61,7 +61,7 @@ def chip_board(tmp_path):
 
 def where_lux_loads_from(root):
     """Where the node's lux.node comes from, on the path luxnode sim --faithful gives it."""
-    proc = subprocess.run([faithful_binary(), "-c", "import lux.node\nprint(lux.node.__file__)"], cwd=root,
+    proc = subprocess.run([faithful_binary(port.board_name(root)), "-c", "import lux.node\nprint(lux.node.__file__)"], cwd=root,
                           env=dict(os.environ, MICROPYPATH=module_path(root, faithful=True)),
                           capture_output=True, text=True, timeout=30)
     return proc.stdout.strip() or proc.stderr

@@ -27,7 +27,7 @@ class MPClient:
         if FAITHFUL:  # the chip's board and heap, lux/ as deployed (.mpy)
             self.root = Path(tempfile.mkdtemp(prefix="mp-client-"))
             shutil.copy(BOARDS_DIR / f"{FAITHFUL}.json", self.root / "board.json")
-            binary = port.faithful_micropython()
+            binary = port.faithful_micropython(board=FAITHFUL)
             path = port.deployed_firmware(binary)
             heap = board_file(FAITHFUL)["heap_bytes"] + port.board_heap_overhead(binary, self.root)
         self.proc = spawn(code, path=(path,), cwd=self.root, heap=heap)

@@ -87,7 +87,7 @@ class Node:
         env = dict(self.env, **env)
         binary, heap = executable(), []
         if self.faithful:  # the board is frozen in: its source copies would cost heap the chip does not spend,
-            binary = port.faithful_micropython()
+            binary = port.faithful_micropython(board=self.board)
             # ... and lux/ runs as luxnode deploy leaves it, .mpy: compiled on an ESP8266 it would not
             # fit. So does a test's own copy of the firmware (a folder with main.py and lux/).
             parts = [str(port.deployed_firmware(binary, Path(p))) if is_firmware(Path(p)) else p

@@ -26,7 +26,7 @@ from tests.support.heap32 import TARGET_AFTER, TARGET_CONNECTED, checked_burst, 
 def micropython32(romfs=False):
     """LUXNODE_MICROPYTHON if set, else the board-faithful build (built once and cached; skipped,
     saying why, outside CI where it cannot be built), with a ROMFS partition if ``romfs``."""
-    path = os.environ.get("LUXNODE_MICROPYTHON") or faithful_binary()
+    path = os.environ.get("LUXNODE_MICROPYTHON") or faithful_binary("esp8266")
     probe = subprocess.run([path, "-c", "import sys, machine, vfs\n"
                             "print(sys.maxsize, hasattr(machine, '_the_bench'), hasattr(vfs, 'rom_ioctl'))"],
                            env=dict(os.environ, MICROPYPATH=".frozen"), capture_output=True, text=True, timeout=30)

@@ -11,10 +11,11 @@ from luxnode.errors import LuxnodeError
 from luxnode.sim import port
 
 
-def faithful_binary() -> str:
-    """The 32-bit build; outside CI a machine that cannot build it skips the test, saying why."""
+def faithful_binary(board: str | None = None) -> str:
+    """The 32-bit build for the board (its port's object representation); outside CI a machine
+    that cannot build it skips the test, saying why."""
     try:
-        return port.faithful_micropython()
+        return port.faithful_micropython(board=board)
     except LuxnodeError as e:
         if os.environ.get("CI"):
             raise
@@ -35,7 +36,7 @@ def chip_root(folder, board, **config):
 
 def run_chip(root, code, env=None, heap=None, timeout=30, returncode=0):
     """Run ``code`` on the faithful build in ``root`` with only the frozen board; its stdout lines."""
-    binary = faithful_binary()
+    binary = faithful_binary(port.board_name(root))
     environ = dict(os.environ, MICROPYPATH=".frozen", LUXNODE_SIM_NOISE="0")
     environ.update(env or {})
     args = [binary, "-X", f"heapsize={heap}"] if heap else [binary]

@@ -123,7 +123,7 @@ wdt.feed()
 print("still running")
 """ % (run_ms, feeds_every_ms, block_ms)
     env = dict(os.environ, MICROPYPATH=".frozen", LUXNODE_SIM_CONTROL="stdin")
-    proc = subprocess.Popen([faithful_binary(), "-c", code], cwd=chip_root(tmp_path, "esp8266"), env=env,
+    proc = subprocess.Popen([faithful_binary("esp8266"), "-c", code], cwd=chip_root(tmp_path, "esp8266"), env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         for line in proc.stdout:
@@ -254,7 +254,7 @@ print(time.ticks_diff(time.ticks_ms(), t) >= 1200)
 def test_heap_is_the_chips_once_the_board_is_loaded(tmp_path, board):
     """The frozen board's classes take heap the chips' C modules do not: the runner adds exactly that."""
     root = chip_root(tmp_path, board)
-    binary = faithful_binary()
+    binary = faithful_binary(board)
     heap = boards.load(board)["heap_bytes"]
     code = "import gc, machine, network, socket, time\ngc.collect()\nprint(gc.mem_free() + gc.mem_alloc())"
     total = int(run_chip(root, code, heap=heap + port.board_heap_overhead(binary, root))[0])

@@ -18,7 +18,8 @@ from tests.support.sntp import SNTPServer
 
 @pytest.fixture(autouse=True)
 def built():
-    faithful_binary()  # build (or skip, outside CI, saying why) before a node is started
+    for board in ("esp32", "esp8266"):  # build (or skip, outside CI, saying why) before a node is started
+        faithful_binary(board)
 
 
 def test_esp32_node_runs_on_the_32_bit_build_with_the_chips_heap(broker, observer, nodes, tmp_path):

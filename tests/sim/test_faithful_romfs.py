@@ -10,7 +10,7 @@ from tests.sim.faithful import chip_root, faithful_binary, run_chip
 
 @pytest.fixture(autouse=True)
 def built():
-    faithful_binary()
+    faithful_binary("esp8266")
 
 
 def test_esp8266_partition_erases_by_sector_and_programs_like_nor_flash(tmp_path):

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from luxnode.sim import port
 from luxnode.sim.node import SimNode
 from tests.sim.faithful import chip_root, faithful_binary
 
@@ -36,7 +37,7 @@ class Board:
         env = dict(os.environ, MICROPYPATH=".frozen", LUXNODE_SIM_NOISE="0")
         if runner:
             env["LUXNODE_SIM_CONTROL"] = "stdin"
-        self.proc = subprocess.Popen([faithful_binary(), "-c", code], cwd=root, env=env, stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([faithful_binary(port.board_name(root)), "-c", code], cwd=root, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -192,7 +193,7 @@ def test_the_supervisor_boots_the_node_again_after_a_watchdog_reset(tmp_path, ch
     (root / "boot.py").write_text("")
     (root / "main.py").write_text("import machine\nprint('cause', machine.reset_cause())\n%s"
                                   "while True:\n    pass\n" % _arm(chip))
-    faithful_binary()
+    faithful_binary(chip)
     node = SimNode(root, faithful=True, bridge=False, output=lambda line: None)
     with node:
         node.wait_line("cause 3", timeout=20)  # SOFT_WDT_RESET (ESP8266) and WDT_RESET (ESP32) are 3

@@ -139,7 +139,7 @@ def lux_romfs(folder: Path, binary: str) -> Chip:
 
 def lux_frozen(folder: Path) -> Chip:
     """lux frozen into the firmware: the faithful build's variant made with tools/freeze-manifest.py."""
-    binary = port.faithful_micropython(frozen_lux=True)
+    binary = port.faithful_micropython(frozen_lux=True, board="esp8266")
     root = board_root(folder)
     heapsize = 38000 + port.board_heap_overhead(binary, root)
     return Chip("lux frozen into the firmware (tools/freeze-manifest.py)", binary,

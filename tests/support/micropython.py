@@ -32,7 +32,7 @@ class MicroPythonError(AssertionError):
 
 def executable() -> str:
     try:
-        return port.faithful_micropython() if FAITHFUL else port.find_micropython()
+        return port.faithful_micropython(board=FAITHFUL) if FAITHFUL else port.find_micropython()
     except LuxnodeError as e:
         raise MicroPythonError(str(e)) from None
 

@@ -89,10 +89,12 @@ def run(args: argparse.Namespace) -> int:
     from luxnode.sim import scratch as sim_scratch
     from luxnode.sim.fsroot import node_config, write_root
     from luxnode.sim.node import exit_with_parent_signals, micropython, start_nodes, stop_nodes
+    from luxnode.sim.port import board_name
 
     address = _check(args)
     exit_with_parent_signals()  # from here SIGTERM ends a build or the nodes cleanly, as Ctrl-C does
-    interpreter = micropython(args.micropython, args.faithful)  # builds the faithful one if need be
+    board = board_name(Path(args.fs)) if args.fs else args.board
+    interpreter = micropython(args.micropython, args.faithful, board)  # builds the faithful one if need be
     sim_scratch.remove_orphans()
     scratch = None
     if args.fs:

@@ -36,9 +36,10 @@ _PR_SET_PDEATHSIG = 1
 _STDOUT_LOCK = threading.Lock()
 
 
-def micropython(explicit: str | None = None, faithful: bool = False) -> str:
-    """The interpreter to run: the board-faithful build, or any micropython (see luxnode.sim.port)."""
-    return port.faithful_micropython() if faithful else port.find_micropython(explicit)
+def micropython(explicit: str | None = None, faithful: bool = False, board: str | None = None) -> str:
+    """The interpreter to run: the board-faithful build for the board, or any micropython (see
+    luxnode.sim.port)."""
+    return port.faithful_micropython(board=board) if faithful else port.find_micropython(explicit)
 
 
 def heap_bytes(fs: Path) -> int | None:
@@ -71,7 +72,8 @@ def module_path(fs: Path, faithful: bool = False) -> str:
     lux = (fs / "lux").is_dir() or (in_rom and port.romfs_holds_image(fs))  # luxnode deploy [--romfs]
     deployed = lux and ((fs / "main.py").exists() or (fs / "main.mpy").exists())
     if not deployed:  # the chip runs lux/ as .mpy (luxnode deploy): from source it would not fit an ESP8266
-        parts.append(str(port.deployed_firmware(port.faithful_micropython())) if faithful else str(FIRMWARE_DIR))
+        firmware = port.deployed_firmware(port.faithful_micropython(board=port.board_name(fs))) if faithful else FIRMWARE_DIR
+        parts.append(str(firmware))
     parts.append(".frozen")  # the unix port's frozen modules (asyncio, ...)
     return ":".join(parts)
 
@@ -126,7 +128,7 @@ class SimNode:
     # -- lifecycle -----------------------------------------------------------------
 
     def start(self) -> "SimNode":
-        self.interpreter = micropython(self.interpreter, self.faithful)
+        self.interpreter = micropython(self.interpreter, self.faithful, port.board_name(self.fs))
         if self.faithful:
             heap = heap_bytes(self.fs)
             if not heap:

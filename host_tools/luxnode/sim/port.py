@@ -16,6 +16,9 @@ Two kinds:
   A second variant (``frozen_lux=True``) also freezes the firmware's lux package, through
   the users' own manifest (tools/freeze-manifest.py), as a board built with it runs lux;
   it is rebuilt when lux or that manifest changes.
+  Floats are single precision, as on both chips. The ESP8266's port keeps a float in the
+  object word (``MICROPY_OBJ_REPR_C``), the ESP32's boxes it on the heap (``_A``): a board
+  file's ``micropython.obj_repr`` chooses the build (``faithful_micropython(board=...)``).
   Where the chip's firmware has a ROMFS partition (board file ``romfs_bytes``), the build
   has one too: ``vfs.rom_ioctl`` over the file ``.romfs`` in the board's folder, mapped
   outside the GC heap and mounted at /rom at start (simchip/simrom.c; ``romfs_partition``).
@@ -134,9 +137,9 @@ def _tree_identity(root: Path) -> str:
     return f"{root}:{stamp.st_mtime_ns}"
 
 
-def build_key(kind: str, where: Path, frozen_lux: bool = False) -> str:
+def build_key(kind: str, where: Path, frozen_lux: bool = False, obj_repr: str = "A") -> str:
     """Hash of the MicroPython source and everything luxnode puts into the binary."""
-    digest = hashlib.sha256(f"{kind}\0{' '.join(MAKE_OPTIONS)}\0{BUILD_ENV}\0".encode())
+    digest = hashlib.sha256(f"{kind}\0{' '.join(MAKE_OPTIONS)}\0{BUILD_ENV}\0{obj_repr}\0".encode())
     if kind == "tree":
         digest.update(_tree_identity(where).encode())
     else:
@@ -154,6 +157,25 @@ def build_key(kind: str, where: Path, frozen_lux: bool = False) -> str:
 
 
 ROMFS_FILE = ".romfs"  # what simchip/simrom.c maps, in the board's folder
+
+
+def board_name(fs: Path) -> str | None:
+    """The board a node root is for (its board.json's name), or None."""
+    try:
+        return json.loads((Path(fs) / "board.json").read_text()).get("name")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def object_repr(board: str | None) -> str:
+    """The object representation of a board's port: "C" where a float lives in the object word
+    (the ESP8266), "A" where it is boxed on the heap (the ESP32 family, and any other board)."""
+    from luxnode import boards
+
+    try:
+        return boards.load(board).get("micropython", {}).get("obj_repr", "A") if board else "A"
+    except LuxnodeError:
+        return "A"
 
 
 def romfs_bytes(fs: Path) -> int:
@@ -210,17 +232,19 @@ def manifest_text(frozen_lux: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def faithful_micropython(progress=None, frozen_lux: bool = False) -> str:
+def faithful_micropython(progress=None, frozen_lux: bool = False, board: str | None = None) -> str:
     """Path of the 32-bit board-faithful binary, building it first if the cache has none.
 
     ``frozen_lux``: the variant with the firmware's lux package frozen in as well.
-    ``progress(text)`` gets a line now and then while it builds (default: stderr)."""
+    ``board``: the board file whose port's object representation the build has (default: the
+    ESP32's). ``progress(text)`` gets a line now and then while it builds (default: stderr)."""
     kind, where = source()
     if frozen_lux and not (LUX_MANIFEST.is_file() and LUX_PACKAGE.is_dir()):
         raise LuxnodeError(f"freezing lux needs the source checkout's {LUX_MANIFEST.relative_to(REPO)} "
                            f"and {LUX_PACKAGE.relative_to(REPO)}/, not found under {REPO}")
-    variant = "-lux" if frozen_lux else ""
-    out = cache_dir() / f"micropython-faithful{variant}-{build_key(kind, where, frozen_lux)}"
+    obj_repr = object_repr(board)
+    variant = ("-lux" if frozen_lux else "") + ("" if obj_repr == "A" else f"-repr{obj_repr.lower()}")
+    out = cache_dir() / f"micropython-faithful{variant}-{build_key(kind, where, frozen_lux, obj_repr)}"
     binary = out / "micropython"
     if _executable_ok(binary):
         return str(binary)
@@ -230,7 +254,7 @@ def faithful_micropython(progress=None, frozen_lux: bool = False) -> str:
     with open(out.parent / f"{out.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; the others wait and reuse it
         if not _executable_ok(binary):
-            _build(kind, where, out, progress or _stderr_progress, frozen_lux)
+            _build(kind, where, out, progress or _stderr_progress, frozen_lux, obj_repr)
     return str(binary)
 
 
@@ -238,13 +262,15 @@ def _stderr_progress(text: str) -> None:
     print(f"luxnode: {text}", file=sys.stderr, flush=True)
 
 
-def _build(kind: str, where: Path, out: Path, progress, frozen_lux: bool = False) -> None:
+def _build(kind: str, where: Path, out: Path, progress, frozen_lux: bool = False, obj_repr: str = "A") -> None:
     work = out.with_name(out.name + ".build")
     shutil.rmtree(work, ignore_errors=True)  # what an interrupted build left
     work.mkdir(parents=True, exist_ok=True)
     manifest = work / "manifest.py"
     manifest.write_text(manifest_text(frozen_lux))
     env = dict(os.environ, **BUILD_ENV)
+    if obj_repr != "A":  # simchip/chip_config.h reads it; passed as MICROPY_PY_THREAD_GIL is (mpy-cross ignores it)
+        env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} CFLAGS_EXTRA=-DLUX_OBJ_REPR_{obj_repr}".strip()
     jobs = str(os.cpu_count() or 1)
     if kind == "archives":
         steps = [["bash", str(where / "build-unix.sh"), str(work), "32", str(manifest)]]
@@ -255,7 +281,7 @@ def _build(kind: str, where: Path, out: Path, progress, frozen_lux: bool = False
                  ["make", "-s", "-j", jobs, "-C", str(where / "ports" / "unix"), *MAKE_OPTIONS,
                   f"BUILD={build}", f"CROSS_COMPILE={CROSS}", f"FROZEN_MANIFEST={manifest}"]]
         built = build / "micropython"
-    what = " with lux frozen in" if frozen_lux else ""
+    what = (" with lux frozen in" if frozen_lux else "") + ("" if obj_repr == "A" else f" (object representation {obj_repr})")
     progress(f"building the board-faithful 32-bit MicroPython{what} from {where} (about a minute, once; "
              f"cached in {out.parent})")
     log = work / "build.log"
