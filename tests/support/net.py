@@ -24,6 +24,19 @@ def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def listener_ports(conf: str) -> list[int]:
+    """The loopback-reachable ports of every ``listener PORT [ADDRESS]`` in a mosquitto.conf. A
+    broker opens its listeners one after another (luxnode's imports websockets on the way), so
+    the first one open says nothing of the others: wait for all of them."""
+    ports = []
+    for line in conf.splitlines():
+        words = line.split()
+        if words[:1] == ["listener"] and len(words) > 1 and int(words[1]) > 0 \
+                and (len(words) == 2 or words[2] in ("127.0.0.1", "0.0.0.0", "localhost")):
+            ports.append(int(words[1]))
+    return ports
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.2):
