@@ -1,15 +1,25 @@
 """Ports and bounded waits shared by the tests."""
 
+import collections
 import socket
 import threading
 import time
 
 
+# bind(0) picks a port at random each time, so two picks in a row can give the same one
+# (5 picks: about 1 in 1,800): a command given "both" ports then fails. The last picks are kept.
+_picked = collections.deque(maxlen=1000)
+
+
 def free_port() -> int:
-    """An ephemeral TCP port that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """An ephemeral TCP port that was free a moment ago, and none of this process's last picks."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _picked:
+            _picked.append(port)
+            return port
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
