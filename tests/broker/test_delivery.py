@@ -47,7 +47,9 @@ def test_overlapping_subscriptions_deliver_once_at_highest_qos(broker, clients):
     pub.publish("a/b/c", b"x", qos=2)
     pub.publish("a/end", b"end", qos=0)
     messages = sub.received(2)
-    assert [(m.topic, m.qos) for m in messages] == [("a/b/c", 2), ("a/end", 0)]
+    # paho hands a QoS 2 message over at PUBREL: a network thread that reads late takes in the
+    # QoS 0 marker behind it at once and hands that over first, so the order is not checked.
+    assert sorted((m.topic, m.qos) for m in messages) == [("a/b/c", 2), ("a/end", 0)]
 
 
 def test_wildcards_and_dollar_topics(broker, clients):

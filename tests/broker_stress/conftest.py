@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.net import free_port, port_open, wait_for
+from tests.support.net import free_port, listener_ports, port_open, wait_for
 
 
 class LuxnodeBroker:
@@ -27,8 +27,9 @@ class LuxnodeBroker:
             self.proc = subprocess.Popen([sys.executable, "-m", "luxnode", "broker", "-c", str(self.conf)],
                                          stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir)
         try:
-            wait_for(lambda: self.proc.poll() is not None or port_open(self.port), timeout=20,
-                     what="luxnode broker to listen")
+            ports = listener_ports(self.conf.read_text())
+            wait_for(lambda: self.proc.poll() is not None or all(port_open(p) for p in ports), timeout=20,
+                     what="luxnode broker to listen on every listener")
         except TimeoutError:
             self.kill()
             raise

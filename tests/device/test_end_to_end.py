@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from tests.device.helpers import run_cli
-from tests.support.net import free_port, port_open, wait_for
+from tests.support.net import free_port, listener_ports, port_open, wait_for
 
 
 def mosquitto_pub(port, identity, key_hex, topic, payload="1"):
@@ -80,7 +80,8 @@ class LabBroker:
         conf.write_text(f"listener {self.port} 127.0.0.1\n{extra_conf}")
         self.proc = subprocess.Popen([sys.executable, "-m", "luxnode", "broker", "-c", str(conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        wait_for(lambda: self.proc.poll() is not None or port_open(self.port), what="luxnode broker")
+        ports = listener_ports(conf.read_text())
+        wait_for(lambda: self.proc.poll() is not None or all(port_open(p) for p in ports), what="luxnode broker")
         assert self.proc.poll() is None, self.proc.stderr.read()
 
     def stop(self):

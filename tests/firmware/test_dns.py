@@ -66,7 +66,7 @@ class DnsServer:
 
     def close(self):
         self.running = False
-        self.thread.join(2)
+        self.thread.join(15)  # returns once the loop saw the flag; 15 s for a starved thread
         self.sock.close()
 
 

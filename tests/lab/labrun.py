@@ -36,7 +36,8 @@ class LabCommand:
             text=True, start_new_session=True,
         )
         self.lines = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self):
         for line in self.proc.stdout:
@@ -47,9 +48,13 @@ class LabCommand:
 
     def wait_line(self, text: str, timeout: float = 60.0) -> str:
         def found():
-            if self.proc.poll() is not None and not any(text in line for line in self.lines):
-                raise AssertionError(f"luxnode lab exited ({self.proc.returncode}):\n{self.output()}")
-            return next((line for line in self.lines if text in line), None)
+            line = next((line for line in self.lines if text in line), None)
+            if line is None and self.proc.poll() is not None:
+                self._reader.join(5)  # what it printed last may still be in the pipe
+                line = next((line for line in self.lines if text in line), None)
+                if line is None:
+                    raise AssertionError(f"luxnode lab exited ({self.proc.returncode}):\n{self.output()}")
+            return line
         return wait_for(found, timeout, what=f"{text!r} from luxnode lab; got:\n{self.output()}")
 
     @property
@@ -67,10 +72,17 @@ class LabCommand:
         """The node's processes: the unix port runs with the node's folder as working directory."""
         return wait_for(lambda: processes_under(self.home / "sim" / device_id), 30, what=f"{device_id}'s process")
 
+    def wait(self, timeout: float) -> int:
+        """The exit status, once every line the lab printed is in ``lines``: the reader thread
+        can be behind when the process ends, and its last lines are what the tests look at."""
+        code = self.proc.wait(timeout)
+        self._reader.join(timeout)
+        return code
+
     def interrupt(self, timeout: float = 40.0) -> int:
         """Ctrl-C, as a user ends it; returns the exit status."""
         os.kill(self.proc.pid, signal.SIGINT)
-        return self.proc.wait(timeout)
+        return self.wait(timeout)
 
     def __enter__(self):
         return self

@@ -232,7 +232,8 @@ def test_set_and_watch_find_the_lab_through_the_registry(lab, browser, operator)
     result = run("set", "sim-1", "25")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "sim-1: PWM, LED at 25 %"
-    assert operator.state("sim-1")["value"] == 25
+    # `set` saw the state on its own connection; the operator's arrives on another, maybe later.
+    wait_for(lambda: (operator.state("sim-1") or {}).get("value") == 25, 10, what="the operator to see sim-1 at 25 %")
     wait_for(lambda: field(browser, "sim-1", "led") == "25", 10, what="the page to follow luxnode set")
     result = run("watch", "--once")
     assert result.returncode == 0, result.stderr

@@ -117,7 +117,7 @@ def test_a_lab_whose_terminal_closes_stops_its_nodes_and_removes_their_scratch(t
         lab.wait_line("1/1 nodes online")
         assert len(_scratch_of(lab.proc.pid)) == 1
         os.kill(lab.proc.pid, signal.SIGHUP)
-        assert lab.proc.wait(40) == 0
+        assert lab.wait(40) == 0
         assert "luxnode lab: stopped" in lab.output()
         assert _scratch_of(lab.proc.pid) == []
 

@@ -255,7 +255,7 @@ def test_when_the_broker_dies_the_lab_says_so_stops_the_nodes_and_fails(tmp_path
     with LabCommand(tmp_path / "home", nodes=1) as lab:
         lab.wait_line("1/1 nodes online", timeout=60)
         os.kill(lab.broker_pid, signal.SIGKILL)
-        assert lab.proc.wait(30) == 1
+        assert lab.wait(30) == 1
         assert "the broker exited with status -9; see" in lab.output()
         assert processes_under(lab.home) == []
 

@@ -64,6 +64,7 @@ def test_ctrl_c_or_sigterm_stops_every_node(sig):
         os.kill(cmd.proc.pid, sig)
         assert cmd.proc.wait(10) == 130
         assert all(process_gone(pid) for pid in pids)
+        cmd.stop()  # joins the reader: the lines printed last, a traceback among them, are in
         assert "Traceback" not in cmd.output()
     finally:
         cmd.stop()

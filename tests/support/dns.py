@@ -68,7 +68,7 @@ class DNSServer:
 
     def close(self):
         self._closed = True
-        self._thread.join(2)
+        self._thread.join(15)  # returns once the loop saw the flag; 15 s for a starved thread
         for timer in self._timers:
             timer.cancel()
         self.sock.close()

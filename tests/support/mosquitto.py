@@ -5,7 +5,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from .net import free_port, port_open, wait_for
+from .net import free_port, listener_ports, port_open, wait_for
 
 
 class Mosquitto:
@@ -30,7 +30,9 @@ class Mosquitto:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         try:
-            wait_for(lambda: self.proc.poll() is not None or port_open(self.port), what="mosquitto to listen")
+            ports = listener_ports(self.conf.read_text())
+            wait_for(lambda: self.proc.poll() is not None or all(port_open(p) for p in ports),
+                     what="mosquitto to listen on every listener")
         except TimeoutError:
             self.stop()
             raise

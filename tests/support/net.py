@@ -1,15 +1,25 @@
 """Ports and bounded waits shared by the tests."""
 
+import collections
 import socket
 import threading
 import time
 
 
+# bind(0) picks a port at random each time, so two picks in a row can give the same one
+# (5 picks: about 1 in 1,800): a command given "both" ports then fails. The last picks are kept.
+_picked = collections.deque(maxlen=1000)
+
+
 def free_port() -> int:
-    """An ephemeral TCP port that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """An ephemeral TCP port that was free a moment ago, and none of this process's last picks."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _picked:
+            _picked.append(port)
+            return port
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
@@ -22,6 +32,19 @@ def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def listener_ports(conf: str) -> list[int]:
+    """The loopback-reachable ports of every ``listener PORT [ADDRESS]`` in a mosquitto.conf. A
+    broker opens its listeners one after another (luxnode's imports websockets on the way), so
+    the first one open says nothing of the others: wait for all of them."""
+    ports = []
+    for line in conf.splitlines():
+        words = line.split()
+        if words[:1] == ["listener"] and len(words) > 1 and int(words[1]) > 0 \
+                and (len(words) == 2 or words[2] in ("127.0.0.1", "0.0.0.0", "localhost")):
+            ports.append(int(words[1]))
+    return ports
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

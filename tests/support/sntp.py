@@ -41,5 +41,5 @@ class SNTPServer:
         # The thread ends before the socket closes: one still blocked on a closed descriptor
         # reads from whatever socket reuses that number next.
         self._closed = True
-        self._thread.join(2)
+        self._thread.join(15)  # returns once the loop saw the flag; 15 s for a starved thread
         self.sock.close()
