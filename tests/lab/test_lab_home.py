@@ -5,6 +5,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -132,11 +133,17 @@ def test_a_folder_provisioned_with_fs_boots_in_luxnode_sim(tmp_path):
     node = subprocess.Popen([sys.executable, "-m", "luxnode", "sim", "--fs", str(folder)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines = []
-    try:
+
+    def read():
         for line in node.stdout:   # the firmware boots and tries the broker (which is not there)
             lines.append(line)
             if "mqtt: connecting to 127.0.0.1" in line or len(lines) > 200:
                 break
+
+    try:
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(60)  # a node that falls silent fails the test instead of hanging it
         assert any("node bench-1 started (board sim" in line for line in lines), "".join(lines)
         assert not any("Traceback" in line for line in lines), "".join(lines)
     finally:

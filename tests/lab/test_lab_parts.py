@@ -59,9 +59,9 @@ def test_mosquitto_runs_the_lab_broker_conf(tmp_path):
                  what="mosquitto's three listeners")
         assert proc.poll() is None, proc.stderr.read().decode()
         sub = subprocess.run(["mosquitto_sub", "-p", str(ports.psk), "--psk", "00112233445566778899aabbccddeeff",
-                              "--psk-identity", "sim-1", "-t", "luxnode/sim-1/set", "-W", "1", "-d"],
+                              "--psk-identity", "sim-1", "-t", "luxnode/sim-1/set", "-E", "-W", "8", "-d"],
                              capture_output=True, text=True, timeout=10)
-        # Connected over TLS-PSK and subscribed (-d prints the broker's answers); -W 1 then ends it.
+        # Connected over TLS-PSK and subscribed (-d prints the broker's answers); -E ends it at the SUBACK.
         assert "received CONNACK (0)" in sub.stdout and "received SUBACK" in sub.stdout, sub.stdout + sub.stderr
         assert "Connection refused" not in sub.stderr and "Error" not in sub.stderr, sub.stderr
     finally:
