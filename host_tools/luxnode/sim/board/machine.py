@@ -15,6 +15,8 @@
 #   "wifi off|on"   the access point goes out of range / comes back (network.py)
 #   "bench"         print "machine: bench ambient <%> led <0..1> adc_reads <n>"
 #   "dns 3000"      name lookups block 3000 ms from now on (socket.py of the faithful build)
+#   "net blackhole on|off"  the path to every server dies (nothing acknowledged or received) or
+#                   comes back (_simchip's socket model: faithful build only)
 # Buttons held at boot (e.g. the safe-mode pin): LUXNODE_SIM_HELD="0".
 # Board events are printed as "machine: ..." lines; under the runner, reset()
 # and a watchdog timeout print "machine: reset <CAUSE>" and stop, and the runner
@@ -189,6 +191,9 @@ def _poll_control():
             import network
             network._dns_ms = int(words[1])
             print("machine: dns lookups take", words[1], "ms")
+        elif words[:2] == ["net", "blackhole"] and words[2:] in (["on"], ["off"]) and _simchip:
+            _simchip.blackhole(words[2] == "on")
+            print("machine: network path", "dead" if words[2] == "on" else "back")
         elif words == ["bench"]:
             bench = _the_bench()
             print("machine: bench ambient %s led %s adc_reads %d" % (bench.ambient, bench.led, bench.reads))

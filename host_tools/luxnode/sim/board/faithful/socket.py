@@ -8,6 +8,11 @@
 #   which replaces the C library's setsockopt(): see simchip.c). So on an ESP8266
 #   setsockopt(6, 1, 1) prints "Warning: lwip.setsockopt() not implemented" and leaves
 #   Nagle on, while setsockopt(IPPROTO_TCP, TCP_NODELAY, 1) (0x40) sets it;
+# - a dead network path (control line "net blackhole on|off"): _simchip, below the native
+#   socket, holds what a TCP socket writes as lwIP holds unacknowledged segments and drops
+#   what arrives; once the chip's TCP_SND_QUEUELEN pbufs are held a write does what the
+#   port's does (ESP8266: modlwip's 10 s retry loop, then ENOMEM; ESP32: EAGAIN). The chip
+#   is chosen below with _simchip.lwip(), which switches the model on (see simchip.c);
 # - name lookups block the caller until answered, as lwIP's do: network's DNS delay
 #   (control line "dns MS", or LUXNODE_SIM_DNS_MS) holds getaddrinfo that long; an IP
 #   address needs no lookup.

@@ -1,6 +1,6 @@
 // What the board-faithful unix build (luxnode sim --faithful) changes below Python, where
 // the simulated board's Python modules cannot reach: the chip's wall clock, its lwIP
-// socket options and its watchdog.
+// socket options, a dead network path and its watchdog.
 //
 // The clock.
 // An ESP32 or ESP8266 starts its clock at 2000-01-01 00:00:00 on power-on and keeps
@@ -12,6 +12,8 @@
 //
 // LUXNODE_SIM_CLOCK_OFFSET (seconds, board minus host) starts the clock where it
 // was before a reset; without it the clock starts at 2000-01-01 (a power-on).
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -158,6 +160,164 @@ static mp_obj_t simchip_lwip(mp_obj_t binding) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(simchip_lwip_obj, simchip_lwip);
 
+// A dead network path (control line "net blackhole on|off", _simchip.blackhole(on)): the
+// broker's host lost power or the uplink dropped while the TCP connection stays open, so no
+// segment is acknowledged and nothing arrives. A loopback peer's kernel always acknowledges,
+// so this replaces read(), write(), connect() and close() for the chip's TCP sockets (those
+// connected to an IPv4 address once socket.py has said which chip) and, while the path is
+// dead, keeps what they write here as lwIP keeps unacknowledged segments, each write taking
+// one pbuf per TCP_MSS bytes, and drops what arrives. When the queue is full a write does
+// what the chip's socket does:
+// - ESP8266 (extmod/modlwip.c lwip_tcp_send; liblwip_open from esp-open-lwip, lwipopts.h:
+//   TCP_MSS 536, TCP_SND_BUF 2 * TCP_MSS, TCP_SND_QUEUELEN (4 * TCP_SND_BUF + TCP_MSS - 1) /
+//   TCP_MSS = 8): no send buffer left: EAGAIN (non-blocking), else wait; pbufs full: tcp_write
+//   gives ERR_MEM, and even a non-blocking write retries 200 times with mp_hal_delay_ms(50)
+//   between, 10 s, whose event loop no longer feeds the watchdog once WDT() exists
+//   (ets_loop_dont_feed_sw_wdt), then fails with ENOMEM (error_lookup_table[-ERR_MEM]);
+// - ESP32 (lwIP's sockets; ESP-IDF's Kconfig defaults as remembered, not checked against its
+//   source: TCP_MSS 1440, TCP_SND_BUF 5760, so 16 pbufs): a
+//   non-blocking write that finds the queue full gives EAGAIN.
+// When the path comes back the segments held arrive (as retransmissions would), in order.
+// New connections still open (the SYN gets through), and what they send is held too.
+#define NET_FDS 64
+#define NET_HELD_MAX 5760
+struct net_socket {
+    uint8_t tracked;
+    uint8_t pbufs;  // segments held, as lwIP counts them against TCP_SND_QUEUELEN
+    uint16_t bytes;  // held, against TCP_SND_BUF
+    uint8_t data[NET_HELD_MAX];
+};
+static struct net_socket net_sockets[NET_FDS];
+static int net_dead;
+
+static int net_held(int fd) {
+    return net_dead && fd >= 0 && fd < NET_FDS && net_sockets[fd].tracked;
+}
+
+static int net_blocking(int fd) {
+    return !(fcntl(fd, F_GETFL) & O_NONBLOCK);
+}
+
+static void net_sleep_ms(long long ms) {
+    struct timespec left = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+    while (nanosleep(&left, &left) == -1 && errno == EINTR) {
+    }
+}
+
+// A blocking socket waits as long as its timeout (settimeout(): SO_SNDTIMEO / SO_RCVTIMEO),
+// without one for ever: the path cannot come back while the board is stuck here.
+static void net_wait(int fd, int option) {
+    struct timeval timeout = {0, 0};
+    socklen_t len = sizeof(timeout);
+    getsockopt(fd, SOL_SOCKET, option, &timeout, &len);
+    long long ms = (long long)timeout.tv_sec * 1000 + timeout.tv_usec / 1000;
+    if (!ms) {
+        for (;;) {
+            pause();
+        }
+    }
+    net_sleep_ms(ms);
+}
+
+static ssize_t net_hold(int fd, const void *buf, size_t len) {
+    struct net_socket *s = &net_sockets[fd];
+    int esp8266 = lwip_binding == 8266;
+    size_t mss = esp8266 ? 536 : 1440;
+    size_t room = (esp8266 ? 2 * 536 : 5760) - s->bytes;
+    size_t pbufs_max = esp8266 ? 8 : 16;
+    if (room == 0) {  // tcp_sndbuf() is 0
+        if (!net_blocking(fd)) {
+            errno = EAGAIN;
+            return -1;
+        }
+        net_wait(fd, SO_SNDTIMEO);
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    size_t n = len < room ? len : room;
+    size_t pbufs = (n + mss - 1) / mss;
+    if (s->pbufs + pbufs > pbufs_max) {
+        if (esp8266) {
+            net_sleep_ms(200 * 50);  // the watchdog's signal ends it on the way, as on the chip
+            errno = ENOMEM;
+            return -1;
+        }
+        if (!net_blocking(fd)) {
+            errno = EAGAIN;
+            return -1;
+        }
+        net_wait(fd, SO_SNDTIMEO);
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    memcpy(s->data + s->bytes, buf, n);
+    s->bytes += n;
+    s->pbufs += pbufs;
+    return n;
+}
+
+static ssize_t net_drop_incoming(int fd) {
+    uint8_t sink[512];
+    while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {
+    }
+    if (net_blocking(fd)) {
+        net_wait(fd, SO_RCVTIMEO);
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
+ssize_t write(int fd, const void *buf, size_t len) {
+    if (net_held(fd)) {
+        return net_hold(fd, buf, len);
+    }
+    return syscall(SYS_write, fd, buf, len);
+}
+
+ssize_t read(int fd, void *buf, size_t len) {
+    if (net_held(fd)) {
+        return net_drop_incoming(fd);
+    }
+    return syscall(SYS_read, fd, buf, len);
+}
+
+int connect(int fd, const struct sockaddr *address, socklen_t len) {
+    if (lwip_binding && fd >= 0 && fd < NET_FDS && address->sa_family == AF_INET) {
+        int type = 0;
+        socklen_t type_len = sizeof(type);
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len);
+        net_sockets[fd].tracked = type == SOCK_STREAM;
+        net_sockets[fd].pbufs = 0;
+        net_sockets[fd].bytes = 0;
+    }
+    return syscall(SYS_connect, fd, address, len);
+}
+
+int close(int fd) {
+    if (fd >= 0 && fd < NET_FDS) {
+        net_sockets[fd].tracked = 0;
+    }
+    return syscall(SYS_close, fd);
+}
+
+// _simchip.blackhole(on): the path dies, or comes back with what it held.
+static mp_obj_t simchip_blackhole(mp_obj_t on) {
+    net_dead = mp_obj_is_true(on);
+    if (!net_dead) {
+        for (int fd = 0; fd < NET_FDS; fd++) {
+            struct net_socket *s = &net_sockets[fd];
+            if (s->tracked && s->bytes) {
+                ssize_t sent = send(fd, s->data, s->bytes, MSG_DONTWAIT | MSG_NOSIGNAL);
+                (void)sent;  // a peer gone meanwhile resets the connection, as it would
+            }
+            s->pbufs = 0;
+            s->bytes = 0;
+        }
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(simchip_blackhole_obj, simchip_blackhole);
+
 // The watchdog.
 // On the chips it is a timer interrupt, so it resets a loop that never comes back: a
 // Python `while True: pass`, or a C call blocked in recv(). Here a one-shot SIGALRM is
@@ -286,6 +446,7 @@ static const mp_rom_map_elem_t simchip_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_watchdog), MP_ROM_PTR(&simchip_watchdog_obj) },
     { MP_ROM_QSTR(MP_QSTR_feed), MP_ROM_PTR(&simchip_feed_obj) },
     { MP_ROM_QSTR(MP_QSTR_qstrs), MP_ROM_PTR(&simchip_qstrs_obj) },
+    { MP_ROM_QSTR(MP_QSTR_blackhole), MP_ROM_PTR(&simchip_blackhole_obj) },
 };
 static MP_DEFINE_CONST_DICT(simchip_globals, simchip_globals_table);
 
