@@ -2,7 +2,8 @@
 # connect with exponential backoff (lux.mqttconn, loaded while connecting),
 # reading into a preallocated buffer, acks, keepalive. Blocking is bounded: a
 # TLS handshake by _CONNECT_MS, a write the socket cannot take by _SEND_MS (the
-# ESP8266's watchdog fires after 1.6 s without a feed).
+# ESP8266's watchdog fires after 1.6 s without a feed), and the writes sent without
+# an answer by _HOLD segments (lwIP's queue of unacknowledged ones, below).
 import errno
 import random
 import select
@@ -32,6 +33,19 @@ _SEND_MS = const(1000)  # a write that cannot go out in this time ends the conne
 _READS_PER_POLL = const(16)  # then the loop gets its turn, even in a flood
 _INFLIGHT_MAX = const(8)  # unacknowledged QoS 1 messages kept; the oldest goes first
 _RX2_MAX = const(16)  # QoS 2 packet ids remembered until their PUBREL
+# lwIP keeps each segment until the broker's TCP acknowledges it. On a dead path (the broker's
+# host lost power, the uplink dropped) none is, and once the ESP8266's TCP_SND_QUEUELEN (8 pbufs:
+# esp-open-lwip, TCP_MSS 536) are queued, even a non-blocking write retries for 10 s in modlwip,
+# past the watchdog. Anything received proves the path (its segment acknowledges ours), so past
+# _HOLD segments written since then the client sends a PINGREQ and writes nothing else: QoS 0 is
+# dropped, QoS 1 waits in the inflight queue. _HOLD leaves room for a two-segment publish and
+# that PINGREQ; no answer within _HOLD_MS (or half a keepalive, if shorter) ends the connection.
+# What answers a packet just received (acks, a command's state or error) is not counted: the
+# path was there a moment ago, and a burst of commands must not lose its answers.
+_SEG = const(536)
+_HOLD = const(6)
+_HOLD_MS = const(10000)
+_ANSWERING = const(-10000)  # the count while a received chunk is handled
 
 
 def _b(s):
@@ -70,6 +84,7 @@ class MQTTClient:
         self._txmv = memoryview(self._tx)
         self._subs = [(_b(t), q) for t, q in subs]
         self._inflight = []  # (pid, topic, msg, retain, sent) of unacknowledged QoS 1
+        self._unanswered = 0  # segments written since anything was received (_HOLD)
         self._rx2 = []  # QoS 2 packet ids received, PUBREL not yet seen
         self._pid = 0
         self._addr = None
@@ -88,8 +103,9 @@ class MQTTClient:
     # -- application side --
 
     def publish(self, topic, msg, retain=False, qos=0):
-        """QoS 0 is dropped while offline; QoS 1 is kept (bounded) until acknowledged,
-        and sent after a reconnect (with DUP if it went out before)."""
+        """QoS 0 is dropped while offline or held (_HOLD); QoS 1 is kept (bounded) until
+        acknowledged, sent when the connection can take it, and again after a reconnect (with
+        DUP if it went out before)."""
         topic, msg = _b(topic), _b(msg)
         if qos:
             if retain:  # a newer retained message supersedes one still unacknowledged
@@ -100,12 +116,17 @@ class MQTTClient:
             pid = self._next_pid()
             if len(self._inflight) >= _INFLIGHT_MAX:
                 self.log("mqtt: inflight full, dropping message %d" % self._inflight.pop(0)[0])
-            self._inflight.append((pid, topic, msg, retain, self.state == UP))  # sent: DUP when again
+            self._inflight.append((pid, topic, msg, retain, False))  # sent: DUP when again
         elif self.state != UP:
             return False
         if self.state == UP:
             try:
-                self._send_pub(topic, msg, qos, retain, False, pid if qos else 0)
+                if qos:
+                    self._flush()
+                elif self._room():
+                    self._send_pub(topic, msg, 0, retain, False, 0)
+                else:
+                    return False
             except Exception as e:
                 self._fail(e)
                 return False
@@ -145,6 +166,7 @@ class MQTTClient:
                 pass
         self._sock = None
         self._ping_at = None
+        self._unanswered = 0
 
     def _fail(self, why):
         if self.state != UP:
@@ -161,6 +183,25 @@ class MQTTClient:
 
     # -- wire --
 
+    def _room(self):
+        """Whether the connection may take another publish (_HOLD); if not, the PINGREQ that
+        asks whether the broker is still there goes out, once."""
+        if self._unanswered < _HOLD:
+            return True
+        if self._ping_at is None:
+            self._send(b"\xc0\x00")  # PINGREQ
+            self._ping_at = ticks_ms()
+        return False
+
+    def _flush(self):
+        """QoS 1 messages not yet written on this connection, oldest first, while it has room."""
+        for i, m in enumerate(self._inflight):
+            if not m[4]:
+                if not self._room():
+                    return
+                self._inflight[i] = m[:4] + (True,)
+                self._send_pub(m[1], m[2], 1, m[3], False, m[0])
+
     def _send(self, data):
         if self._sock is None:
             raise OSError(errno.ENOTCONN)
@@ -172,6 +213,7 @@ class MQTTClient:
             k = self._sock.write(mv[n:])
             if k:
                 n += k
+                self._unanswered += (k + _SEG - 1) // _SEG  # lwIP's pbufs for it
             elif ticks_diff(ticks_ms(), deadline) > 0:
                 raise OSError(errno.ETIMEDOUT)
             else:
@@ -217,29 +259,33 @@ class MQTTClient:
             if not k:
                 raise OSError("closed by broker")
             self._last_rx = ticks_ms()
+            self._unanswered = _ANSWERING
             r.got(k)
             r.parse(self._handle)
+            self._unanswered = 0
             if self.state == _DOWN:
                 return
 
     def _timers(self, now):
-        if self.state == _WAIT:
-            if ticks_diff(now, self._since) > _CONNACK_MS:
+        if self.state != UP:  # waiting for CONNACK, or the read just ended the connection
+            if self.state == _WAIT and ticks_diff(now, self._since) > _CONNACK_MS:
                 raise OSError("no CONNACK")
             return
-        if not self.keepalive:
-            return
         half = self.keepalive * 500
-        if self._ping_at is not None and ticks_diff(now, self._ping_at) >= half \
-                and ticks_diff(now, self._last_rx) >= half:
-            raise OSError("no PINGRESP within keepalive")
+        held = self._unanswered >= _HOLD
+        wait = _HOLD_MS if held and not 0 < half < _HOLD_MS else half
+        if wait and self._ping_at is not None and ticks_diff(now, self._ping_at) >= wait \
+                and ticks_diff(now, self._last_rx) >= wait:
+            raise OSError("no PINGRESP within keepalive" if wait == half else "no PINGRESP, writes held")
         # PINGREQ half a keepalive after the last packet sent, whatever arrives;
-        # also probe a broker that has been silent that long.
-        if ticks_diff(now, self._last_tx) >= half or (
-                self._ping_at is None and ticks_diff(now, self._last_rx) >= half):
+        # also probe a broker that has been silent that long. Held: only the one (_room).
+        if half and (ticks_diff(now, self._last_tx) >= half or (
+                self._ping_at is None and ticks_diff(now, self._last_rx) >= half)) and not (
+                held and self._ping_at is not None):
             self._send(b"\xc0\x00")  # PINGREQ
             if self._ping_at is None:
                 self._ping_at = now
+        self._flush()  # QoS 1 held back, once something has come in
 
     def _handle(self, first, body, rem):
         kind = first & 0xF0
