@@ -174,8 +174,8 @@ static MP_DEFINE_CONST_FUN_OBJ_1(simchip_lwip_obj, simchip_lwip);
 //   gives ERR_MEM, and even a non-blocking write retries 200 times with mp_hal_delay_ms(50)
 //   between, 10 s, whose event loop no longer feeds the watchdog once WDT() exists
 //   (ets_loop_dont_feed_sw_wdt), then fails with ENOMEM (error_lookup_table[-ERR_MEM]);
-// - ESP32 (lwIP's sockets; ESP-IDF's Kconfig defaults as remembered, not checked against its
-//   source: TCP_MSS 1440, TCP_SND_BUF 5760, so 16 pbufs): a
+// - ESP32 (ports/esp32/modsocket.c over lwIP's sockets; ESP-IDF's components/lwip/Kconfig:
+//   TCP_MSS 1440, TCP_SND_BUF 5760, and lwIP's default TCP_SND_QUEUELEN, 16 pbufs): a
 //   non-blocking write that finds the queue full gives EAGAIN.
 // When the path comes back the segments held arrive (as retransmissions would), in order.
 // New connections still open (the SYN gets through), and what they send is held too.
