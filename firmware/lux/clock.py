@@ -36,6 +36,7 @@ class Clock:
         self._addr = None  # the server's, once resolved; resolved again after a failure
         self._qid = None  # the id of the DNS question in flight, else None
         self._port_lookup = False  # the station's DNS port is closed: getaddrinfo instead
+        self.feed = lambda: None  # the watchdog's feed (Node.run), around a lookup that may block
 
     def poll(self, timeout_ms):
         """True once the clock is set; waits at most about timeout_ms."""
@@ -79,13 +80,15 @@ class Clock:
         if addr is None:
             from . import dns
 
-            server = None if self._port_lookup or dns.numeric(self._host) else dns.server()
+            server = None if self._port_lookup or dns.numeric(self._host) else dns.server(self._host)
             if server:
                 self._sock, self._qid = dns.ask(self._host, server)
                 self._poller.register(self._sock, select.POLLIN)
                 self._sent = ticks_ms()
                 return
-            addr = self._addr = socket.getaddrinfo(self._host, self._port)[0][-1]  # blocks only without a DNS server
+            self.feed()  # the lookup blocks while lwIP retries: only where no DNS server is known
+            addr = self._addr = socket.getaddrinfo(self._host, self._port)[0][-1]
+            self.feed()
         self._ask(addr)
 
     def _resolved(self, data):

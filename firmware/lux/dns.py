@@ -1,13 +1,20 @@
 # The broker's address without blocking: one DNS question over UDP to the station's DNS
 # server, whose answer lux.mqttconn polls for like any socket. The ports' getaddrinfo
 # waits for the answer (lwIP retries for seconds), longer than the ESP8266's watchdog
-# allows. Loaded while a broker name is being resolved.
+# allows. A .local name is asked of the link's mDNS responders instead (RFC 6762 6.7:
+# a question from a port other than 5353 gets a unicast answer in DNS form), which a
+# router's DNS server does not know. Loaded while a broker name is being resolved.
 import random
 import socket
 
+_MDNS = ("224.0.0.251", 5353)
 
-def server():
-    """(address, 53) of the DNS server the WiFi station got, or None (then getaddrinfo)."""
+
+def server(host):
+    """Where to ask for host: the mDNS group for a .local name, else (address, 53) of the
+    DNS server the WiFi station got, or None (then getaddrinfo)."""
+    if host.endswith(".local"):
+        return _MDNS
     try:
         import network
 
@@ -36,10 +43,14 @@ def ask(host, server):
     q.extend(b"\0\0\1\0\1")  # type A, class IN
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setblocking(False)
-    # Connected: only the server's datagrams arrive, and where the host reports a closed
-    # port (a unix port's loopback; lwIP reports none) recv raises ECONNREFUSED.
-    s.connect(socket.getaddrinfo(server[0], server[1])[0][-1])
-    s.send(q)
+    addr = socket.getaddrinfo(server[0], server[1])[0][-1]
+    if server is _MDNS:  # the answer comes from the responder's own address
+        s.sendto(q, addr)
+    else:
+        # Connected: only the server's datagrams arrive, and where the host reports a closed
+        # port (a unix port's loopback; lwIP reports none) recv raises ECONNREFUSED.
+        s.connect(addr)
+        s.send(q)
     return s, qid
 
 

@@ -32,7 +32,7 @@ def dial(self):
         from . import dns
 
         self.log("mqtt: resolving %s" % self.host)
-        server = None if dns.numeric(self.host) else dns.server()
+        server = None if dns.numeric(self.host) else dns.server(self.host)
         if server:
             self._sock, self._dns = dns.ask(self.host, server)
             self._poller.register(self._sock, select.POLLIN)

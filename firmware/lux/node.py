@@ -232,6 +232,8 @@ class Node:
                 log("watchdog: the port's fixed period, not wdt_s")
                 wdt = machine.WDT()
             self.mqtt.feed = wdt.feed  # around the calls that may block (a stalled write, DNS)
+            if self.clock:
+                self.clock.feed = wdt.feed
         try:
             while True:
                 self.step()

@@ -1,7 +1,11 @@
 # Safe mode skips the application so that a broken config cannot brick a board:
 # a pin held low at boot, or too many boots in a row that never ran stable
 # (counted in RTC memory, which survives resets but not power cycles).
+# The pin is the BOOT button, a strapping pin: held through reset it starts the ROM's
+# serial bootloader instead, so it is pressed after reset and boot listens for it a
+# while (board.json safe_mode_window_ms).
 import json
+from time import sleep_ms, ticks_diff, ticks_ms
 
 import machine
 from micropython import const
@@ -36,7 +40,16 @@ def check():
         board = {}
     pin = board.get("safe_mode_pin")
     if pin is not None:
-        if machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0:
+        button = machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP)
+        window = board.get("safe_mode_window_ms") or 0
+        if window:
+            print("luxnode: hold BOOT (pin %d) now for safe mode" % pin)
+        start = ticks_ms()
+        while button.value():
+            if ticks_diff(ticks_ms(), start) >= window:
+                break
+            sleep_ms(20)
+        else:
             active, reason = True, "pin %d held low at boot" % pin
     if (board.get("capabilities") or {}).get("rtc_memory"):
         n = 0 if machine.reset_cause() == machine.PWRON_RESET else _count()

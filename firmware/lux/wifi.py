@@ -24,7 +24,7 @@ class WiFi:
         """tried: when the link was lost (the port's own reconnect gets one attempt's time)."""
         self.wlan = wlan
         self.ssid = ssid
-        self.password = password
+        self.password = password  # None once the port holds the network (first connect)
         self.log = log
         self.attempt_ms = attempt_ms
         self._tried = tried
@@ -36,13 +36,20 @@ class WiFi:
             return True
         if self._tried is None or ticks_diff(now, self._tried) >= self.attempt_ms:
             self._tried = now
+            # The ESP8266's SDK saves the mode and the network to flash on each active() and
+            # connect(ssid, key): once per boot, not every attempt while the AP is away.
             try:
-                self.wlan.active(True)
+                if not self.wlan.active():
+                    self.wlan.active(True)
                 try:
                     self.wlan.disconnect()
                 except OSError:
                     pass
-                self.wlan.connect(self.ssid, self.password)
+                if self.password is None:
+                    self.wlan.connect()
+                else:
+                    self.wlan.connect(self.ssid, self.password)
+                    self.password = None
             except OSError as e:
                 self.log("wifi: connect failed: %s" % e)
         return False

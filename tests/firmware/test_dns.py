@@ -16,7 +16,7 @@ CLIENT = """
 import time
 import lux.dns
 from lux.mqtt import MQTTClient, UP
-lux.dns.server = lambda: ("127.0.0.1", {dns_port})
+{setup}
 c = MQTTClient("dns-test", "{host}", {port}, keepalive=30, log=print)
 longest = 0
 start = time.ticks_ms()
@@ -83,10 +83,13 @@ def dns_server():
         s.close()
 
 
-def client(tmp_path, dns, host, port, limit_ms):
+def client(tmp_path, dns, host, port, limit_ms, station=True):
+    """The client resolving host; station: dns is the station's DNS server (else the real lux.dns.server)."""
     if FAITHFUL:  # the lookups on that chip's board (its socket, its lwIP binding)
         shutil.copy(BOARDS_DIR / f"{FAITHFUL}.json", tmp_path / "board.json")
-    return run(CLIENT.format(dns_port=dns.port, host=host, port=port, limit_ms=limit_ms), cwd=tmp_path)
+    setup = 'lux.dns.server = lambda host: ("127.0.0.1", %d)' % dns.port if station else ""
+    return run(CLIENT.format(setup=setup, host=host, port=port, limit_ms=limit_ms), cwd=tmp_path,
+               env={"LUXNODE_SIM_MDNS": f"127.0.0.1:{dns.port}"})
 
 
 def test_a_broker_name_is_resolved_through_its_cname_and_connected(mosquitto, dns_server, tmp_path):
@@ -109,3 +112,15 @@ def test_no_such_name_is_an_error_that_names_it(dns_server, tmp_path):
     dns = dns_server("nxdomain")
     out = client(tmp_path, dns, "nowhere.test", 1, 1500)
     assert "mqtt error: no address for nowhere.test (DNS error 3); retry in" in out, out
+
+
+@pytest.mark.skipif(not FAITHFUL, reason="the plain unix port sends to the host's real mDNS group; the faithful "
+                    "board's socket has the link's responders where LUXNODE_SIM_MDNS says")
+def test_a_local_name_is_asked_of_the_links_mdns_responders_not_the_dns_server(mosquitto, dns_server, tmp_path):
+    # homeassistant.local and the like: a router's DNS server does not know them (the ESP32
+    # port's own getaddrinfo asks mDNS, blocking for up to 5 s; the ESP8266's cannot at all)
+    broker = mosquitto("allow_anonymous true\n")
+    responder = dns_server("answer")  # answers as an mDNS responder does a legacy unicast question
+    out = client(tmp_path, responder, "broker.local", broker.port, 10000, station=False)
+    assert "mqtt: broker.local is 127.0.0.1" in out and "state 3" in out, out
+    assert responder.questions == [encode("broker.local") + b"\0\1\0\1"]

@@ -21,12 +21,16 @@ network._state["up"] = False                          # the access point goes aw
 network._state["join_on"] = 99
 w = wifi.WiFi(wlan, "lab", "pw", logs.append, attempt_ms=100, tried=120)  # as the node does on a loss
 seen += [w.poll(120), w.poll(215), network._state["connects"], w.poll(225), network._state["connects"]]
-print(json.dumps([seen, logs, network._state["hostname"]]))
+seen += [w.poll(325), w.poll(425), network._state["connects"]]
+print(json.dumps([seen, logs, network._state["hostname"], network._state["saved"]]))
 """, path=(FAKEBOARD, FIRMWARE))
-    seen, logs, hostname = json.loads(out)
-    assert seen == [False, 1, False, 1, False, 2, True, False, False, 2, False, 3]
+    seen, logs, hostname, saved = json.loads(out)
+    assert seen == [False, 1, False, 1, False, 2, True, False, False, 2, False, 3, False, False, 5]
     assert logs == ["wifi: connected to lab as 10.0.0.7"]
     assert hostname == "node-1"
+    # 5 connects, yet the mode written once and the network once per WiFi object (the node
+    # makes one per link loss): the ESP8266's SDK saves both to flash whenever they are given
+    assert saved == 3
 
 
 SAFEMODE = """

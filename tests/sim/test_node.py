@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 
+from luxnode import boards
 from luxnode.sim import SimNode, stop_nodes
 from luxnode.sim import start_nodes as start_sim_nodes
 from luxnode.sim.fsroot import node_config, write_root
@@ -183,8 +184,30 @@ def test_missing_or_broken_config_is_a_clear_error(tmp_path):
         sim_node(tmp_path)
 
 
-def test_the_firmware_enters_safe_mode_when_its_button_is_held_at_boot(tmp_path):
-    root = write_root(tmp_path / "node-1", node_config("node-1", "127.0.0.1", 1, board=BOARD))
-    with sim_node(root, output=lambda line: None, bridge=False, env={"LUXNODE_SIM_HELD": "0"}) as node:
-        node.wait_line("safe mode (pin 0 held low at boot)")
+# A chip whose BOOT button (the safe-mode pin) is a strapping pin: pressed after reset.
+CHIP = FAITHFUL or "esp32"
+BOOT_PIN = boards.load(CHIP)["safe_mode_pin"]
+
+
+def chip_node(tmp_path, **env):
+    root = write_root(tmp_path / "node-1", node_config("node-1", "127.0.0.1", 1, board=CHIP))
+    return sim_node(root, output=lambda line: None, bridge=False, env=env)
+
+
+def test_the_firmware_enters_safe_mode_when_its_button_is_pressed_after_reset(tmp_path):
+    with chip_node(tmp_path, LUXNODE_SIM_PRESSED=f"{BOOT_PIN}@300") as node:
+        node.wait_line(f"safe mode (pin {BOOT_PIN} held low at boot)")
+        assert any(f"hold BOOT (pin {BOOT_PIN}) now for safe mode" in line for line in node.lines)
         assert not any("mqtt" in line for line in node.lines)
+
+
+def test_a_button_pressed_after_the_boot_window_leaves_the_application_running(tmp_path):
+    with chip_node(tmp_path, LUXNODE_SIM_PRESSED=f"{BOOT_PIN}@4000") as node:
+        node.wait_line("mqtt: connecting to 127.0.0.1", timeout=20)
+        assert not any("safe mode (" in line for line in node.lines)
+
+
+def test_the_boot_button_held_through_reset_starts_the_roms_bootloader_not_the_node(tmp_path):
+    with chip_node(tmp_path, LUXNODE_SIM_HELD=str(BOOT_PIN)) as node:
+        node.wait_line("machine: waiting for download")
+        assert not any("luxnode:" in line for line in node.lines)

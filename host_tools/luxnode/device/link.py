@@ -18,7 +18,8 @@ ENTER_TRY_S = 3.0  # one Ctrl-C, Ctrl-A attempt to reach the raw REPL
 READ_TIMEOUT_S = 2.0
 # A running node's watchdog resets the board when the REPL holds it too long.
 STOPPED_ANSWERING = ("the board stopped answering (a running node's watchdog may have reset it): "
-                     "hold BOOT while you press RESET to start it in safe mode, then run the command "
+                     "press and release RESET, then at once hold BOOT for 2 s to start it in safe mode "
+                     "(BOOT held through the reset starts the chip's bootloader instead), then run the command "
                      "again (it resumes: unchanged files are not copied twice)")
 
 

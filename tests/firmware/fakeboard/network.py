@@ -1,7 +1,7 @@
 # A station that joins only on the n-th connect() (FAKE_WIFI_JOIN_ON) and can
 # drop its link: enough to test lux.wifi's own retry on the unix port.
 STA_IF = 0
-_state = {"connects": 0, "join_on": 2, "up": False}
+_state = {"connects": 0, "join_on": 2, "up": False, "saved": 0}  # saved: mode or network written
 
 
 def hostname(name=None):
@@ -16,10 +16,13 @@ class WLAN:
         if on is None:
             return self._active
         self._active = on
+        _state["saved"] += 1  # the ESP8266's wifi_set_opmode
 
-    def connect(self, ssid, key):
+    def connect(self, ssid=None, key=None):
         if not self._active:
             raise OSError("Wifi Not Started")
+        if ssid is not None or key is not None:
+            _state["saved"] += 1  # the ESP8266's wifi_station_set_config
         _state["connects"] += 1
         _state["up"] = _state["connects"] >= _state["join_on"]
 

@@ -17,7 +17,11 @@
 #   "dns 3000"      name lookups block 3000 ms from now on (socket.py of the faithful build)
 #   "net blackhole on|off"  the path to every server dies (nothing acknowledged or received) or
 #                   comes back (_simchip's socket model: faithful build only)
-# Buttons held at boot (e.g. the safe-mode pin): LUXNODE_SIM_HELD="0".
+# Buttons: LUXNODE_SIM_HELD="0" holds them down from before the reset; LUXNODE_SIM_PRESSED="0"
+# or "0@400" presses them once the chip runs (at once, or 400 ms after the board started).
+# The boot pin (board.json "boot_pin": GPIO0, GPIO9 on the C3) is a strapping pin: held
+# low at reset, the chip's ROM starts its serial bootloader instead of MicroPython, and
+# the board prints "machine: waiting for download ..." and runs nothing (as the ROM does).
 # Board events are printed as "machine: ..." lines; under the runner, reset()
 # and a watchdog timeout print "machine: reset <CAUSE>" and stop, and the runner
 # boots the node again (as the chip would).
@@ -49,15 +53,16 @@ import random
 import sys
 import time
 
-def _board_chip():
+def _board_file():
     try:
         with open("board.json") as f:
-            return json.load(f).get("chip")
+            return json.load(f)
     except (OSError, ValueError):
-        return None
+        return {}
 
 
-_CHIP = _board_chip()
+_BOARD = _board_file()
+_CHIP = _BOARD.get("chip")
 if _CHIP == "ESP8266":
     # Its `tls` is axTLS: no certificate verification, no PSK. In place from the moment
     # the board is (machine is imported by the board's own socket and by the firmware
@@ -89,7 +94,11 @@ _RUNNER = os.getenv("LUXNODE_SIM_CONTROL") == "stdin"
 _LED_GAIN = float(os.getenv("LUXNODE_SIM_LED_GAIN") or 70.0)  # % light the LED adds at full
 _TAU_MS = float(os.getenv("LUXNODE_SIM_TAU_MS") or 200.0)    # LED-to-sensor lag
 _NOISE = float(os.getenv("LUXNODE_SIM_NOISE") or 0.3)         # +-% uniform sensor noise
-_HELD = (os.getenv("LUXNODE_SIM_HELD") or "").split(",")  # buttons held down to ground
+_HELD = (os.getenv("LUXNODE_SIM_HELD") or "").split(",")  # buttons held down to ground through reset
+_PRESSED = {}  # pin -> ms after the board started that its button goes down
+for _spec in (os.getenv("LUXNODE_SIM_PRESSED") or "").split(","):
+    if _spec:
+        _PRESSED[_spec.partition("@")[0]] = int(_spec.partition("@")[2] or 0)
 # Full-scale input voltage of the ESP32 ADC at each attenuation (dB -> volts).
 _FULL_SCALE = {0: 0.95, 2: 1.25, 6: 1.75, 11: 2.45}
 
@@ -225,6 +234,7 @@ class Pin:
     def __init__(self, id, mode=-1, pull=-1, value=None):
         self._id = id
         self._value = 0
+        self._button = None  # ms after the start its button goes down (LUXNODE_SIM_PRESSED)
         self.init(mode, pull, value)
 
     def init(self, mode=-1, pull=-1, value=None):
@@ -232,18 +242,23 @@ class Pin:
             self._mode = mode
         if pull != -1:
             self._pull = pull
-            # A pull-up reads high unless a button on that pin is held (LUXNODE_SIM_HELD="0,4").
+            # A pull-up reads high unless a button on that pin is down (held or pressed).
             self._value = 1 if pull == Pin.PULL_UP and str(self._id) not in _HELD else 0
+            self._button = _PRESSED.get(str(self._id)) if pull == Pin.PULL_UP else None
         if value is not None:
             self._value = 1 if value else 0
+            self._button = None
 
     def id(self):
         return self._id
 
     def value(self, v=None):
         if v is None:
+            if self._button is not None and time.ticks_diff(time.ticks_ms(), _BOOT_MS) >= self._button:
+                return 0
             return self._value
         self._value = 1 if v else 0
+        self._button = None
 
     def on(self):
         self._value = 1
@@ -578,3 +593,14 @@ def disable_irq():
 def enable_irq(state=0):
     pass
 
+
+def _download_mode():
+    """The boot pin held low through reset: the ROM waits for esptool, MicroPython never starts."""
+    print("machine: waiting for download (boot pin %d held low at reset: the ROM's serial bootloader)"
+          % _BOARD["boot_pin"])
+    while True:
+        time.sleep_ms(1000)
+
+
+if _BOARD.get("boot_pin") is not None and str(_BOARD["boot_pin"]) in _HELD:
+    _download_mode()

@@ -78,7 +78,8 @@ class WLAN:
     def connect(self, ssid=None, key=None, bssid=None):
         if not self._active:
             raise OSError("Wifi Not Started")
-        self._ssid = ssid or ""
+        if ssid is not None:  # without one the port joins the network it was last given
+            self._ssid = ssid
         self._joining = True
         self._status = STAT_CONNECTING
         self._link()

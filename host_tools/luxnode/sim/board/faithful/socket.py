@@ -15,12 +15,17 @@
 #   is chosen below with _simchip.lwip(), which switches the model on (see simchip.c);
 # - name lookups block the caller until answered, as lwIP's do: network's DNS delay
 #   (control line "dns MS", or LUXNODE_SIM_DNS_MS) holds getaddrinfo that long; an IP
-#   address needs no lookup.
+#   address needs no lookup;
+# - the link's mDNS group (224.0.0.251:5353) is where LUXNODE_SIM_MDNS says (a loopback
+#   HOST:PORT where a test answers as the link's responders would), else the host's own.
 import _simchip
 import machine
 import network
+import os
 import usocket as _builtin
 from time import sleep_ms
+
+_MDNS = os.getenv("LUXNODE_SIM_MDNS")
 
 IPPROTO_IP = 0
 IPPROTO_TCP = 6
@@ -53,6 +58,9 @@ def _literal(host):
 
 
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
+    if _MDNS and (host, port) == ("224.0.0.251", 5353):
+        host, _, port = _MDNS.rpartition(":")
+        port = int(port)
     delay = network._dns_ms
     if delay and not _literal(host):  # an IP address needs no lookup
         sleep_ms(delay)  # the lookup holds the caller (the watchdog's timer runs on)
