@@ -121,12 +121,11 @@ class MQTTClient:
             return False
         if self.state == UP:
             try:
-                if qos:
-                    self._flush()
-                elif self._room():
-                    self._send_pub(topic, msg, 0, retain, False, 0)
-                else:
-                    return False
+                if self._flush():  # QoS 1 went out with the others; or waits, held
+                    if not qos:
+                        self._send_pub(topic, msg, 0, retain, False, 0)
+                elif not qos:
+                    return False  # held: dropped
             except Exception as e:
                 self._fail(e)
                 return False
@@ -183,24 +182,20 @@ class MQTTClient:
 
     # -- wire --
 
-    def _room(self):
-        """Whether the connection may take another publish (_HOLD); if not, the PINGREQ that
-        asks whether the broker is still there goes out, once."""
+    def _flush(self):
+        """Writes the QoS 1 messages not yet written on this connection, oldest first, while it
+        has room (_HOLD); says whether room is left. Without it, the PINGREQ that asks whether
+        the broker is still there goes out, once."""
+        for i, m in enumerate(self._inflight):
+            if not m[4] and self._unanswered < _HOLD:
+                self._inflight[i] = m[:4] + (True,)
+                self._send_pub(m[1], m[2], 1, m[3], False, m[0])
         if self._unanswered < _HOLD:
             return True
         if self._ping_at is None:
             self._send(b"\xc0\x00")  # PINGREQ
             self._ping_at = ticks_ms()
         return False
-
-    def _flush(self):
-        """QoS 1 messages not yet written on this connection, oldest first, while it has room."""
-        for i, m in enumerate(self._inflight):
-            if not m[4]:
-                if not self._room():
-                    return
-                self._inflight[i] = m[:4] + (True,)
-                self._send_pub(m[1], m[2], 1, m[3], False, m[0])
 
     def _send(self, data):
         if self._sock is None:
@@ -278,7 +273,7 @@ class MQTTClient:
                 and ticks_diff(now, self._last_rx) >= wait:
             raise OSError("no PINGRESP within keepalive" if wait == half else "no PINGRESP, writes held")
         # PINGREQ half a keepalive after the last packet sent, whatever arrives;
-        # also probe a broker that has been silent that long. Held: only the one (_room).
+        # also probe a broker that has been silent that long. Held: only the one (_flush).
         if half and (ticks_diff(now, self._last_tx) >= half or (
                 self._ping_at is None and ticks_diff(now, self._last_rx) >= half)) and not (
                 held and self._ping_at is not None):

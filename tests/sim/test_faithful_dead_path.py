@@ -13,6 +13,16 @@ from tests.firmware.node import broker, node_config, nodes, observer  # noqa: F4
 from tests.sim.faithful import faithful_binary
 
 
+def _led_until(node, done, what):
+    """The bench's LED output (0..1) once ``done`` says so, read every sample (100 ms) for 10 s."""
+    for _ in range(100):
+        node.control("bench")
+        led = float(node.expect("machine: bench").split()[5])
+        if done(led):
+            return led
+    raise AssertionError(f"no {what}: the LED stays at {led}")
+
+
 def test_esp8266_detects_a_dead_path_without_a_watchdog_reset_and_keeps_its_qos1_state(
         broker, observer, nodes, tmp_path):
     faithful_binary("esp8266")  # built (or skipped, outside CI, saying why) before the node starts
@@ -24,10 +34,13 @@ def test_esp8266_detects_a_dead_path_without_a_watchdog_reset_and_keeps_its_qos1
     observer.expect("luxnode/node-1/state", timeout=20)  # connected and subscribed
     observer.publish("luxnode/node-1/set", json.dumps({"control": "AUTO", "value": 40}))
     observer.expect("luxnode/node-1/state", lambda p: p["control"] == "AUTO")
+    lit = _led_until(node, lambda led: led > 0.2, "AUTO to light the LED at ambient 20 %")
 
     node.control("net blackhole on")
     node.expect("machine: network path dead")
     node.control("ambient 70")  # AUTO dims the LED: new levels on state (QoS 1) while the path is dead
+    _led_until(node, lambda led: led < lit - 0.1, "AUTO to dim the LED at ambient 70 %")
+    assert "connection lost" not in node.drain(), "the connection was lost before the LED moved"
     lost = node.expect("mqtt error: connection lost", timeout=40)
     assert "no PINGRESP" in lost, lost
     dead_state = observer.count("luxnode/node-1/state")
@@ -37,8 +50,11 @@ def test_esp8266_detects_a_dead_path_without_a_watchdog_reset_and_keeps_its_qos1
     node.expect("luxnode: connected to 127.0.0.1", timeout=40)
     # The state held while the path was dead comes first (from the inflight queue, on CONNACK),
     # then the one the connect announces: two, both AUTO.
-    observer.expect("luxnode/node-1/state", lambda p: p["control"] == "AUTO", timeout=15)
-    observer.expect("luxnode/node-1/state", lambda p: p["control"] == "AUTO", timeout=15)
+    try:
+        observer.expect("luxnode/node-1/state", lambda p: p["control"] == "AUTO", timeout=15)
+        observer.expect("luxnode/node-1/state", lambda p: p["control"] == "AUTO", timeout=15)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nthe node:\n{node.drain()}") from None
     assert observer.count("luxnode/node-1/state") >= dead_state + 2
     output = node.drain()
     assert "machine: reset" not in output and "dropping message" not in output, output
