@@ -61,6 +61,7 @@ class FakePWM:
     def duty_u16(self, d=None):   # an ideal 16-bit PWM
         if d is None: return self.writes[-1]
         self.writes.append(d)
+    def freq(self): return 1000
 p = FakePWM()
 d = Dimmer(p, True, gamma=1.0)  # asks the port its least step from dark (65535, inverted) and ends dark
 probe, p.writes = p.writes, []
@@ -99,6 +100,7 @@ class FakePWM:
     def duty_u16(self, d=None):
         if d is None: return self.d
         self.d = d
+    def freq(self): return 1000
 from lux.dimmer import Dimmer
 dim = Dimmer(FakePWM(), False, 2.0, 0.1, 0.9)
 pi.reset(0.0)

@@ -35,7 +35,8 @@
 #   WDT(timeout=) is the IDF task watchdog, fed only by WDT.feed(), resetting `timeout`
 #   ms after the last feed (WDT_RESET); PWM keeps as many of duty_u16's 16 bits as the
 #   frequency leaves the LEDC timer (ESP32 16 up to 1.2 kHz, 10 at 40 kHz; S3/C3 13 at
-#   1 kHz): the duty the LED gets and duty_u16() lose the rest (_ledc_timer below).
+#   1 kHz): the duty the LED gets and duty_u16() lose the rest (_ledc_timer below), and
+#   duty_u16() reads the duty register, which takes a new duty only from the next period.
 # - board.json "chip" "sim" (or none): an ideal 16-bit PWM at any frequency.
 # - The watchdog resets wherever the loop is, as the chip's timer interrupt does: on the
 #   faithful build _simchip's SIGALRM (a busy loop or a call blocked forever included);
@@ -383,6 +384,8 @@ class PWM:
         self._duty = 32768 if _LEDC else 0
         self._bits = 16
         self._src = 0
+        self._shown = 0  # ESP32 family: the duty register of the present cycle, and the last write
+        self._wrote_ms = self._wrote_us = 0
         self.init(freq=freq, duty_u16=duty_u16, **kw)
 
     def init(self, freq=None, duty_u16=None, duty=None, duty_ns=None):
@@ -442,6 +445,15 @@ class PWM:
         # apply_duty(): the duty register keeps the top bits; the rest is lost
         return self._duty >> (16 - self._bits)
 
+    def _register(self):
+        # ledc_get_duty() reads the duty "at the present PWM cycle": a new one shows from the next
+        # period (ledc.h). Here from a whole period after the last write, the most the chip takes.
+        if self._shown != self._channel_duty():
+            if (time.ticks_diff(time.ticks_ms(), self._wrote_ms) > 1000
+                    or time.ticks_diff(time.ticks_us(), self._wrote_us) >= 1000000 // self._freq):
+                self._shown = self._channel_duty()
+        return self._shown
+
     def _set16(self, d):  # check_duty_u16(): 65535 is kept as 65536, full on
         if not 0 <= d <= 65535:
             raise ValueError("duty_u16 must be from 0 to 65536")
@@ -461,7 +473,7 @@ class PWM:
             return
         if _LEDC:
             if d is None:  # get_duty_u16(): what the duty register holds, scaled back up
-                d = self._channel_duty() << (16 - self._bits)
+                d = self._register() << (16 - self._bits)
                 return 65535 if d == 65536 else d
             self._set16(d)
             self._apply()
@@ -497,6 +509,8 @@ class PWM:
         self._apply()
 
     def _apply(self):
+        if _LEDC:
+            self._wrote_ms, self._wrote_us = time.ticks_ms(), time.ticks_us()
         if self._pin != _the_bench().pwm_pin:
             return  # nothing else is wired to a light
         if _CHIP == "ESP8266":
