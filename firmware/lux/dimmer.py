@@ -1,7 +1,9 @@
 # LED strip by PWM: perceptual (gamma) curve, min/max duty, non-blocking fades,
 # polarity inverted in hardware where the port can, in software otherwise. A
-# level above 0 never rounds to dark: its duty is at least the port's least step.
-from time import ticks_diff
+# level above 0 never rounds to dark: its duty is at least the port's least step,
+# which the port is asked for (its PWM keeps 10 to 16 of duty_u16's bits, by chip
+# and frequency).
+from time import sleep_ms, ticks_diff
 
 
 def curve(level, gamma, lo, hi):
@@ -14,11 +16,29 @@ def curve(level, gamma, lo, hi):
 
 
 class Dimmer:
-    def __init__(self, pwm, soft_invert, gamma=2.2, lo=0.0, hi=1.0, least=1):
-        """least: the smallest duty_u16 the port does not round to 0 (10-bit ESP8266: 64)."""
-        self.pwm = pwm  # anything with duty_u16(int)
+    def __init__(self, pwm, soft_invert, gamma=2.2, lo=0.0, hi=1.0):
+        """pwm: the port's PWM at its final frequency (duty_u16() reads what it keeps)."""
+        self.pwm = pwm  # anything with duty_u16(int), duty_u16() and freq()
         self.soft_invert = soft_invert
-        self.least = least / 65535  # as a duty 0..1
+        # The least step the port tells from dark: the first power of two whose duty_u16()
+        # reads back other than dark's (ESP8266 64; ESP32 1 to 64, C3/S3 8 at 1 kHz). Tried
+        # upwards from dark, so no try lights the LED more than that step; dark again after.
+        # Each read waits two periods (at most 0.5 s): the ESP32 family reads the duty register,
+        # which takes a new duty only from the next period (ledc_get_duty).
+        wait = min(2000 // pwm.freq() + 1, 500)
+        dark = 65535 if soft_invert else 0
+        pwm.duty_u16(dark)
+        sleep_ms(wait)
+        was = pwm.duty_u16()
+        step = 1
+        while step < 32768:
+            pwm.duty_u16(abs(dark - step))
+            sleep_ms(wait)
+            if pwm.duty_u16() != was:
+                break
+            step <<= 1
+        pwm.duty_u16(dark)
+        self.least = step / 65535  # as a duty 0..1
         self.gamma = gamma
         self.lo = lo
         self.hi = hi

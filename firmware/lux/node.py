@@ -143,7 +143,9 @@ class Node:
         self._state_value = round(level)
         self.mqtt.publish(self.t_state, '{"control": "%s", "value": %s, "unit": "%%", "duty": %s, "state": "%s", '
                           '"brightness": %d%s}' % (
-                              self.control, _num(level), _num(duty, 3), "ON" if duty > 0 else "OFF",
+                              # a lit duty under 0.001 (the ESP32's least is 1/65535) in 2 digits, not 0
+                              self.control, _num(level), "%.2g" % duty if 0 < duty < 0.001 else _num(duty, 3),
+                              "ON" if duty > 0 else "OFF",
                               round(level * 2.55),
                               ', "target": %s' % _num(self.value) if self.control == "AUTO" else ""), True, 1)
 

@@ -42,9 +42,7 @@ def build(cfg, adc, pwm, tls_ctx):
     n.control, n.value, n.last_on = n.saved or ("PWM", 0, 100)
     if n.control not in ("PWM", "AUTO"):
         n.control, n.value = "PWM", 0
-    # The ESP8266's PWM has 10 bits (duty_u16 * 1024 / 65535): below 64 is dark.
-    n.dimmer = Dimmer(pwm, cfg.invert and not cfg.hw_invert, cfg.gamma, cfg.min_duty, cfg.max_duty,
-                      64 if cfg.chip == "ESP8266" else 1)
+    n.dimmer = Dimmer(pwm, cfg.invert and not cfg.hw_invert, cfg.gamma, cfg.min_duty, cfg.max_duty)
     n.dimmer.set_level(n.value if n.control == "PWM" else 0, 0, now)  # the restored level, at once
     read, shift = config.adc_reader(cfg, adc)
     n.sensor = LightSensor(read, shift, cfg.dark_raw, cfg.bright_raw, cfg.oversample,

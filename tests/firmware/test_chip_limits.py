@@ -101,8 +101,12 @@ from lux import config, start
 from lux.mqtt import UP
 class Pwm10:  # ports/esp8266/machine_pwm.c: duty_u16 sets pwm_set_duty(duty * 1024 / 65535)
     duty = None
-    def duty_u16(self, d):
+    def duty_u16(self, d=None):
+        if d is None:  # and reads duty * 65535 / 1024
+            return self.duty * 65535 // 1024
         self.duty = d * 1024 // 65535
+    def freq(self):
+        return 1000
 class Adc8266:  # ports/esp8266/machine_adc.c: read() is the 10-bit value, read_u16() v * 65535 / 1024
     v = 1023
     def read(self):

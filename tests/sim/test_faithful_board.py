@@ -167,6 +167,78 @@ p.duty_u16(64); print(p.duty())
     assert out == ["1000 63999", "1023", "512 32767", "0", "1"]
 
 
+@pytest.mark.parametrize("board, freq, bits", [
+    ("esp32", 1000, 16), ("esp32", 40000, 10),      # 80 MHz / freq: 16 bits hold up to about 1.2 kHz
+    ("esp32s3", 1000, 13), ("esp32s3", 40000, 10),  # 14-bit timer, less one at its full width
+    ("esp32c3", 1000, 13), ("esp32c3", 40000, 10),
+])
+def test_esp32_family_pwm_keeps_the_bits_its_timer_has_at_the_frequency(tmp_path, board, freq, bits):
+    # ports/esp32/machine_pwm.c: the duty register gets duty_u16 >> (16 - bits), duty_u16() reads
+    # it back << (16 - bits) (65536, full, as 65535); the LED is on for duty / 2**bits of the period.
+    step = 1 << (16 - bits)
+    code = f"""import json, machine, time
+p = machine.PWM(machine.Pin(json.load(open("board.json"))["pwm"]["pin"]), freq={freq}, duty_u16={step - 1})
+led = lambda: int(machine._the_bench().led * 65536 + 0.5)
+def read():  # the duty register takes a new duty from the next period
+    time.sleep_ms(2)
+    return p.duty_u16()
+out = [read(), led()]
+p.duty_u16({step}); out += [read(), led()]
+p.duty_u16({3 * step - 1}); out += [read(), led()]
+p.duty_u16(65535); out += [read(), led()]
+p.duty_u16(65534); out += [read(), led()]
+print(out)
+"""
+    out = run_chip(chip_root(tmp_path, board), code)
+    below_full = 65534 // step * step
+    assert out == [str([0, 0, step, step, 2 * step, 2 * step, 65535, 65536, below_full, below_full])]
+
+
+def test_esp32_pwm_truncates_again_when_the_frequency_changes_and_reads_the_dividers_frequency(tmp_path):
+    code = """import machine, time
+p = machine.PWM(machine.Pin(25), freq=40000, duty_u16=32)
+time.sleep_ms(2); out = [p.duty_u16(), p.freq()]
+p.freq(1000); time.sleep_ms(2); out += [p.duty_u16(), p.freq()]
+p.init(duty=1); time.sleep_ms(2); out += [p.duty_u16(), p.duty()]
+print(out)
+"""
+    # The duty asked for is kept and cut to the new resolution (set_freq_duty); freq() is
+    # ledc_get_freq(), from the divider: 1000 Hz at 16 bits divides 80 MHz by 313/256 * 65536.
+    assert run_chip(chip_root(tmp_path, "esp32"), code) == ["[0, 40000, 32, 998, 64, 1]"]
+
+
+def test_esp32_duty_u16_reads_a_new_duty_only_from_the_next_period(tmp_path):
+    code = """import machine, time
+p = machine.PWM(machine.Pin(25), freq=1, duty_u16=0)
+time.sleep_ms(1010)
+p.duty_u16(1000); now = p.duty_u16()
+time.sleep_ms(1010)
+print(now, p.duty_u16())
+"""
+    # ledc_get_duty() reads the duty register of the present cycle (1 s at 1 Hz); what was
+    # written shows from the next one (ESP-IDF ledc.h).
+    assert run_chip(chip_root(tmp_path, "esp32"), code) == ["0 1000"]
+
+
+@pytest.mark.parametrize("board", ["esp32s3", "esp32c3"])
+def test_esp32_s3_and_c3_pwm_refuse_frequencies_below_10_hz(tmp_path, board):
+    code = """import machine
+for f in (1, 4, 5, 9, 10):
+    try:
+        machine.PWM(machine.Pin(5), freq=f, duty_u16=0)
+        print(f, "ok")
+    except OSError as e:
+        print(f, e.args)
+"""
+    # At 80 MHz no divider reaches 1-4 Hz (resolution 0: ESP_ERR_INVALID_ARG); at 5-9 Hz the
+    # 14 bits found lose one and the divider needed then is out of range (ESP_FAIL). boards/*.json
+    # say freq_min 10.
+    out = run_chip(chip_root(tmp_path, board), code)
+    assert out == ["1 (-258, 'ESP_ERR_INVALID_ARG')", "4 (-258, 'ESP_ERR_INVALID_ARG')", "5 (1, 'ESP_FAIL')",
+                   "9 (1, 'ESP_FAIL')", "10 ok"]
+    assert boards.load(board)["pwm"]["freq_min"] == 10
+
+
 def test_esp8266_adc_reads_0_to_1024_and_read_u16_is_raw_times_65535_over_1024(tmp_path):
     code = """import machine
 a = machine.ADC(0)

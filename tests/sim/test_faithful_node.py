@@ -75,6 +75,20 @@ def test_esp8266_low_level_state_tells_what_the_led_does(broker, observer, nodes
     assert (state["state"] == "ON") == (led > 0), (state, led)
 
 
+
+@pytest.mark.parametrize("board, freq", [("esp32c3", 1000), ("esp32", 40000)])
+def test_esp32_family_low_level_state_tells_what_the_led_does(broker, observer, nodes, tmp_path, board, freq):
+    # 13 bits on the C3 at the default 1 kHz, 10 on the ESP32 at 40 kHz: 1 % (duty_u16 3 after the
+    # gamma curve) was dark under state ON before the dimmer asked the port for its least step.
+    cfg = node_config(broker.port, board=board, dimmer__invert=False, dimmer__freq=freq)
+    node = nodes(tmp_path / "fs", cfg, board=board, faithful=board).start()
+    observer.expect("luxnode/node-1/state", timeout=20)  # connected and subscribed
+    observer.publish("luxnode/node-1/set", json.dumps({"control": "PWM", "value": 1, "unit": "%"}))
+    state = observer.expect("luxnode/node-1/state", lambda p: p["value"] == 1)
+    node.control("bench")
+    led = float(node.expect("machine: bench").split()[5])
+    assert state["state"] == "ON" and led > 0, (state, led)
+
 COMMANDS = [
     {"control": "PWM", "value": 37.5, "unit": "%"}, {"control": "ON"}, {"control": "OFF", "transition": 1},
     {"control": "AUTO", "value": 40}, {"state": "ON", "brightness": 200}, {"state": "OFF"},

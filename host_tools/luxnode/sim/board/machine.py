@@ -39,7 +39,11 @@
 #   492 bytes (machine_rtc.c MEM_USER_MAXLEN); reset causes are the SDK's numbers.
 # - ESP32 family: ADC powers up at the maximum attenuation (11 dB); RTC memory 2048 B;
 #   WDT(timeout=) is the IDF task watchdog, fed only by WDT.feed(), resetting `timeout`
-#   ms after the last feed (WDT_RESET).
+#   ms after the last feed (WDT_RESET); PWM keeps as many of duty_u16's 16 bits as the
+#   frequency leaves the LEDC timer (ESP32 16 up to 1.2 kHz, 10 at 40 kHz; S3/C3 13 at
+#   1 kHz): the duty the LED gets and duty_u16() lose the rest (_ledc_timer below), and
+#   duty_u16() reads the duty register, which takes a new duty only from the next period.
+# - board.json "chip" "sim" (or none): an ideal 16-bit PWM at any frequency.
 # - The watchdog resets wherever the loop is, as the chip's timer interrupt does: on the
 #   faithful build _simchip's SIGALRM (a busy loop or a call blocked forever included);
 #   on a plain unix port a thread, and whenever the firmware touches the board.
@@ -334,6 +338,59 @@ class ADC:
         return int(self._raw() * full_scale * 1000000) // ((1 << _the_bench().bits) - 1)
 
 
+# The ESP32 family's LEDC as ports/esp32/machine_pwm.c drives it through ESP-IDF's ledc.c:
+# SOC_LEDC_TIMER_BIT_WIDTH per chip (components/soc/<chip>/include/soc/soc_caps.h), and the
+# source clock set_freq() picks: APB (80 MHz) on all three, REF_TICK (1 MHz) on the ESP32
+# below EMPIRIC_FREQ (10 Hz).
+_LEDC_WIDTH = {"ESP32": 20, "ESP32-S3": 14, "ESP32-C3": 14}
+_LEDC = _CHIP in _LEDC_WIDTH
+
+
+def _ilog2(n):
+    bits = 0
+    while n > 1:
+        n >>= 1
+        bits += 1
+    return bits
+
+
+def _ledc_divisor(src, freq, bits):
+    # ledc_calculate_divisor(): the timer's clock divider, 8 fractional bits, rounded
+    return ((src << 8) + (freq << bits) // 2) // (freq << bits)
+
+
+def _ledc_divisor_bad(div):
+    return div <= 255 or div > 0x3FFFF  # LEDC_IS_DIV_INVALID: below 1.0 or past 10.8 bits
+
+
+def _ledc_timer(freq):
+    """(source clock, duty resolution) for a frequency, or the OSError the port raises."""
+    src = 1000000 if _CHIP == "ESP32" and freq < 10 else 80000000
+    width = _LEDC_WIDTH[_CHIP]
+    # ledc_find_suitable_duty_resolution(): the most bits the divider allows, up to the timer's
+    bits = min(_ilog2((src + freq // 2) // freq), width)
+    if _ledc_divisor_bad(_ledc_divisor(src, freq, bits)):
+        bits = min(_ilog2(src // freq), width)
+        if _ledc_divisor_bad(_ledc_divisor(src, freq, bits)):
+            bits = 0
+    # machine_pwm.c find_suitable_duty_resolution(): at most 16, and one less at the timer's
+    # full width (100 % duty is not reachable there: the chips' hardware bug)
+    bits = min(bits, 16)
+    if bits >= width:
+        bits -= 1
+    # ledc_timer_config() refuses 0 bits, and a divider the fewer bits put out of range
+    if not bits:
+        raise OSError(-0x102, "ESP_ERR_INVALID_ARG")
+    if _ledc_divisor_bad(_ledc_divisor(src, freq, bits)):
+        raise OSError(1, "ESP_FAIL")
+    return src, bits
+
+
+def _check_freq(f):  # check_freq_ranges() against the 40 MHz the init helper and freq() allow
+    if not 0 < f <= 40000000:
+        raise ValueError("frequency must be from 1Hz to 40MHz")
+
+
 class PWM:
     def __init__(self, pin, freq=None, duty_u16=None, invert=None, **kw):
         bench = _the_bench()
@@ -342,10 +399,27 @@ class PWM:
         self._pin = _pin_id(pin)
         self._invert = bool(invert)
         self._freq = 5000
-        self._duty = 0  # ESP32: the 16-bit duty; ESP8266: the SDK's duty 0..1023 (PWM_DEPTH)
+        # ESP8266: the SDK's duty 0..1023 (PWM_DEPTH); ESP32 family: the 16-bit duty asked for
+        # (65535 kept as 65536, full on; 50 % until one is given, PWM_DUTY) and the timer's
+        self._duty = 32768 if _LEDC else 0
+        self._bits = 16
+        self._src = 0
+        self._shown = 0  # ESP32 family: the duty register of the present cycle, and the last write
+        self._wrote_ms = self._wrote_us = 0
         self.init(freq=freq, duty_u16=duty_u16, **kw)
 
     def init(self, freq=None, duty_u16=None, duty=None, duty_ns=None):
+        if _LEDC:  # mp_machine_pwm_init_helper(): checks, then the timer, then the duty once
+            if freq is not None:
+                _check_freq(freq)
+            if duty_u16 is not None:
+                self._set16(duty_u16)
+            elif duty is not None:
+                self._set_u10(duty)
+            if not self._src or freq not in (None, self._freq):
+                self._timer(self._freq if freq is None else freq)
+            self._apply()
+            return
         if freq is not None:
             self.freq(freq)
         if _CHIP == "ESP8266":  # machine_pwm.c init helper: duty is raw, duty_u16 * 1000 / 65535
@@ -363,6 +437,16 @@ class PWM:
             self._apply()
 
     def freq(self, f=None):
+        if _LEDC:
+            if f is None:  # ledc_get_freq(): what the divider gives, not what was asked
+                precision = 1 << self._bits
+                div = _ledc_divisor(self._src, self._freq, self._bits)
+                return ((self._src << 8) + precision * div // 2) // (precision * div)
+            _check_freq(f)
+            if f != self._freq:
+                self._timer(f)
+                self._apply()  # the duty asked for, at the new resolution (set_freq_duty)
+            return
         if f is None:
             return self._freq
         low, high = _the_bench().freq_range
@@ -370,14 +454,48 @@ class PWM:
             raise ValueError("freq must be from %dHz to %dHz" % (low, high))
         self._freq = f
 
+    def _timer(self, f):
+        self._src, self._bits = _ledc_timer(f)
+        self._freq = f
+
     def _set10(self, d):
         self._duty = 0 if d < 1 else 1023 if d > 1023 else d  # esppwm.c pwm_set_duty: 0..PWM_DEPTH
+
+    def _channel_duty(self):
+        # apply_duty(): the duty register keeps the top bits; the rest is lost
+        return self._duty >> (16 - self._bits)
+
+    def _register(self):
+        # ledc_get_duty() reads the duty "at the present PWM cycle": a new one shows from the next
+        # period (ledc.h). Here from a whole period after the last write, the most the chip takes.
+        if self._shown != self._channel_duty():
+            if (time.ticks_diff(time.ticks_ms(), self._wrote_ms) > 1000
+                    or time.ticks_diff(time.ticks_us(), self._wrote_us) >= 1000000 // self._freq):
+                self._shown = self._channel_duty()
+        return self._shown
+
+    def _set16(self, d):  # check_duty_u16(): 65535 is kept as 65536, full on
+        if not 0 <= d <= 65535:
+            raise ValueError("duty_u16 must be from 0 to 65536")
+        self._duty = 65536 if d == 65535 else d
+
+    def _set_u10(self, d):  # check_duty_u10(): 1023 is full on, the rest d << 6
+        if not 0 <= d <= 1023:
+            raise ValueError("duty must be from 0 to 1023")
+        self._duty = 65536 if d == 1023 else d << 6
 
     def duty_u16(self, d=None):
         if _CHIP == "ESP8266":
             if d is None:
                 return self._duty * 65535 // 1024
             self._set10(d * 1024 // 65535)
+            self._apply()
+            return
+        if _LEDC:
+            if d is None:  # get_duty_u16(): what the duty register holds, scaled back up
+                d = self._register() << (16 - self._bits)
+                return 65535 if d == 65536 else d
+            self._set16(d)
             self._apply()
             return
         if d is None:
@@ -394,6 +512,12 @@ class PWM:
             self._set10(d)
             self._apply()
             return
+        if _LEDC:
+            if d is None:
+                return self.duty_u16() >> 6  # get_duty_u10()
+            self._set_u10(d)
+            self._apply()
+            return
         if d is None:
             return self._duty * 1023 // 65535
         self.duty_u16(d * 65535 // 1023)
@@ -405,13 +529,20 @@ class PWM:
         self._apply()
 
     def _apply(self):
+        if _LEDC:
+            self._wrote_ms, self._wrote_us = time.ticks_ms(), time.ticks_us()
         if self._pin != _the_bench().pwm_pin:
             return  # nothing else is wired to a light
-        high = self._duty / (1023 if _CHIP == "ESP8266" else 65535)  # esppwm.c: period * duty / PWM_DEPTH
+        if _CHIP == "ESP8266":
+            high = self._duty / 1023  # esppwm.c: period * duty / PWM_DEPTH
+        elif _LEDC:
+            high = self._channel_duty() / (1 << self._bits)  # duty of 2**bits counts
+        else:
+            high = self._duty / 65535
         _the_bench().drive(1.0 - high if self._invert else high)
 
     def __repr__(self):
-        return "PWM(Pin(%s), freq=%d, duty_u16=%d)" % (self._pin, self._freq, self.duty_u16())
+        return "PWM(Pin(%s), freq=%d, duty_u16=%d)" % (self._pin, self.freq(), self.duty_u16())
 
 
 _wdt_deadline = None
