@@ -121,7 +121,9 @@ def test_esp8266_watchdog_resets_the_board_in_the_write_loop(tmp_path):
 @pytest.mark.parametrize("line, printed", [("net blackhole on", "machine: network path dead"),
                                            ("net blackhole off", "machine: network path back")])
 def test_control_line_kills_and_restores_the_path(tmp_path, line, printed):
-    code = "import machine\nmachine.ADC(0).read()\n"  # the board reads its control lines with the ADC
+    # The board reads its control lines with the ADC: read until the line has come (then the
+    # end of stdin is the board's power going, which ends it), 3 s at most.
+    code = "import machine, time\nfor _ in range(300):\n    machine.ADC(0).read()\n    time.sleep_ms(10)\n"
     env = dict(os.environ, MICROPYPATH=".frozen", LUXNODE_SIM_CONTROL="stdin")
     proc = subprocess.run([faithful_binary("esp8266"), "-c", code], cwd=chip_root(tmp_path, "esp8266"), env=env,
                           input=line + "\n", capture_output=True, text=True, timeout=30)
