@@ -10,9 +10,10 @@ import pytest
 from tests.firmware.node import SIM_BOARD, Node, node_config
 from tests.support.micropython import FAITHFUL, FIRMWARE, run
 
-CEILING_KB = 30  # measured 29.0 KB on the 64-bit unix port from .mpy (28.1 before the node sent
-# telemetry with its connect and resolved names itself; mqtt_async alone: 26.7 KB);
-# the ESP8266 runs the same code frozen or from ROMFS: test_heap32.py
+CEILING_KB = 32  # measured 28.7 KB on the 64-bit unix port from .mpy; 28.7-31.6 KB as the code's and
+# the simulated board's layout changed (the GC scans conservatively: a stale word can keep a few KB
+# alive), and 28.1 before the node sent telemetry with its connect and resolved names itself;
+# mqtt_async alone: 26.7 KB. The ESP8266's own targets, on its heap: test_heap32.py
 
 
 @pytest.mark.skipif(bool(FAITHFUL), reason="a ceiling for the 64-bit unix port's objects; a faithful chip's "

@@ -65,8 +65,14 @@ def _board_file():
         return {}
 
 
-_BOARD = _board_file()
-_CHIP = _BOARD.get("chip")
+def _board_keys():
+    """The chip and its boot pin: only these stay (the whole file would take heap the node is
+    measured on, which the chips' C machine module does not)."""
+    board = _board_file()
+    return board.get("chip"), board.get("boot_pin")
+
+
+_CHIP, _BOOT_PIN = _board_keys()
 if _CHIP == "ESP8266":
     # Its `tls` is axTLS: no certificate verification, no PSK. In place from the moment
     # the board is (machine is imported by the board's own socket and by the firmware
@@ -728,10 +734,10 @@ def enable_irq(state=0):
 def _download_mode():
     """The boot pin held low through reset: the ROM waits for esptool, MicroPython never starts."""
     print("machine: waiting for download (boot pin %d held low at reset: the ROM's serial bootloader)"
-          % _BOARD["boot_pin"])
+          % _BOOT_PIN)
     while True:
         time.sleep_ms(1000)
 
 
-if _BOARD.get("boot_pin") is not None and str(_BOARD["boot_pin"]) in _HELD:
+if _BOOT_PIN is not None and str(_BOOT_PIN) in _HELD:
     _download_mode()
