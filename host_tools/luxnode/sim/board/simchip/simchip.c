@@ -219,6 +219,17 @@ static void net_wait(int fd, int option) {
     net_sleep_ms(ms);
 }
 
+// No room for a write: a non-blocking socket says EAGAIN, a blocking one times out.
+static ssize_t net_full(int fd) {
+    if (!net_blocking(fd)) {
+        errno = EAGAIN;
+        return -1;
+    }
+    net_wait(fd, SO_SNDTIMEO);
+    errno = ETIMEDOUT;
+    return -1;
+}
+
 static ssize_t net_hold(int fd, const void *buf, size_t len) {
     struct net_socket *s = &net_sockets[fd];
     int esp8266 = lwip_binding == 8266;
@@ -226,13 +237,7 @@ static ssize_t net_hold(int fd, const void *buf, size_t len) {
     size_t room = (esp8266 ? 2 * 536 : 5760) - s->bytes;
     size_t pbufs_max = esp8266 ? 8 : 16;
     if (room == 0) {  // tcp_sndbuf() is 0
-        if (!net_blocking(fd)) {
-            errno = EAGAIN;
-            return -1;
-        }
-        net_wait(fd, SO_SNDTIMEO);
-        errno = ETIMEDOUT;
-        return -1;
+        return net_full(fd);
     }
     size_t n = len < room ? len : room;
     size_t pbufs = (n + mss - 1) / mss;
@@ -242,13 +247,7 @@ static ssize_t net_hold(int fd, const void *buf, size_t len) {
             errno = ENOMEM;
             return -1;
         }
-        if (!net_blocking(fd)) {
-            errno = EAGAIN;
-            return -1;
-        }
-        net_wait(fd, SO_SNDTIMEO);
-        errno = ETIMEDOUT;
-        return -1;
+        return net_full(fd);
     }
     memcpy(s->data + s->bytes, buf, n);
     s->bytes += n;
