@@ -6,7 +6,9 @@ from luxnode import cli
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    """Run ``luxnode ARGV`` in-process; (exit code, stdout, stderr)."""
+    """Run ``luxnode ARGV`` in-process; (exit code, stdout, stderr) of that run alone, not what
+    the test printed before it (a fixture's first faithful build says it is building)."""
+    capsys.readouterr()
     code = cli.main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
