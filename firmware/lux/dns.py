@@ -66,19 +66,22 @@ def _skip_name(data, i):
 
 def address(data, qid, host):
     """The first IPv4 address in the answer to question qid, None if data is not that
-    answer; OSError if the answer is that host has none."""
+    answer; OSError if the answer is that host has none, or is cut short."""
     if len(data) < 12 or (data[0] << 8 | data[1]) != qid or not data[2] & 0x80:
         return None
     if data[3] & 15:
         raise OSError("no address for %s (DNS error %d)" % (host, data[3] & 15))
     i = 12
-    for _ in range(data[4] << 8 | data[5]):  # the question, echoed
-        i = _skip_name(data, i) + 4
-    for _ in range(data[6] << 8 | data[7]):
-        i = _skip_name(data, i)
-        kind, size = data[i] << 8 | data[i + 1], data[i + 8] << 8 | data[i + 9]
-        i += 10
-        if kind == 1 and size == 4:
-            return "%d.%d.%d.%d" % (data[i], data[i + 1], data[i + 2], data[i + 3])
-        i += size  # a CNAME on the way
+    try:  # counts or lengths past its end raise IndexError: anyone on the link can send one to mDNS
+        for _ in range(data[4] << 8 | data[5]):  # the question, echoed
+            i = _skip_name(data, i) + 4
+        for _ in range(data[6] << 8 | data[7]):
+            i = _skip_name(data, i)
+            kind, size = data[i] << 8 | data[i + 1], data[i + 8] << 8 | data[i + 9]
+            i += 10
+            if kind == 1 and size == 4:
+                return "%d.%d.%d.%d" % (data[i], data[i + 1], data[i + 2], data[i + 3])
+            i += size  # a CNAME on the way
+    except IndexError:
+        raise OSError("malformed DNS answer for %s" % host)
     raise OSError("no address for %s" % host)

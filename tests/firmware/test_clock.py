@@ -121,3 +121,19 @@ def test_a_servers_name_is_resolved_by_polling_not_by_the_ports_blocking_lookup(
         node.stop()
         dns.close()
     assert dns.questions == 1
+
+
+def test_a_dns_answer_cut_short_is_retried_not_a_crash(mosquitto, sntp, tmp_path):
+    # A .local time server is asked of every mDNS responder on the link: any host there can
+    # answer, with anything.
+    dns = DNSServer("time.test", cut_short=True)
+    node, _ = cert_node(mosquitto, tmp_path, f"time.test:{sntp.port}", env={"LUXNODE_SIM_DNS_SERVER": dns.address})
+    try:
+        node.expect(f"clock: malformed DNS answer for time.test from time.test:{sntp.port}; again in 2 s", timeout=15)
+        node.expect("again in 4 s", timeout=15)  # asked again, with the growing pause
+        out = node.drain()
+        assert "crashed" not in out and "Traceback" not in out, out
+    finally:
+        node.stop()
+        dns.close()
+    assert dns.questions == 2

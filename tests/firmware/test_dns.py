@@ -58,6 +58,9 @@ class DnsServer:
             if self.mode == "nxdomain":
                 self.sock.sendto(data[:2] + b"\x81\x83\0\1\0\0\0\0\0\0" + question, addr)
                 continue
+            if self.mode == "short":  # says it holds an answer, then ends
+                self.sock.sendto(data[:2] + b"\x81\x80\0\1\0\1\0\0\0\0" + question + b"\xc0\x0c\0\1", addr)
+                continue
             cname = encode("real.test")
             answers = (b"\xc0\x0c\0\5\0\1\0\0\0\x3c" + len(cname).to_bytes(2, "big") + cname
                        + b"\xc0\x0c\0\1\0\1\0\0\0\x3c\0\4" + bytes([127, 0, 0, 1]))
@@ -112,6 +115,14 @@ def test_no_such_name_is_an_error_that_names_it(dns_server, tmp_path):
     dns = dns_server("nxdomain")
     out = client(tmp_path, dns, "nowhere.test", 1, 1500)
     assert "mqtt error: no address for nowhere.test (DNS error 3); retry in" in out, out
+
+
+def test_an_answer_cut_short_is_an_error_that_names_it_and_the_loop_goes_on(dns_server, tmp_path):
+    dns = dns_server("short")
+    out = client(tmp_path, dns, "broker.test", 1, 2500)
+    assert "mqtt error: malformed DNS answer for broker.test; retry in" in out, out
+    assert "Traceback" not in out and "state 0" in out, out
+    assert len(dns.questions) >= 2  # asked again after the backoff
 
 
 @pytest.mark.skipif(not FAITHFUL, reason="the plain unix port sends to the host's real mDNS group; the faithful "

@@ -1,8 +1,8 @@
 """A small DNS server for a simulated station (LUXNODE_SIM_DNS_SERVER): the firmware asks the
 station's DNS server itself, always on port 53, so it listens on UDP port 53 of a loopback
 address of its own (127.x.y.z, chosen at random so parallel runs do not meet). It answers
-A questions for one name with 127.0.0.1 after a delay the test sets, or refuses every
-question (RCODE 5), and counts the questions it got."""
+A questions for one name with 127.0.0.1 after a delay the test sets, refuses every
+question (RCODE 5), or cuts every answer short (a hostile one), and counts the questions it got."""
 
 import random
 import socket
@@ -15,10 +15,11 @@ REFUSED = 5
 
 
 class DNSServer:
-    def __init__(self, name="broker.test", delay_s=0.0, refuse=False):
+    def __init__(self, name="broker.test", delay_s=0.0, refuse=False, cut_short=False):
         self.name = name
         self.delay_s = delay_s
         self.refuse = refuse
+        self.cut_short = cut_short
         self.questions = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.address = self._bind()
@@ -56,6 +57,8 @@ class DNSServer:
             rcode = REFUSED if self.refuse else 0 if known else NXDOMAIN
             answer = b"\xc0\x0c\0\1\0\1\0\0\0\x3c\0\4" + bytes((127, 0, 0, 1)) if known else b""
             reply = data[:2] + bytes((0x81, 0x80 | rcode, 0, 1, 0, int(known), 0, 0, 0, 0)) + question + answer
+            if self.cut_short:
+                reply = reply[:len(reply) - len(answer) + 4]  # the answer's name and type, no more
             timer = threading.Timer(self.delay_s, self._send, (reply, peer))
             self._timers.append(timer)
             timer.start()
