@@ -52,8 +52,13 @@ def check():
         else:
             active, reason = True, "pin %d held low at boot" % pin
     if (board.get("capabilities") or {}).get("rtc_memory"):
-        n = 0 if machine.reset_cause() == machine.PWRON_RESET else _count()
-        n += 1
+        cause = machine.reset_cause()
+        n = 0 if cause == machine.PWRON_RESET else _count()
+        # A soft reset (Ctrl-D: mpremote, luxnode deploy) is no failed boot. The ESP32 family
+        # reports it as SOFT_RESET; the ESP8266 reports the last hardware cause, and SOFT_RESET
+        # for machine.reset(), which a crash ends in: there the tools forget the count first.
+        if cause != machine.SOFT_RESET or board.get("chip") == "ESP8266":
+            n += 1
         if n > _BOOT_LIMIT and not active:
             active, reason = True, "%d boots in a row without a stable run" % (n - 1)
         _store(0 if active else n)  # after safe mode, the next boot tries the application again

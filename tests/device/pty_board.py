@@ -5,10 +5,14 @@ which becomes the "board's" filesystem, and links the other end to DIR/tty.
 A soft reset ends the unix port (and socat with it), as NOTES.md describes.
 """
 
+import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
+from luxnode.sim import port
+from tests.sim.faithful import faithful_binary
 from tests.support.net import wait_for
 
 
@@ -52,3 +56,29 @@ class PtyBoard:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class FaithfulPtyBoard(PtyBoard):
+    """The faithful build behind a pty, with the chip's heap and its board.json in its folder;
+    env: more of the simulated board's environment (LUXNODE_SIM_*)."""
+
+    def __init__(self, root, board: dict, env: dict | None = None):
+        super().__init__(root)
+        self.board = board
+        self.env = env or {}
+
+    def start(self):
+        binary = faithful_binary(self.board["name"])
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not (self.root / "board.json").exists():  # a deploy rewrites it in its own layout
+            (self.root / "board.json").write_text(json.dumps(self.board))
+        port.romfs_partition(self.root)  # erased on the first start, kept after
+        heap = self.board["heap_bytes"] + port.board_heap_overhead(binary, self.root)
+        self.tty.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            ["socat", f"PTY,link={self.tty},rawer", f"EXEC:{binary} -X heapsize={heap},pty,stderr,setsid,rawer"],
+            cwd=self.root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=dict(os.environ, MICROPYPATH=".frozen", LUXNODE_SIM_NOISE="0", **self.env))
+        wait_for(lambda: self.tty.exists() or self.proc.poll() is not None, what="socat's pty")
+        assert self.proc.poll() is None, self.proc.stderr.read().decode()
+        return self

@@ -4,59 +4,16 @@ with the same protocol mpremote's romfs deploy uses; then the node boots from /r
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from luxnode import boards
 from luxnode.files import write_private
 from luxnode.sim import fsroot, port
 from luxnode.sim.node import SimNode, module_path
 from tests.device.helpers import one_line_error, run_cli
-from tests.device.pty_board import PtyBoard
 from tests.sim.faithful import faithful_binary
-from tests.support.net import wait_for
-
-
-class FaithfulPtyBoard(PtyBoard):
-    """The faithful build behind a pty, with the chip's heap and its board.json in its folder."""
-
-    def __init__(self, root, board: dict):
-        super().__init__(root)
-        self.board = board
-
-    def start(self):
-        binary = faithful_binary(self.board["name"])
-        self.root.mkdir(parents=True, exist_ok=True)
-        if not (self.root / "board.json").exists():  # a deploy rewrites it in its own layout
-            (self.root / "board.json").write_text(json.dumps(self.board))
-        port.romfs_partition(self.root)  # erased on the first start, kept after
-        heap = self.board["heap_bytes"] + port.board_heap_overhead(binary, self.root)
-        self.tty.unlink(missing_ok=True)
-        self.proc = subprocess.Popen(
-            ["socat", f"PTY,link={self.tty},rawer", f"EXEC:{binary} -X heapsize={heap},pty,stderr,setsid,rawer"],
-            cwd=self.root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env=dict(os.environ, MICROPYPATH=".frozen", LUXNODE_SIM_NOISE="0"))
-        wait_for(lambda: self.tty.exists() or self.proc.poll() is not None, what="socat's pty")
-        assert self.proc.poll() is None, self.proc.stderr.read().decode()
-        return self
-
-
-@pytest.fixture
-def chip_board(tmp_path):
-    if not shutil.which("socat"):
-        pytest.skip("socat is not installed (apt-get install socat)")
-    started = []
-
-    def start(board, root=None, **board_keys):
-        started.append(FaithfulPtyBoard(root or tmp_path / "node", dict(boards.load(board), **board_keys)).start())
-        return started[-1]
-
-    yield start
-    for board in started:
-        board.stop()
 
 
 def where_lux_loads_from(root):

@@ -256,6 +256,6 @@ def run(args) -> int:
         romfs = True if args.romfs else None if args.romfs_if_present else False
         deploy(link, source, args.board, args.optimize, print, args.force, romfs)
         if not args.no_reset:
-            link.soft_reset()
+            link.restart_node()
             print("soft reset: the board starts the firmware")
     return 0

@@ -23,6 +23,9 @@ STOPPED_ANSWERING = ("the board stopped answering (a running node's watchdog may
                      "again (it resumes: unchanged files are not copied twice)")
 
 
+FORGET_BOOTS = "try:\n import lux.safemode\n lux.safemode.stable()\nexcept Exception:\n pass\n"
+
+
 class RawReplLink:
     """What both links share: file operations as small programs run in the raw REPL."""
 
@@ -39,6 +42,16 @@ class RawReplLink:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def soft_reset(self) -> None:
+        raise NotImplementedError
+
+    def restart_node(self) -> None:
+        """The soft reset that ends a deploy or provision, which safe mode's boot-loop count
+        (lux.safemode) must not take for a failed boot: an ESP8266 reports a Ctrl-D as its last
+        hardware reset, SOFT_RESET after a crash. Firmware without lux.safemode is reset as is."""
+        self.exec(FORGET_BOOTS)
+        self.soft_reset()
 
     def exec_json(self, code: str):
         """Run ``code``, which prints one JSON document, and return it decoded."""

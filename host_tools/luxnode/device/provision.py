@@ -95,7 +95,7 @@ class BoardTarget:
 
     def finish(self, reset: bool) -> None:
         if reset:
-            self.link.soft_reset()
+            self.link.restart_node()
         else:
             self.link.close()
 
