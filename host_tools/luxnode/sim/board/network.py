@@ -24,6 +24,8 @@
 #   "sta_saves") for tests.
 # _report() (machine's control line "wifi") says which network the station is on and whether
 # the access point is up.
+# Its names are frozen into the faithful build's qstr pool: none may be one the firmware uses and
+# the chips' C modules lack (e.g. wlan, doc), or the node's qstr count there reads low.
 import json
 import os
 
@@ -63,7 +65,7 @@ def _ram_file():
     return rtc + ".wifi" if rtc else None
 
 
-def _read(path):
+def _json_in(path):
     try:
         with open(path) as f:
             return json.load(f)
@@ -71,9 +73,9 @@ def _read(path):
         return None
 
 
-def _write(path, doc):
+def _json_out(path, contents):
     with open(path, "w") as f:
-        json.dump(doc, f)
+        json.dump(contents, f)
 
 
 def _set_access_point(in_range):
@@ -106,7 +108,7 @@ class WLAN:
             wlan._active = False
             wlan._status = STAT_IDLE
             wlan._ssid = ""
-            wlan._key = ""
+            wlan._passphrase = ""
             wlan._joining = False  # connect() called, no disconnect() since
             _interfaces[interface] = wlan
             _boot(wlan)
@@ -130,7 +132,7 @@ class WLAN:
         given = ssid is not None or key is not None  # without either the port joins the network it was last given
         if given:
             self._ssid = ssid or ""  # both ports clear what is not given (a zeroed config struct)
-            self._key = key or ""
+            self._passphrase = key or ""
         self._joining = True
         self._status = STAT_CONNECTING
         self._link()
@@ -149,7 +151,7 @@ class WLAN:
                 self._status = STAT_BEACON_TIMEOUT  # the AP went silent; the port keeps trying
             elif self._status == STAT_CONNECTING:
                 self._status = STAT_NO_AP_FOUND
-        elif _networks is not None and _networks[self._ssid] != self._key:
+        elif _networks is not None and _networks[self._ssid] != self._passphrase:
             self._status = STAT_WRONG_PASSWORD
         else:
             self._status = STAT_GOT_IP
@@ -179,7 +181,7 @@ class WLAN:
                 hostname(kwargs.get("dhcp_hostname") or kwargs.get("hostname"))
             if self._interface == AP_IF and ("ssid" in kwargs or "key" in kwargs):
                 self._ssid = kwargs.get("ssid", self._ssid)
-                self._key = kwargs.get("key", self._key)
+                self._passphrase = kwargs.get("key", self._passphrase)
                 _saved(self, "ap_saves")
             return
         param = args[0]
@@ -198,47 +200,47 @@ class WLAN:
         return [(b"sim", b"\x24\x0a\xc4\x00\x00\x01", 6, -55, AUTH_WPA2_PSK, False)]
 
 
-def _boot(wlan):
+def _boot(iface):
     """An interface as the chip has it when MicroPython starts (see the notes at the top)."""
     if _chip() == "ESP8266":
-        flash = _read(_FLASH) or _fresh_esp8266(wlan)
-        wlan._active = bool(flash["mode"] & (1 << wlan._interface))  # STATION_MODE 1, SOFTAP_MODE 2
-        wlan._ssid, wlan._key = flash["sta" if wlan._interface == STA_IF else "ap"]
-        wlan._joining = wlan._active and wlan._interface == STA_IF and bool(wlan._ssid)  # auto-connect
+        flash = _json_in(_FLASH) or _fresh_esp8266(iface)
+        iface._active = bool(flash["mode"] & (1 << iface._interface))  # STATION_MODE 1, SOFTAP_MODE 2
+        iface._ssid, iface._passphrase = flash["sta" if iface._interface == STA_IF else "ap"]
+        iface._joining = iface._active and iface._interface == STA_IF and bool(iface._ssid)  # auto-connect
     else:
         path = _ram_file()
-        kept = _read(path) if path and os.getenv("LUXNODE_SIM_RESET_CAUSE") == "SOFT_RESET" else None
-        if not kept or str(wlan._interface) not in kept:
+        kept = _json_in(path) if path and os.getenv("LUXNODE_SIM_RESET_CAUSE") == "SOFT_RESET" else None
+        if not kept or str(iface._interface) not in kept:
             return
-        wlan._active, wlan._ssid, wlan._key, wlan._joining = kept[str(wlan._interface)]
-    if wlan._joining:
-        wlan._status = STAT_CONNECTING
-        wlan._link()
+        iface._active, iface._ssid, iface._passphrase, iface._joining = kept[str(iface._interface)]
+    if iface._joining:
+        iface._status = STAT_CONNECTING
+        iface._link()
 
 
-def _fresh_esp8266(wlan):
+def _fresh_esp8266(iface):
     """What inisetup.py leaves on a new board: AP mode, its access point with the published key."""
     import binascii
-    mac = wlan.config("mac")
+    mac = iface.config("mac")
     ap = ("MicroPython-%s" % binascii.hexlify(mac[-3:]).decode(), "micropythoN")
     return {"mode": 2, "sta": ["", ""], "ap": list(ap), "mode_saves": 0, "sta_saves": 0, "ap_saves": 1}
 
 
-def _saved(wlan, counter):
+def _saved(iface, counter):
     """Keep what the chip keeps: the ESP8266 writes its flash (and counts it), the ESP32 its RAM."""
     if _chip() == "ESP8266":
         if not counter:
             return  # disconnect() and connect() alone are not saved
-        flash = _read(_FLASH) or _fresh_esp8266(wlan)
+        flash = _json_in(_FLASH) or _fresh_esp8266(iface)
         sta, ap = WLAN(STA_IF), WLAN(AP_IF)
         flash["mode"] = (1 if sta._active else 0) | (2 if ap._active else 0)
-        flash["sta"], flash["ap"] = [sta._ssid, sta._key], [ap._ssid, ap._key]
+        flash["sta"], flash["ap"] = [sta._ssid, sta._passphrase], [ap._ssid, ap._passphrase]
         flash[counter] = flash.get(counter, 0) + 1
-        _write(_FLASH, flash)
+        _json_out(_FLASH, flash)
         return
     path = _ram_file()
     if path:
-        _write(path, {str(i): [w._active, w._ssid, w._key, w._joining] for i, w in _interfaces.items()})
+        _json_out(path, {str(i): [w._active, w._ssid, w._passphrase, w._joining] for i, w in _interfaces.items()})
 
 
 def _report():
