@@ -58,7 +58,7 @@ class Node:
     ki: float
     pi: "PI | None"  # the AUTO controller, loaded for AUTO only
     ssid: str
-    wifi_password: str
+    wifi_password: "str | None"  # None once this boot gave it to the port
     wlan: "WLAN | None"  # None without a wifi section
     wifi: "WiFi | None"  # joining the access point
     clock: "Clock | None"  # setting the clock before a certificate can be checked
@@ -164,6 +164,7 @@ class Node:
         now = ticks_ms()
         if self.wifi:  # joining the access point
             if self.wifi.poll(now):
+                self.wifi_password = self.wifi.password  # None once given: once a boot (flash on the ESP8266)
                 self.wifi = None
                 forget("wifi")
             else:

@@ -10,12 +10,19 @@ _ATTEMPT_MS = const(15000)
 
 
 def station(hostname):
-    """The station interface, announcing the node's host name where the port can."""
+    """The station interface, announcing the node's host name where the port can. The access
+    point goes off: a fresh ESP8266 offers one with a published key (inisetup.py)."""
     if hasattr(network, "hostname"):
         try:
             network.hostname(hostname)
         except (OSError, ValueError):
             pass
+    ap = network.WLAN(network.AP_IF)
+    if ap.active():  # asked first: the ESP8266's SDK writes the mode to flash on every change
+        ap.active(False)
+        from .node import log
+
+        log("wifi: access point off")
     return network.WLAN(network.STA_IF)
 
 
@@ -24,20 +31,27 @@ class WiFi:
         """tried: when the link was lost (the port's own reconnect gets one attempt's time)."""
         self.wlan = wlan
         self.ssid = ssid
-        self.password = password  # None once the port holds the network (first connect)
+        self.password = password  # None once this boot gave it to the port (the node keeps that)
         self.log = log
         self.attempt_ms = attempt_ms
         self._tried = tried
 
     def poll(self, now):
-        """True once the station has an IP address."""
+        """True once the station has an IP address on the configured network."""
         if self.wlan.isconnected():
-            self.log("wifi: connected to %s as %s" % (self.ssid, self.wlan.ifconfig()[0]))
-            return True
+            # Until this boot gave the port the network, it may be on another: the ESP32 stays on
+            # the old one across a soft reset (re-provisioning), the ESP8266's SDK rejoins the one
+            # saved in flash at boot. The SSID decides; its password is given at the boot's first join.
+            on = self.ssid if self.password is None else self.wlan.config("ssid")
+            if on == self.ssid:
+                self.log("wifi: connected to %s as %s" % (self.ssid, self.wlan.ifconfig()[0]))
+                return True
+            self.log("wifi: on %s, not %s: joining it" % (on, self.ssid))
+            self._tried = None  # at once
         if self._tried is None or ticks_diff(now, self._tried) >= self.attempt_ms:
             self._tried = now
             # The ESP8266's SDK saves the mode and the network to flash on each active() and
-            # connect(ssid, key): once per boot, not every attempt while the AP is away.
+            # connect(ssid, key): once per boot, not every attempt or outage while the AP is away.
             try:
                 if not self.wlan.active():
                     self.wlan.active(True)

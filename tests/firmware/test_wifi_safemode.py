@@ -19,7 +19,7 @@ seen += [w.poll(100), network._state["connects"]]     # next attempt joins
 seen += [w.poll(110)]
 network._state["up"] = False                          # the access point goes away
 network._state["join_on"] = 99
-w = wifi.WiFi(wlan, "lab", "pw", logs.append, attempt_ms=100, tried=120)  # as the node does on a loss
+w = wifi.WiFi(wlan, "lab", w.password, logs.append, attempt_ms=100, tried=120)  # as the node does on a loss
 seen += [w.poll(120), w.poll(215), network._state["connects"], w.poll(225), network._state["connects"]]
 seen += [w.poll(325), w.poll(425), network._state["connects"]]
 print(json.dumps([seen, logs, network._state["hostname"], network._state["saved"]]))
@@ -28,9 +28,30 @@ print(json.dumps([seen, logs, network._state["hostname"], network._state["saved"
     assert seen == [False, 1, False, 1, False, 2, True, False, False, 2, False, 3, False, False, 5]
     assert logs == ["wifi: connected to lab as 10.0.0.7"]
     assert hostname == "node-1"
-    # 5 connects, yet the mode written once and the network once per WiFi object (the node
-    # makes one per link loss): the ESP8266's SDK saves both to flash whenever they are given
-    assert saved == 3
+    # 5 connects, yet the mode written once and the network once a boot (the node makes a
+    # WiFi per link loss, with the password only until it was given): the ESP8266's SDK saves
+    # both to flash whenever they are given
+    assert saved == 2
+
+
+def test_wifi_leaves_a_network_the_port_kept_for_the_configured_one():
+    """The station is up on another network when the node starts (an ESP32 after a soft reset, an
+    ESP8266's saved one): the configured network is joined at once, with its password."""
+    out = run("""
+import json, network
+from lux import wifi
+logs = []
+wlan = wifi.station("node-1")
+wlan.active(True)
+wlan.connect("old", "old-pw")  # what the port kept from before this boot
+network._state.update(up=True, join_on=1, connects=0)
+w = wifi.WiFi(wlan, "lab", "pw", logs.append, attempt_ms=100)
+seen = [w.poll(0), network._state["ssid"], network._state["key"], w.poll(10), w.password]
+print(json.dumps([seen, logs]))
+""", path=(FAKEBOARD, FIRMWARE))
+    seen, logs = json.loads(out)
+    assert seen == [False, "lab", "pw", True, None]
+    assert logs == ["wifi: on old, not lab: joining it", "wifi: connected to lab as 10.0.0.7"]
 
 
 SAFEMODE = """

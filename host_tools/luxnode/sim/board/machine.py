@@ -13,6 +13,8 @@
 #   "heap"          print "machine: heap <mem_alloc> <mem_free>" after gc.collect(), and on the
 #                   faithful build " <qstrs> <qstr pool bytes>" (interned since start)
 #   "wifi off|on"   the access point goes out of range / comes back (network.py)
+#   "wifi"          print "machine: wifi station on SSID, access point off" (network._report)
+#   "soft reset"    Ctrl-D: MicroPython starts again, the chip runs on (machine: reset SOFT_RESET)
 #   "bench"         print "machine: bench ambient <%> led <0..1> adc_reads <n>"
 #   "dns 3000"      name lookups block 3000 ms from now on (socket.py of the faithful build)
 #   "net blackhole on|off"  the path to every server dies (nothing acknowledged or received) or
@@ -206,6 +208,11 @@ def _poll_control():
             import network
             network._set_access_point(words[1] == "on")
             print("machine: wifi access point", "back" if words[1] == "on" else "gone")
+        elif words == ["wifi"]:
+            import network
+            print("machine: wifi", network._report())
+        elif words == ["soft", "reset"]:
+            soft_reset()
         elif len(words) == 2 and words[0] == "dns" and words[1].isdigit():
             import network
             network._dns_ms = int(words[1])
