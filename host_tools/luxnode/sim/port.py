@@ -47,6 +47,10 @@ FAITHFUL_DIR = BOARD_DIR / "faithful"
 CHIP_MODULE = BOARD_DIR / "simchip"
 FROZEN = ("machine.py", "network.py", "_axtls.py")
 FROZEN_FAITHFUL = ("time.py", "socket.py")
+# The names a stock ESP8266 image holds (its C modules' and frozen modules'), frozen in the ESP8266's
+# build (the one board with floats in the object word) so that the node interns there what it
+# would on the chip, no more (tests/firmware/test_rom_qstrs.py).
+CHIP_ROM = {"C": "esp8266_rom.py"}
 CROSS = "i686-linux-gnu-"
 # Build options shared by both sources (what build-unix.sh passes), plus a static link (the
 # host has no 32-bit loader unless libc6:i386 is installed) and threads under a GIL, as the
@@ -146,7 +150,8 @@ def build_key(kind: str, where: Path, frozen_lux: bool = False, obj_repr: str = 
         for item in sorted(where.iterdir()):
             stat = item.stat()
             digest.update(f"{item.name}:{stat.st_size}:{stat.st_mtime_ns}\0".encode())
-    for path in [*(BOARD_DIR / name for name in FROZEN), *(FAITHFUL_DIR / name for name in FROZEN_FAITHFUL),
+    for path in [*(BOARD_DIR / name for name in (*FROZEN, *CHIP_ROM.values())),
+                 *(FAITHFUL_DIR / name for name in FROZEN_FAITHFUL),
                  *sorted(CHIP_MODULE.iterdir())]:
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
@@ -223,9 +228,10 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def manifest_text(frozen_lux: bool = False) -> str:
+def manifest_text(frozen_lux: bool = False, obj_repr: str = "A") -> str:
     lines = ['include("$(MPY_DIR)/extmod/asyncio")', f'c_module("{CHIP_MODULE}")']
-    lines += [f'module("{name}", base_path="{BOARD_DIR}")' for name in FROZEN]
+    frozen = FROZEN + ((CHIP_ROM[obj_repr],) if obj_repr in CHIP_ROM else ())
+    lines += [f'module("{name}", base_path="{BOARD_DIR}")' for name in frozen]
     lines += [f'module("{name}", base_path="{FAITHFUL_DIR}")' for name in FROZEN_FAITHFUL]
     if frozen_lux:
         lines.append(f'include("{LUX_MANIFEST}", port_manifest=False)')
@@ -267,7 +273,7 @@ def _build(kind: str, where: Path, out: Path, progress, frozen_lux: bool = False
     shutil.rmtree(work, ignore_errors=True)  # what an interrupted build left
     work.mkdir(parents=True, exist_ok=True)
     manifest = work / "manifest.py"
-    manifest.write_text(manifest_text(frozen_lux))
+    manifest.write_text(manifest_text(frozen_lux, obj_repr))
     env = dict(os.environ, **BUILD_ENV)
     if obj_repr != "A":  # simchip/chip_config.h reads it; passed as MICROPY_PY_THREAD_GIL is (mpy-cross ignores it)
         env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} CFLAGS_EXTRA=-DLUX_OBJ_REPR_{obj_repr}".strip()

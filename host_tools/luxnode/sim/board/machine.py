@@ -59,9 +59,20 @@ import random
 import sys
 import time
 
+def _sim_text(b):
+    """Text the firmware also writes, made at run time: a literal would put it among the image's
+    names (frozen), which the chip's C machine module does not hold, so the faithful build would
+    not count it when the firmware interns it (tests/firmware/test_rom_qstrs.py)."""
+    return str(b, "utf-8")
+
+
+_BOARD_JSON = _sim_text(b"board.json")
+_ESP8266 = _sim_text(b"ESP8266")
+
+
 def _board_file():
     try:
-        with open("board.json") as f:
+        with open(_BOARD_JSON) as f:
             return json.load(f)
     except (OSError, ValueError):
         return {}
@@ -71,11 +82,11 @@ def _board_keys():
     """The chip and its boot pin: only these stay (the whole file would take heap the node is
     measured on, which the chips' C machine module does not)."""
     board = _board_file()
-    return board.get("chip"), board.get("boot_pin")
+    return board.get(_sim_text(b"chip")), board.get("boot_pin")
 
 
 _CHIP, _BOOT_PIN = _board_keys()
-if _CHIP == "ESP8266":
+if _CHIP == _ESP8266:
     # Its `tls` is axTLS: no certificate verification, no PSK. In place from the moment
     # the board is (machine is imported by the board's own socket and by the firmware
     # before it imports tls), so code that never opens the ADC gets the chip's TLS too.
@@ -127,22 +138,23 @@ class _Bench:
     """What is wired to the board: where, and how the light behaves."""
 
     def __init__(self):
-        board = _read_json("board.json")
+        board = _read_json(_BOARD_JSON)
         config = _read_json("config.json")
-        pins = config.get("pins", {})
-        sensor = config.get("sensor", {})
-        adc = board.get("adc", {})
-        self.adc_pin = pins.get("adc", adc.get("pin", 34))
-        self.pwm_pin = pins.get("pwm", board.get("pwm", {}).get("pin", 25))
-        self.bits = adc.get("bits", 12)
-        self.atten_db = adc.get("atten_db", 11)
-        self.pwm_invert_kw = board.get("capabilities", {}).get("pwm_invert", True)
-        self.chip = board.get("chip")
-        pwm = board.get("pwm", {})
-        self.freq_range = (pwm.get("freq_min", 1), pwm.get("freq_max", 40000000))
-        self.stage_inverts = bool(config.get("dimmer", {}).get("invert", False))
-        self.dark = sensor.get("dark_raw", 0)
-        self.bright = sensor.get("bright_raw", (1 << self.bits) - 1)
+        pins = config.get(_sim_text(b"pins"), {})
+        sensor = config.get(_sim_text(b"sensor"), {})
+        adc, pwm = _sim_text(b"adc"), _sim_text(b"pwm")
+        adc_board = board.get(adc, {})
+        self.wired_adc = pins.get(adc, adc_board.get("pin", 34))
+        self.wired_pwm = pins.get(pwm, board.get(pwm, {}).get("pin", 25))
+        self.bits = adc_board.get("bits", 12)
+        self.adc_db = adc_board.get(_sim_text(b"atten_db"), 11)
+        self.pwm_invert_kw = board.get("capabilities", {}).get(_sim_text(b"pwm_invert"), True)
+        self.chip_name = board.get(_sim_text(b"chip"))
+        pwm_board = board.get(pwm, {})
+        self.freq_range = (pwm_board.get(_sim_text(b"freq_min"), 1), pwm_board.get(_sim_text(b"freq_max"), 40000000))
+        self.stage_inverts = bool(config.get(_sim_text(b"dimmer"), {}).get("invert", False))
+        self.raw_dark = sensor.get(_sim_text(b"dark_raw"), 0)
+        self.raw_bright = sensor.get(_sim_text(b"bright_raw"), (1 << self.bits) - 1)
         self.ambient = float(os.getenv("LUXNODE_SIM_AMBIENT") or 20.0)
         self.led = 0.0          # LED output 0..1 as the stage drives it
         self.seen = 0.0         # LED light as the sensor sees it (lagged)
@@ -156,12 +168,12 @@ class _Bench:
             self.seen += (self.led - self.seen) * (1.0 - math.exp(-dt / _TAU_MS))
             self.last = now
 
-    def light(self):
+    def seen_light(self):
         self.advance()
         level = self.ambient + _LED_GAIN * self.seen
         return 0.0 if level < 0 else 100.0 if level > 100 else level
 
-    def drive(self, pin_high_fraction):
+    def drive_led(self, pin_high_fraction):
         self.advance()
         self.led = 1.0 - pin_high_fraction if self.stage_inverts else pin_high_fraction
 
@@ -306,16 +318,16 @@ class ADC:
 
     def __init__(self, pin, atten=None):
         bench = _the_bench()
-        if bench.atten_db is None and not isinstance(pin, int):
+        if bench.adc_db is None and not isinstance(pin, int):
             raise TypeError("can't convert Pin to int")  # the ESP8266 ADC takes its id: ADC(0)
-        self._wired = _pin_id(pin) == bench.adc_pin
+        self._wired = _pin_id(pin) == bench.wired_adc
         # The ESP32 ADC powers up at its maximum attenuation (machine_adc.c: ADC_ATTEN_DB_12/11).
-        self._atten_db = None if bench.atten_db is None else 11
+        self._atten_db = None if bench.adc_db is None else 11
         if atten is not None:
             self.atten(atten)
 
     def atten(self, attn):
-        if _the_bench().atten_db is None:  # the ESP8266 ADC has a fixed range
+        if _the_bench().adc_db is None:  # the ESP8266 ADC has a fixed range
             raise AttributeError("'ADC' object has no attribute 'atten'")
         self._atten_db = ADC._DB[attn]
 
@@ -329,11 +341,11 @@ class ADC:
             return 0
         bench = _the_bench()
         bench.reads += 1
-        light = bench.light() + (random.random() * 2.0 - 1.0) * _NOISE
-        raw = bench.dark + (bench.bright - bench.dark) * light / 100.0
+        light = bench.seen_light() + (random.random() * 2.0 - 1.0) * _NOISE
+        raw = bench.raw_dark + (bench.raw_bright - bench.raw_dark) * light / 100.0
         if self._atten_db is not None:
-            raw = raw * _FULL_SCALE[bench.atten_db] / _FULL_SCALE[self._atten_db]
-        top = 1024 if _CHIP == "ESP8266" else (1 << bench.bits) - 1  # system_adc_read(): 0..1024
+            raw = raw * _FULL_SCALE[bench.adc_db] / _FULL_SCALE[self._atten_db]
+        top = 1024 if _CHIP == _ESP8266 else (1 << bench.bits) - 1  # system_adc_read(): 0..1024
         return 0 if raw < 0 else top if raw > top else int(raw + 0.5)
 
     def read(self):
@@ -341,7 +353,7 @@ class ADC:
 
     def read_u16(self):
         raw = self._raw()
-        if _CHIP == "ESP8266":
+        if _CHIP == _ESP8266:
             return raw * 65535 // 1024
         bits = _the_bench().bits
         return (raw << (16 - bits)) | (raw >> (2 * bits - 16))
@@ -435,7 +447,7 @@ class PWM:
             return
         if freq is not None:
             self.freq(freq)
-        if _CHIP == "ESP8266":  # machine_pwm.c init helper: duty is raw, duty_u16 * 1000 / 65535
+        if _CHIP == _ESP8266:  # machine_pwm.c init helper: duty is raw, duty_u16 * 1000 / 65535
             if duty is not None:
                 self._set10(duty)
             if duty_u16 is not None:
@@ -498,7 +510,7 @@ class PWM:
         self._duty = 65536 if d == 1023 else d << 6
 
     def duty_u16(self, d=None):
-        if _CHIP == "ESP8266":
+        if _CHIP == _ESP8266:
             if d is None:
                 return self._duty * 65535 // 1024
             self._set10(d * 1024 // 65535)
@@ -519,7 +531,7 @@ class PWM:
         self._apply()
 
     def duty(self, d=None):
-        if _CHIP == "ESP8266":
+        if _CHIP == _ESP8266:
             if d is None:
                 return self._duty
             self._set10(d)
@@ -544,15 +556,15 @@ class PWM:
     def _apply(self):
         if _LEDC:
             self._wrote_ms, self._wrote_us = time.ticks_ms(), time.ticks_us()
-        if self._pin != _the_bench().pwm_pin:
+        if self._pin != _the_bench().wired_pwm:
             return  # nothing else is wired to a light
-        if _CHIP == "ESP8266":
+        if _CHIP == _ESP8266:
             high = self._duty / 1023  # esppwm.c: period * duty / PWM_DEPTH
         elif _LEDC:
             high = self._channel_duty() / (1 << self._bits)  # duty of 2**bits counts
         else:
             high = self._duty / 65535
-        _the_bench().drive(1.0 - high if self._invert else high)
+        _the_bench().drive_led(1.0 - high if self._invert else high)
 
     def __repr__(self):
         return "PWM(Pin(%s), freq=%d, duty_u16=%d)" % (self._pin, self.freq(), self.duty_u16())
@@ -573,7 +585,7 @@ def _watchdog_check():
     if _wdt_deadline is None or _simchip is not None:
         return
     now = time.ticks_ms()
-    if _CHIP == "ESP8266":
+    if _CHIP == _ESP8266:
         # The SDK's 1.6 s timer ticks from boot; the second tick after a feed resets.
         fed_tick = time.ticks_diff(_wdt_fed_at, _BOOT_MS) // 1600
         if time.ticks_diff(now, _BOOT_MS) // 1600 - fed_tick >= 2:
@@ -600,16 +612,16 @@ class WDT:
         global _wdt_timeout
         if id != 0:
             raise ValueError
-        if _CHIP == "ESP8266":
+        if _CHIP == _ESP8266:
             if timeout != 5000:
                 raise ValueError  # its period is fixed (ports/esp8266/machine_wdt.c)
         elif timeout <= 0:
             raise ValueError("WDT timeout too short")
         first = _wdt_deadline is None
-        feeds = first or _CHIP == "ESP8266"
+        feeds = first or _CHIP == _ESP8266
         _wdt_timeout = timeout
         if _simchip is not None:  # the chip's timer: 1.6 s ticks, the second resets; or the timeout
-            if _CHIP == "ESP8266":
+            if _CHIP == _ESP8266:
                 _simchip.watchdog(1600, 2, _ESP8266_TIMEOUT + "\nmachine: reset SOFT_WDT_RESET\n", _RUNNER, feeds)
             else:
                 _simchip.watchdog(1, timeout, _TIMEOUT + "\nmachine: reset WDT_RESET\n", _RUNNER, feeds)
@@ -705,7 +717,7 @@ def reset():
     # What the next boot reports: the ESP8266's system_restart() is REASON_SOFT_RESTART
     # (SOFT_RESET), the ESP32's esp_restart() ESP_RST_SW, which it reports as HARD_RESET
     # (ports/esp8266/modmachine.c, ports/esp32/modmachine.c mp_machine_reset_cause).
-    _reset("SOFT_RESET" if _CHIP == "ESP8266" else "HARD_RESET")
+    _reset("SOFT_RESET" if _CHIP == _ESP8266 else "HARD_RESET")
 
 
 def soft_reset():

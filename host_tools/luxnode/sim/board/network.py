@@ -43,20 +43,20 @@ AUTH_OPEN = 0
 AUTH_WPA2_PSK = 3
 AUTH_WPA_WPA2_PSK = 4
 
-_hostname = "luxnode"
+_hostname = str(b"luxnode", "utf-8")  # text the firmware writes too: not an image name (machine._sim_text)
 _dns_ms = int(os.getenv("LUXNODE_SIM_DNS_MS") or 0)  # how long a name lookup blocks (socket.py)
 # The DNS server DHCP gave the station (ifconfig()[3]), which a firmware may ask itself on
 # port 53: a loopback address where a test runs one, else 127.0.0.1.
 _dns_server = os.getenv("LUXNODE_SIM_DNS_SERVER") or "127.0.0.1"
 _interfaces = {}
-_ap_in_range = os.getenv("LUXNODE_SIM_AP") != "0"
+_ap_in_range = os.getenv("LUXNODE_SIM_AP") != str(b"0", "utf-8")
 _networks = json.loads(os.getenv("LUXNODE_SIM_NETWORKS") or "null")  # None: any SSID and key join
 _FLASH = ".sdk-wifi.json"  # the ESP8266 SDK's saved WiFi settings, in the board's folder
 
 
-def _chip():
+def _is_esp8266():
     import machine
-    return machine._CHIP
+    return machine._CHIP == machine._ESP8266
 
 
 def _ram_file():
@@ -202,7 +202,7 @@ class WLAN:
 
 def _boot(iface):
     """An interface as the chip has it when MicroPython starts (see the notes at the top)."""
-    if _chip() == "ESP8266":
+    if _is_esp8266():
         flash = _json_in(_FLASH) or _fresh_esp8266(iface)
         iface._active = bool(flash["mode"] & (1 << iface._interface))  # STATION_MODE 1, SOFTAP_MODE 2
         iface._ssid, iface._passphrase = flash["sta" if iface._interface == STA_IF else "ap"]
@@ -228,7 +228,7 @@ def _fresh_esp8266(iface):
 
 def _saved(iface, counter):
     """Keep what the chip keeps: the ESP8266 writes its flash (and counts it), the ESP32 its RAM."""
-    if _chip() == "ESP8266":
+    if _is_esp8266():
         if not counter:
             return  # disconnect() and connect() alone are not saved
         flash = _json_in(_FLASH) or _fresh_esp8266(iface)

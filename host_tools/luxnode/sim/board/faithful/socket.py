@@ -25,11 +25,11 @@ import os
 import usocket as _builtin
 from time import sleep_ms
 
-_MDNS = os.getenv("LUXNODE_SIM_MDNS")
+_RESPONDERS = os.getenv("LUXNODE_SIM_MDNS")
 
 IPPROTO_IP = 0
 IPPROTO_TCP = 6
-if machine._CHIP == "ESP8266":  # extmod/modlwip.c
+if machine._CHIP == machine._ESP8266:  # extmod/modlwip.c
     _simchip.lwip(8266)
     SOL_SOCKET = 1
     SO_REUSEADDR = 0x04
@@ -58,8 +58,8 @@ def _literal(host):
 
 
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
-    if _MDNS and (host, port) == ("224.0.0.251", 5353):
-        host, _, port = _MDNS.rpartition(":")
+    if _RESPONDERS and (host, port) == ("224.0.0.251", 5353):
+        host, _, port = _RESPONDERS.rpartition(":")
         port = int(port)
     delay = network._dns_ms
     if delay and not _literal(host):  # an IP address needs no lookup
