@@ -65,7 +65,8 @@ def test_banner_names_the_urls_and_the_credentials_file(lab):
     assert f"ws://127.0.0.1:{lab.ports['ws_port']}/mqtt" in out
     assert f"credentials  {lab.home / 'registry.json'}" in out
     assert f"port {lab.ports['port']}, username homeassistant" in out
-    assert "luxnode accounts homeassistant --show-secrets" in out
+    assert f"LUXNODE_HOME={lab.home} luxnode accounts homeassistant --show-secrets" in out  # this lab's home
+    assert f"LUXNODE_HOME={lab.home} luxnode watch" in out
     for account in (registry["operator"], *registry["accounts"].values()):
         assert account["password"] not in out  # secrets stay in the 0600 file
     assert sorted(registry["devices"]) == SIM_IDS

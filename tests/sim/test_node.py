@@ -2,6 +2,7 @@
 Under LUXNODE_FAITHFUL=<chip> it supervises them on that chip's board-faithful build."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import textwrap
 import pytest
 
 from luxnode import boards
-from luxnode.sim import SimNode, stop_nodes
+from luxnode.sim import SimNode, port, stop_nodes
 from luxnode.sim import start_nodes as start_sim_nodes
 from luxnode.sim.fsroot import node_config, write_root
 from tests.sim.harness import process_gone
@@ -211,3 +212,13 @@ def test_the_boot_button_held_through_reset_starts_the_roms_bootloader_not_the_n
     with chip_node(tmp_path, LUXNODE_SIM_HELD=str(BOOT_PIN)) as node:
         node.wait_line("machine: waiting for download")
         assert not any("luxnode:" in line for line in node.lines)
+
+
+def test_the_interpreter_is_named_with_its_word_size_even_behind_a_launcher(tmp_path):
+    # The PyPI wheel installs `micropython` as a Python launcher script, not the ELF file: the
+    # word size is then asked of the interpreter itself.
+    launcher = tmp_path / "micropython"
+    launcher.write_text(f"#!/bin/sh\nexec {shutil.which('micropython')} \"$@\"\n")
+    launcher.chmod(0o755)
+    assert port.describe(str(launcher)) == f"{launcher} (64-bit)"
+    assert port.describe(str(tmp_path / "missing")).endswith("(word size unknown)")

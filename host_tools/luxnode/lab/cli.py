@@ -1,5 +1,7 @@
 """``luxnode lab``: broker, simulated nodes, dashboard and time server in one command, until Ctrl-C."""
 
+import os
+import shlex
 import threading
 
 from luxnode.errors import LuxnodeError
@@ -60,6 +62,9 @@ def _ports(args):
 
 def _banner(lab) -> str:
     ids = ", ".join(lab.device_ids) or "none"
+    # The tools find a lab by its home: a second lab's commands must name it too.
+    home = os.environ.get("LUXNODE_HOME")
+    tool = f"LUXNODE_HOME={shlex.quote(home)} luxnode" if home else "luxnode"
     return "\n".join([
         f"luxnode lab: broker pid {lab.broker.pid}, {len(lab.device_ids)} simulated node(s): {ids}",
         f"  dashboard    {lab.dashboard.url}  (the token is your key to the page)",
@@ -69,9 +74,9 @@ def _banner(lab) -> str:
         f"  time         SNTP on UDP port {lab.ntp_port}, all interfaces (the clock for nodes with --tls cert)",
         f"  credentials  {lab.credentials_file} (operator account and node keys, mode 0600)",
         f"  Home Assistant  MQTT integration: this machine, port {lab.ports.password}, username homeassistant,",
-        "               password: luxnode accounts homeassistant --show-secrets",
+        f"               password: {tool} accounts homeassistant --show-secrets",
         f"  logs         {lab.broker_log}, {lab.folder / 'sim'}/<id>/node.log",
-        "  try          luxnode watch    luxnode set sim-1 50    luxnode set sim-1 auto 60",
+        f"  try          {tool} watch    {tool} set sim-1 50    {tool} set sim-1 auto 60",
         "  a board      luxnode provision --port PORT --device-id ID --wifi-ssid SSID --broker LAN-ADDRESS",
         "Ctrl-C stops the nodes, then the broker.",
     ])

