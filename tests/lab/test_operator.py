@@ -10,7 +10,9 @@ import pytest
 
 from luxnode.operator.set_command import command_from_words
 from luxnode.operator.table import NodeTable
+from luxnode.broker.background import BackgroundBroker
 from luxnode.errors import LuxnodeError
+from luxnode.mosquitto.conf import BrokerConfig, ListenerConfig
 from tests.support.net import free_port
 
 OPERATOR_PASSWORD = "op-secret-1"
@@ -291,3 +293,21 @@ def test_a_refused_psk_says_so_not_that_the_broker_is_down(broker, tmp_path, ide
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "refused the TLS-PSK handshake" in result.stderr and repr(identity) in result.stderr
     assert "is it running" not in result.stderr
+
+
+def test_a_refused_subscription_is_an_error_not_an_empty_table(tmp_path):
+    # An account no ACL line lets read the nodes' topics: the lab broker refuses its SUBSCRIBE
+    # (0x80; mosquitto 2.0.11 grants it and delivers nothing), and watching would show nothing.
+    passwd = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "reader", "reader-secret"], check=True)
+    (tmp_path / "acl").write_text("user reader\ntopic read other/#\n")
+    listener = ListenerConfig(0, "127.0.0.1", password_file=passwd, acl_file=tmp_path / "acl")
+    broker = BackgroundBroker(BrokerConfig(listeners=[listener], sys_interval=0)).start()
+    try:
+        result = luxnode("watch", "--once", "--port", str(broker.ports[0]), "--username", "reader",
+                         "--password", "reader-secret", home=tmp_path / "home")
+    finally:
+        broker.stop()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "the broker refused the subscription to luxnode/+/" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0

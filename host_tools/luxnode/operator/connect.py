@@ -161,17 +161,22 @@ def subscribe_snapshot(client, filters: list[str], marker_filter: str, timeout: 
     retained messages before it handles the next packet, so the SUBACK of a
     second subscription (``marker_filter``) marks the end of the snapshot.
     """
-    acked = set()
+    acked = {}  # mid: the reason codes of its SUBACK
     changed = threading.Condition()
 
     def on_subscribe(client, userdata, mid, reason_codes, properties):
         with changed:
-            acked.add(mid)
+            acked[mid] = reason_codes
             changed.notify_all()
 
     client.on_subscribe = on_subscribe
-    client.subscribe([(f, 1) for f in filters])
+    mid = client.subscribe([(f, 1) for f in filters])[1]
     marker_mid = client.subscribe(marker_filter, 0)[1]
     with changed:
         if not changed.wait_for(lambda: marker_mid in acked, timeout):
             raise LuxnodeError(f"no SUBACK within {timeout:g} s; is the broker overloaded?")
+    refused = [f for f, code in zip(filters, acked.get(mid) or ()) if code.is_failure]
+    refused += [marker_filter] if any(code.is_failure for code in acked[marker_mid]) else []
+    if refused:  # an ACL that does not let this account read them: watching would show nothing
+        raise LuxnodeError(f"the broker refused the subscription to {', '.join(refused)}: this account may "
+                           "not read those topics (check its ACL, or use the lab's operator account)")
