@@ -1,9 +1,12 @@
 """luxnode lab --bind: every listener of the lab on one address, remembered, refused in one line where
-this machine has no such address, and a board provisioned against loopback told so. Loopback only."""
+this machine has no such address, and a board provisioned against loopback told so. Tests listen on
+loopback, or on a LAN address inside a network namespace of their own."""
 
 import ipaddress
+import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -15,6 +18,7 @@ from luxnode.lab import brokerconf
 from luxnode.lab.bind import LabAddress, board_reach_warning, is_local_address
 from luxnode.lab.brokerconf import LabPorts
 from tests.lab.labrun import LabCommand, processes_under
+from tests.support.net import wait_for
 
 # Documentation ranges (RFC 5737): the first that is no address of this machine. Binding a socket
 # to it fails at once; nothing is sent.
@@ -29,9 +33,11 @@ def _address(hex_address: str) -> str:
 
 
 def listening_sockets(pids) -> set[tuple[str, str, int]]:
-    """(protocol, address, port) of each listening TCP socket and unconnected UDP socket the processes hold."""
-    inodes = set()
+    """(protocol, address, port) of each listening TCP socket and unconnected UDP socket the processes hold,
+    as their network namespace sees them."""
+    inodes, tables = set(), set()
     for pid in pids:
+        tables.add(Path(f"/proc/{pid}/net"))
         try:
             fds = list(Path(f"/proc/{pid}/fd").iterdir())
         except OSError:
@@ -44,8 +50,13 @@ def listening_sockets(pids) -> set[tuple[str, str, int]]:
             if target.startswith("socket:["):
                 inodes.add(target[len("socket:["):-1])
     found = set()
-    for protocol, listening in (("tcp", "0A"), ("tcp6", "0A"), ("udp", "07"), ("udp6", "07")):
-        for line in Path(f"/proc/net/{protocol}").read_text().splitlines()[1:]:
+    for table, (protocol, listening) in itertools.product(
+            tables, (("tcp", "0A"), ("tcp6", "0A"), ("udp", "07"), ("udp6", "07"))):
+        try:
+            lines = (table / protocol).read_text().splitlines()[1:]
+        except OSError:
+            continue  # the process has ended
+        for line in lines:
             fields = line.split()
             local, state, inode = fields[1], fields[3], fields[9]
             if inode in inodes and state == listening:
@@ -59,10 +70,10 @@ def lab_sockets(lab: LabCommand) -> set[tuple[str, str, int]]:
     return listening_sockets([lab.proc.pid, *processes_under(lab.home)])
 
 
-def expected(lab: LabCommand, address: str) -> set[tuple[str, str, int]]:
-    ports = lab.ports
-    return {("tcp", address, ports["psk_port"]), ("tcp", address, ports["port"]), ("tcp", address, ports["ws_port"]),
-            ("tcp", address, ports["http_port"]), ("udp", address, ports["ntp_port"])}
+def expected(lab: LabCommand, address: str, web: str | None = None) -> set[tuple[str, str, int]]:
+    ports, web = lab.ports, web or address
+    return {("tcp", address, ports["psk_port"]), ("tcp", address, ports["port"]), ("tcp", web, ports["ws_port"]),
+            ("tcp", web, ports["http_port"]), ("udp", address, ports["ntp_port"])}
 
 
 def luxnode(*argv, timeout=60):
@@ -104,6 +115,42 @@ def test_a_lab_on_another_loopback_address_serves_its_node_and_its_dashboard_the
         assert watch.returncode == 0 and "sim-1" in watch.stdout, watch.stderr
         with urllib.request.urlopen(url.split("?")[0], timeout=10) as page:   # Host: 127.0.0.2 is loopback
             assert page.status == 200
+        assert lab.interrupt() == 0
+
+
+# A LAN address (RFC 2544's test range) on a veth pair in a network namespace of the test's own,
+# where the lab, its broker and its node run: nothing leaves the namespace.
+LAN = "198.18.0.1"
+NAMESPACE = ("unshare", "--net", "sh", "-ec", "ip link set lo up; ip link add lab0 type veth peer name lab1; "
+             f"ip address add {LAN}/24 dev lab0; ip link set lab0 up; ip link set lab1 up; exec \"$@\"", "sh")
+
+
+def _namespaces_work() -> bool:
+    if not (shutil.which("unshare") and shutil.which("ip")):
+        return False
+    return subprocess.run([*NAMESPACE, "true"], capture_output=True, timeout=30).returncode == 0
+
+
+def test_a_lab_on_a_lan_address_serves_boards_there_and_keeps_its_dashboard_on_loopback(tmp_path):
+    if not _namespaces_work():
+        pytest.skip("needs unshare and ip (iproute2) with the right to make a network namespace (root)")
+    with LabCommand(tmp_path / "home", nodes=1, options=("--bind", LAN), runner=NAMESPACE) as lab:
+        lab.wait_line("1/1 nodes online")
+        assert lab_sockets(lab) == expected(lab, LAN, web="127.0.0.1"), lab.output()
+        banner = lab.output()
+        assert f"username/password; {LAN} only" in banner and f"--wifi-ssid SSID --broker {LAN}" in banner
+        assert f"Home Assistant  MQTT integration: {LAN}, port {lab.ports['port']}" in banner
+        assert lab.url.startswith(f"http://127.0.0.1:{lab.ports['http_port']}/?token=")
+        assert lab.registry()["broker"]["host"] == LAN
+        # The node's ambient bridge logs in as the operator at the lab's address, not with the node's key.
+        log = lab.home / "broker.log"
+        wait_for(lambda: "as luxnode-sim-1-sim (" in log.read_text(), 30, what="the ambient bridge in broker.log")
+        bridge = next(line for line in log.read_text().splitlines() if "as luxnode-sim-1-sim (" in line)
+        assert f"from {LAN}:" in bridge and "u'operator'" in bridge, bridge
+        watch = subprocess.run(["nsenter", f"--net=/proc/{lab.proc.pid}/ns/net", sys.executable, "-m", "luxnode",
+                                "watch", "--once"], env=lab.env, capture_output=True, text=True, timeout=60,
+                               stdin=subprocess.DEVNULL)
+        assert watch.returncode == 0 and "sim-1" in watch.stdout, watch.stderr
         assert lab.interrupt() == 0
 
 
