@@ -84,12 +84,14 @@ def _board_line(lab, tool: str) -> str:
 
 
 def _banner(lab) -> str:
+    from luxnode.lab.bind import LOOPBACK
+
     ids = ", ".join(lab.device_ids) or "none"
     # The tools find a lab by its home: a second lab's commands must name it too.
     home = os.environ.get("LUXNODE_HOME")
     tool = f"LUXNODE_HOME={shlex.quote(home)} luxnode" if home else "luxnode"
     where = lab.bind.describe()
-    ha_host = "this machine" if lab.bind.connect_host == "127.0.0.1" else lab.bind.connect_host
+    ha_host = "this machine" if lab.bind.connect_host == LOOPBACK else lab.bind.connect_host
     return "\n".join([
         f"luxnode lab: broker pid {lab.broker.pid}, {len(lab.device_ids)} simulated node(s): {ids}",
         f"  dashboard    {lab.dashboard.url}  (the token is your key to the page)",
