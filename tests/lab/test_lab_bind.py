@@ -92,6 +92,9 @@ def test_a_lab_on_loopback_listens_there_alone_its_node_connects_and_a_restart_k
         assert f"SNTP on UDP port {lab.ports['ntp_port']}, 127.0.0.1 only" in banner
         assert "a board      cannot reach this lab on 127.0.0.1: start it with --bind all" in banner
         assert lab.registry()["broker"]["bind"] == "127.0.0.1"
+        second = subprocess.run([sys.executable, "-m", "luxnode", "lab", "--no-browser", "--nodes", "0"], env=lab.env,
+                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert second.returncode == 2 and "listening on 127.0.0.1)" in second.stderr, second.stderr
         assert lab.interrupt() == 0
 
     # Restarted without --bind: the lab listens where it listened before, and says so.

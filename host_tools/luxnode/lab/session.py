@@ -159,7 +159,8 @@ class Lab:
                 )
             if time.monotonic() > deadline:
                 raise LuxnodeError(
-                    f"the broker did not open ports {[port for _, port in wanted]} within {BROKER_START_TIMEOUT_S:.0f} s; "
+                    f"the broker did not open ports {[port for _, port in wanted]} "
+                    f"within {BROKER_START_TIMEOUT_S:.0f} s; "
                     f"see {self.broker_log}"
                 )
             time.sleep(0.05)
