@@ -129,14 +129,14 @@ NAMESPACE = ("unshare", "--net", "sh", "-ec", "ip link set lo up; ip link add la
 
 
 def _namespaces_work() -> bool:
-    if not (shutil.which("unshare") and shutil.which("ip")):
+    if not all(shutil.which(tool) for tool in ("unshare", "nsenter", "ip")):
         return False
     return subprocess.run([*NAMESPACE, "true"], capture_output=True, timeout=30).returncode == 0
 
 
 def test_a_lab_on_a_lan_address_serves_boards_there_and_keeps_its_dashboard_on_loopback(tmp_path):
     if not _namespaces_work():
-        pytest.skip("needs unshare and ip (iproute2) with the right to make a network namespace (root)")
+        pytest.skip("needs unshare, nsenter and ip (iproute2) with the right to make a network namespace (root)")
     with LabCommand(tmp_path / "home", nodes=1, options=("--bind", LAN), runner=NAMESPACE) as lab:
         lab.wait_line("1/1 nodes online")
         assert lab_sockets(lab) == expected(lab, LAN, web="127.0.0.1"), lab.output()
