@@ -22,16 +22,17 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 class LabCommand:
     """`python -m luxnode lab` on ephemeral ports with its own LUXNODE_HOME."""
 
-    def __init__(self, home: Path, nodes: int = 3):
+    def __init__(self, home: Path, nodes: int = 3, options: tuple[str, ...] = (), runner: tuple[str, ...] = ()):
+        """``runner`` comes before the command and runs it (execs it, so the lab keeps its pid)."""
         self.home = home
         self.ports = {"port": free_port(), "psk_port": free_port(), "ws_port": free_port(), "http_port": free_port(),
                       "ntp_port": free_port()}
         self.env = dict(os.environ, LUXNODE_HOME=str(home), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "luxnode", "lab", "--no-browser", "--nodes", str(nodes),
+            [*runner, sys.executable, "-m", "luxnode", "lab", "--no-browser", "--nodes", str(nodes),
              "--port", str(self.ports["port"]), "--psk-port", str(self.ports["psk_port"]),
              "--ws-port", str(self.ports["ws_port"]), "--http-port", str(self.ports["http_port"]),
-             "--ntp-port", str(self.ports["ntp_port"])],
+             "--ntp-port", str(self.ports["ntp_port"]), *options],
             env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, start_new_session=True,
         )

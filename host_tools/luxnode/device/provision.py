@@ -8,6 +8,7 @@ new key works at once and the old one stops working.
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from luxnode.errors import LuxnodeError
@@ -239,4 +240,11 @@ def run(args) -> int:
     if "ntp_server" in config:
         print(f"  ntp server     {config['ntp_server']}")
     print(f"  {result['reload']}")
+    if args.port:  # a board; --fs is a simulated node, on this machine
+        from luxnode.device import registry
+        from luxnode.lab.bind import board_reach_warning
+
+        warning = board_reach_warning(mqtt["host"], registry.load()["broker"])
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     return 0

@@ -2,7 +2,8 @@
 
 Three listeners share the auth files that provisioning maintains: TLS-PSK for
 the nodes (real and simulated), username/password for operators and tools, and
-MQTT over WebSocket on loopback for the dashboard. The same file runs under
+MQTT over WebSocket on loopback for the dashboard. The first two listen on every
+interface, or on the lab's --bind address (luxnode.lab.bind). The same file runs under
 mosquitto, so the lab's setup carries over to a production broker.
 """
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from luxnode import home as lab_home
+from luxnode.lab.bind import LabAddress
 
 PSK_HINT = "luxnode"
 # Nodes read into a 512-byte buffer and commands are at most 256 bytes; 16 KiB leaves room for
@@ -31,8 +33,9 @@ class LabPorts:
     ws: int
 
 
-def render(folder: Path, ports: LabPorts) -> str:
+def render(folder: Path, ports: LabPorts, bind: LabAddress = LabAddress(None)) -> str:
     folder = Path(folder)
+    address = f" {bind.address}" if bind.address else ""  # none: every interface
     return (
         "# Written by 'luxnode lab' at every start; edit the lab's options, not this file.\n"
         f"pid_file {folder / lab_home.BROKER_PID}\n"
@@ -47,21 +50,21 @@ def render(folder: Path, ports: LabPorts) -> str:
         "\n"
         "# Nodes: TLS-PSK; the PSK identity is the username the ACL sees and, so that no\n"
         "# node can take over another's session, its client id.\n"
-        f"listener {ports.psk}\n"
+        f"listener {ports.psk}{address}\n"
         f"psk_hint {PSK_HINT}\n"
         "use_identity_as_username true\n"
         "use_username_as_clientid true\n"
         "\n"
         "# Operators and tools (luxnode watch/set, mosquitto_sub): username and password.\n"
-        f"listener {ports.password}\n"
+        f"listener {ports.password}{address}\n"
         "\n"
         "# The dashboard in the browser, on this machine only.\n"
-        f"listener {ports.ws} 127.0.0.1\n"
+        f"listener {ports.ws} {bind.web_host}\n"
         "protocol websockets\n"
     )
 
 
-def write(folder: Path, ports: LabPorts) -> Path:
+def write(folder: Path, ports: LabPorts, bind: LabAddress = LabAddress(None)) -> Path:
     path = Path(folder) / lab_home.BROKER_CONF
-    path.write_text(render(folder, ports))
+    path.write_text(render(folder, ports, bind))
     return path

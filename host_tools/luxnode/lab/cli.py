@@ -22,6 +22,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--ws-port", type=int, metavar="P", help="MQTT over WebSocket port (default 9001)")
     parser.add_argument("--http-port", type=int, default=8080, metavar="H",
                         help="dashboard port on 127.0.0.1 (default 8080)")
+    parser.add_argument("--bind", metavar="ADDRESS",
+                        help="listen on this IPv4 address only, as mosquitto's 'listener PORT ADDRESS': "
+                             "127.0.0.1 keeps the lab on this machine (real boards cannot reach it), a LAN "
+                             "address on that network; 'all' for every interface (default: the address the "
+                             "lab last ran with, at first all). The dashboard stays on loopback")
     parser.add_argument("--ntp-port", type=int, metavar="U",
                         help="UDP port of the lab's SNTP time server, for nodes with --tls cert "
                              "(default: the registry's, 1123)")
@@ -60,24 +65,46 @@ def _ports(args):
     return ports
 
 
+def _bind(args):
+    from luxnode.device import registry
+    from luxnode.lab.bind import ALL, LabAddress
+
+    given = args.bind is not None
+    bind = LabAddress.parse(args.bind if given else str(registry.load()["broker"].get("bind", ALL)))
+    bind.check_local(remembered=not given)
+    return bind
+
+
+def _board_line(lab, tool: str) -> str:
+    if lab.bind.is_loopback:
+        return (f"  a board      cannot reach this lab on {lab.bind.address}: start it with --bind all "
+                "(or --bind LAN-ADDRESS) for boards")
+    broker = "LAN-ADDRESS" if lab.bind.is_all or lab.bind.is_every_ipv4 else lab.bind.address
+    return f"  a board      {tool} provision --port PORT --device-id ID --wifi-ssid SSID --broker {broker}"
+
+
 def _banner(lab) -> str:
+    from luxnode.lab.bind import LOOPBACK
+
     ids = ", ".join(lab.device_ids) or "none"
     # The tools find a lab by its home: a second lab's commands must name it too.
     home = os.environ.get("LUXNODE_HOME")
     tool = f"LUXNODE_HOME={shlex.quote(home)} luxnode" if home else "luxnode"
+    where = lab.bind.describe()
+    ha_host = "this machine" if lab.bind.connect_host == LOOPBACK else lab.bind.connect_host
     return "\n".join([
         f"luxnode lab: broker pid {lab.broker.pid}, {len(lab.device_ids)} simulated node(s): {ids}",
         f"  dashboard    {lab.dashboard.url}  (the token is your key to the page)",
         f"  MQTT         port {lab.ports.psk} TLS-PSK (nodes), port {lab.ports.password} username/password; "
-        "all interfaces",
-        f"  WebSocket    ws://127.0.0.1:{lab.ports.ws}/mqtt",
-        f"  time         SNTP on UDP port {lab.ntp_port}, all interfaces (the clock for nodes with --tls cert)",
+        f"{where}",
+        f"  WebSocket    ws://{lab.bind.web_host}:{lab.ports.ws}/mqtt",
+        f"  time         SNTP on UDP port {lab.ntp_port}, {where} (the clock for nodes with --tls cert)",
         f"  credentials  {lab.credentials_file} (operator account and node keys, mode 0600)",
-        f"  Home Assistant  MQTT integration: this machine, port {lab.ports.password}, username homeassistant,",
+        f"  Home Assistant  MQTT integration: {ha_host}, port {lab.ports.password}, username homeassistant,",
         f"               password: {tool} accounts homeassistant --show-secrets",
         f"  logs         {lab.broker_log}, {lab.folder / 'sim'}/<id>/node.log",
         f"  try          {tool} watch    {tool} set sim-1 50    {tool} set sim-1 auto 60",
-        "  a board      luxnode provision --port PORT --device-id ID --wifi-ssid SSID --broker LAN-ADDRESS",
+        _board_line(lab, tool),
         "Ctrl-C stops the nodes, then the broker.",
     ])
 
@@ -91,15 +118,16 @@ def run(args) -> int:
         raise LuxnodeError(f"--nodes {args.nodes}: expected 0..64")
     ports = _ports(args)
     ntp_port = _ntp_port(args)
+    bind = _bind(args)
     if args.nodes:
         from luxnode.sim.node import micropython
 
         micropython()   # before anything is provisioned or started: without it no node can run
     lock = LabLock()
-    lock.acquire(ports, args.http_port)   # before anything is provisioned: one lab per home
+    lock.acquire(ports, args.http_port, bind)   # before anything is provisioned: one lab per home
     try:
         scratch.remove_orphans()
-        return _run_lab(Lab(args.nodes, ports, args.http_port, ntp_port), args)
+        return _run_lab(Lab(args.nodes, ports, args.http_port, ntp_port, bind), args)
     finally:
         lock.release()
 

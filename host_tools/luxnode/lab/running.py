@@ -20,7 +20,7 @@ class LabLock:
         self.path = lab_home.home() / LOCK_NAME
         self._file = None
 
-    def acquire(self, ports, http_port: int) -> None:
+    def acquire(self, ports, http_port: int, bind) -> None:
         lock = open(self.path, "a+")
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -32,7 +32,8 @@ class LabLock:
         lock.seek(0)
         lock.truncate()
         lock.write(json.dumps({"pid": os.getpid(), "port": ports.password, "psk_port": ports.psk,
-                               "ws_port": ports.ws, "http_port": http_port}) + "\n")
+                               "ws_port": ports.ws, "http_port": http_port, "bind": bind.setting,
+                               "web_host": bind.web_host}) + "\n")
         lock.flush()
         self._file = lock
 
@@ -46,7 +47,9 @@ class LabLock:
         try:
             info = json.loads(holder)
             who = (f"pid {info['pid']}: MQTT port {info['port']}, TLS-PSK port {info['psk_port']}, "
-                   f"WebSocket port {info['ws_port']}, dashboard http://127.0.0.1:{info['http_port']}/")
+                   f"WebSocket port {info['ws_port']}, dashboard "
+                   f"http://{info.get('web_host', '127.0.0.1')}:{info['http_port']}/, "
+                   f"listening on {info.get('bind', 'all')}")
         except (ValueError, KeyError, TypeError):
             who = "it is still starting"
         return (f"a lab is already running on {home} ({who}); stop it first, or give a second lab its own "

@@ -18,6 +18,7 @@ from pathlib import Path
 from luxnode import home as lab_home
 from luxnode.errors import LuxnodeError
 from luxnode.lab import brokerconf
+from luxnode.lab.bind import LabAddress
 from luxnode.lab.brokerconf import LabPorts
 from luxnode.lab.sntp import DEFAULT_PORT as DEFAULT_NTP_PORT
 
@@ -34,22 +35,24 @@ def _broker_dies_with_lab():
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _port_open(port: int) -> bool:
+def _port_open(host: str, port: int) -> bool:
     import socket
 
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        with socket.create_connection((host, port), timeout=0.2):
             return True
     except OSError:
         return False
 
 
 class Lab:
-    def __init__(self, node_count: int, ports: LabPorts, http_port: int, ntp_port: int = DEFAULT_NTP_PORT):
+    def __init__(self, node_count: int, ports: LabPorts, http_port: int, ntp_port: int = DEFAULT_NTP_PORT,
+                 bind: LabAddress = LabAddress(None)):
         self.node_count = node_count
         self.ports = ports
         self.http_port = http_port
         self.ntp_port = ntp_port
+        self.bind = bind
         self.time_server = None
         self.folder = lab_home.home()
         self.registry = None
@@ -86,9 +89,10 @@ class Lab:
         return self
 
     def _check_ports_free(self) -> None:
-        for name, port in (("TLS-PSK", self.ports.psk), ("password", self.ports.password),
-                           ("WebSocket", self.ports.ws), ("dashboard", self.http_port)):
-            if port and _port_open(port):
+        host, web_host = self.bind.connect_host, self.bind.web_host
+        for name, where, port in (("TLS-PSK", host, self.ports.psk), ("password", host, self.ports.password),
+                                  ("WebSocket", web_host, self.ports.ws), ("dashboard", web_host, self.http_port)):
+            if port and _port_open(where, port):
                 raise LuxnodeError(
                     f"port {port} ({name}) is already in use (another lab or broker?); "
                     "stop it or choose other ports with --port/--psk-port/--ws-port/--http-port"
@@ -97,7 +101,7 @@ class Lab:
     def _start_time_server(self) -> None:
         from luxnode.lab.sntp import SntpServer
 
-        self.time_server = SntpServer(self.ntp_port).start()
+        self.time_server = SntpServer(self.ntp_port, self.bind.address).start()
 
     def _provision(self) -> None:
         """Each simulated node gets a folder, as a board gets flash, and is provisioned like a board."""
@@ -111,8 +115,10 @@ class Lab:
         with registry.locked():
             self.registry = registry.load()
             accounts.ensure(self.registry)
+            # The tools on this machine (watch, set, devices, the status line) find the broker at host.
             self.registry["broker"].update(psk_port=self.ports.psk, password_port=self.ports.password,
-                                           ws_port=self.ports.ws, ntp_port=self.ntp_port)
+                                           ws_port=self.ports.ws, ntp_port=self.ntp_port,
+                                           bind=self.bind.setting, host=self.bind.connect_host)
             registry.save(self.registry)
             authfiles.write(self.registry)  # the broker needs them even when no node is provisioned
         self.device_ids = [f"sim-{i}" for i in range(1, self.node_count + 1)]
@@ -123,14 +129,14 @@ class Lab:
             (folder / "board.json").write_text(json.dumps(boards.load("sim"), indent=2) + "\n")
             request = SimpleNamespace(
                 device_id=device_id, board="sim", tls="psk", ca=None,
-                broker=f"127.0.0.1:{self.ports.psk}", wifi_ssid="luxnode-sim", wifi_password="",
+                broker=f"{self.bind.connect_host}:{self.ports.psk}", wifi_ssid="luxnode-sim", wifi_password="",
                 port=None, force=False,
             )
             provision.provision(request, provision.FolderTarget(folder))
         self.registry = registry.load()
 
     def _start_broker(self) -> None:
-        conf = brokerconf.write(self.folder, self.ports)
+        conf = brokerconf.write(self.folder, self.ports, self.bind)
         log = open(self.broker_log, "ab")
         try:
             # Its own session: a Ctrl-C in the terminal reaches the lab, which stops the
@@ -143,8 +149,9 @@ class Lab:
         finally:
             log.close()
         deadline = time.monotonic() + BROKER_START_TIMEOUT_S
-        wanted = (self.ports.psk, self.ports.password, self.ports.ws)
-        while not all(_port_open(p) for p in wanted):
+        wanted = ((self.bind.connect_host, self.ports.psk), (self.bind.connect_host, self.ports.password),
+                  (self.bind.web_host, self.ports.ws))
+        while not all(_port_open(host, port) for host, port in wanted):
             if self.broker.poll() is not None:
                 raise LuxnodeError(
                     f"the broker exited with status {self.broker.returncode}: {self._broker_log_tail()}; "
@@ -152,7 +159,8 @@ class Lab:
                 )
             if time.monotonic() > deadline:
                 raise LuxnodeError(
-                    f"the broker did not open ports {wanted} within {BROKER_START_TIMEOUT_S:.0f} s; "
+                    f"the broker did not open ports {[port for _, port in wanted]} "
+                    f"within {BROKER_START_TIMEOUT_S:.0f} s; "
                     f"see {self.broker_log}"
                 )
             time.sleep(0.05)
@@ -183,7 +191,7 @@ class Lab:
         prefix = self.registry["broker"]["prefix"]
         history = RecentHistory(prefix)
         self.history = HistoryListener(BrokerSettings(
-            host="127.0.0.1", port=self.ports.password, prefix=prefix,
+            host=self.bind.connect_host, port=self.ports.password, prefix=prefix,
             username=account["username"], password=account["password"]), history)
         try:
             self.dashboard = DashboardServer({
@@ -192,7 +200,7 @@ class Lab:
                 "prefix": prefix,
                 "username": account["username"],
                 "password": account["password"],
-            }, token=account["page_token"], port=self.http_port, history=history).start()
+            }, token=account["page_token"], port=self.http_port, host=self.bind.web_host, history=history).start()
         except OSError as exc:
             raise LuxnodeError(f"cannot serve the dashboard on port {self.http_port} ({exc.strerror or exc}); "
                                "choose another with --http-port") from None

@@ -46,20 +46,22 @@ def answer(request: bytes, received: float, now: float) -> bytes | None:
 
 
 class SntpServer:
-    """Serves time on a UDP port of every interface (as the lab's node listener) until stop()."""
+    """Serves time on a UDP port of every interface, or of one IPv4 ``address`` (as the lab's node
+    listener), until stop()."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, address: str | None = None):
         self.port = port
         self.answered = 0
         self.ignored = 0
-        self._sock = self._bind(port)
+        self._sock = self._bind(port, address)
         self._wake_reader, self._wake = socket.socketpair()
         self._thread = threading.Thread(target=self._serve, name="lab-sntp", daemon=True)
 
     @staticmethod
-    def _bind(port: int) -> socket.socket:
+    def _bind(port: int, only: str | None) -> socket.socket:
         # One dual-stack socket, as the broker's listeners; IPv4 alone where the host has no IPv6.
-        for family, address in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
+        choices = ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")) if only is None else ((socket.AF_INET, only),)
+        for family, address in choices:
             try:
                 sock = socket.socket(family, socket.SOCK_DGRAM)
             except OSError:
@@ -71,6 +73,8 @@ class SntpServer:
                 return sock
             except OSError as exc:
                 sock.close()
+                if exc.errno == errno.EADDRNOTAVAIL and only:
+                    raise LuxnodeError(f"cannot listen on {only}: no such address on this machine") from None
                 if exc.errno in (errno.EADDRINUSE, errno.EACCES) or family == socket.AF_INET:
                     raise LuxnodeError(f"cannot serve time on UDP port {port} ({exc.strerror or exc}); "
                                        "choose another with --ntp-port") from None

@@ -13,6 +13,7 @@ DNS rebinding.
 """
 
 import hmac
+import ipaddress
 import json
 import threading
 from functools import partial
@@ -88,7 +89,12 @@ class _Handler(SimpleHTTPRequestHandler):
     def _host_is_loopback(self) -> bool:
         host = self.headers.get("Host", "")
         name = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
-        return name in LOOPBACK_NAMES
+        # Any loopback address literal (a lab with --bind 127.0.0.2); names other than localhost are
+        # what DNS rebinding uses.
+        try:
+            return name in LOOPBACK_NAMES or ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
 
     def end_headers(self):
         self.send_header("X-Content-Type-Options", "nosniff")
@@ -100,7 +106,7 @@ class _Handler(SimpleHTTPRequestHandler):
 
 
 class DashboardServer:
-    """The dashboard on http://127.0.0.1:PORT/, served from a background thread.
+    """The dashboard on http://HOST:PORT/ (a loopback address), served from a background thread.
 
     ``token`` guards the page's settings and history; ``url`` holds it.
     """

@@ -41,11 +41,12 @@ def lab_operator(mqtt: dict) -> dict | None:
 
     registry = load_registry()
     broker, operator = registry.get("broker") or {}, registry.get("operator") or {}
-    lab_node_listener = (mqtt.get("host") in ("127.0.0.1", "localhost", "::1")
+    # A lab started with --bind listens on its address alone, which it records as the broker's host.
+    lab_node_listener = (mqtt.get("host") in ("127.0.0.1", "localhost", "::1", broker.get("host"))
                          and broker.get("psk_port") == int(mqtt.get("port", 0)))
     if not (lab_node_listener and operator.get("username") and broker.get("password_port")):
         return None
-    return {"host": "127.0.0.1", "port": broker["password_port"], "prefix": mqtt.get("prefix", "luxnode"),
+    return {"host": mqtt["host"], "port": broker["password_port"], "prefix": mqtt.get("prefix", "luxnode"),
             "username": operator["username"], "password": operator.get("password"),
             "client_id": mqtt.get("client_id")}
 
