@@ -40,7 +40,9 @@ SHORT = 10  # str constants up to this length are interned by the compiler (MICR
 # Names the faithful build's own C (the unix port's) holds and an ESP8266 image lacks, which the
 # node loads at start (lux.config, lux.node): the simulation cannot rename them, so the chip
 # interns these more than the faithful count (tests/firmware/test_rom_qstrs.py keeps the list exact).
-UNIX_PORT_HELD = frozenset({"clock", "gamma", "atten", "partition", "psk_identity", "psk_key", "CERT_REQUIRED"})
+# Each is the firmware's own or used behind hasattr(): a port API the ESP8266 lacks does not go here
+# (str.partition did: the ESP8266 has none).
+UNIX_PORT_HELD = frozenset({"clock", "gamma", "atten", "psk_identity", "psk_key", "CERT_REQUIRED"})
 
 # A comprehension is a function of its own (its symtable scope), its variables slots too.
 _COMPREHENSIONS = {ast.ListComp: "listcomp", ast.SetComp: "setcomp", ast.DictComp: "dictcomp", ast.GeneratorExp: "genexpr"}
