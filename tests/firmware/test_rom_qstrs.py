@@ -9,7 +9,7 @@ import json
 import subprocess
 
 from tests.sim.faithful import faithful_binary
-from tests.support.qstrs import UNIX_PORT_HELD, module_qstrs, read_rom
+from tests.support.qstrs import UNIX_PORT_HELD, c_text, module_qstrs, read_rom
 from luxnode.paths import FIRMWARE_DIR
 
 PROBE = """
@@ -55,3 +55,17 @@ def test_the_faithful_esp8266_holds_the_firmware_names_a_chip_holds_and_no_more(
     missing = names & chip - held
     assert not missing, f"held by an ESP8266's image, not by the faithful one: {sorted(missing)}"
     assert len(names) > 400 and len(held) > 150  # the probe saw the firmware and the image
+
+
+def test_the_rom_list_holds_what_the_esp8266_build_compiles_and_no_more():
+    rom = read_rom()
+    # in C the port does not compile (py/emitinlinerv32.c, extmod/machine_i2s.c, modtls_mbedtls.c)
+    # or behind an #if its mpconfigport.h switches off (str.partition, math.gamma)
+    assert not {"rem", "shift", "psk_key", "partition", "gamma"} & rom
+    # its C modules, a static qstr of makeqstrdata.py, its frozen modules' names and long strings
+    assert {"WLAN", "__hash__", "MQTTClient", "Authorization"} <= rom
+
+
+def test_c_string_literals_read_as_makeqstrdata_writes_them():
+    assert c_text("%d: %d (%s)") == "%d: %d (%s)"
+    assert c_text("\\x0a\\x4e\\x65\\x74") == "\nNet"

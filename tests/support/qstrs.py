@@ -158,7 +158,7 @@ def _make(folder: Path, *args: str):
         raise SystemExit(f"make failed in {folder}:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
 
 
-def _c_text(literal: str) -> str:
+def c_text(literal: str) -> str:
     """A C string literal's text as makeqstrdata.py and mpy-tool.py write it: as is, or all \\xNN."""
     if literal.startswith("\\x"):
         return bytes.fromhex(literal.replace("\\x", "")).decode()
@@ -166,14 +166,14 @@ def _c_text(literal: str) -> str:
 
 
 def _c_pool(generated: Path) -> set[str]:
-    return {_c_text(m) for m in re.findall(r'^QDEF\d\(MP_QSTR\w*, \d+, \d+, "(.*)"\)$', generated.read_text(), re.M)}
+    return {c_text(m) for m in re.findall(r'^QDEF\d\(MP_QSTR\w*, \d+, \d+, "(.*)"\)$', generated.read_text(), re.M)}
 
 
 def _frozen_pool(frozen_content: Path) -> set[str]:
     text = frozen_content.read_text()
     pool = text[text.index("mp_qstr_frozen_const_pool = {"):]
     pool = pool[pool.index("{\n", pool.index("mp_qstr_frozen_const_lengths")):pool.index("\n    },")]
-    return {_c_text(m) for m in re.findall(r'^ {8}"(.*)",$', pool, re.M)}
+    return {c_text(m) for m in re.findall(r'^ {8}"(.*)",$', pool, re.M)}
 
 def read_rom(path: Path = ESP8266_ROM) -> set[str]:
     """The names esp8266_rom.py holds: its attributes and its strings."""
