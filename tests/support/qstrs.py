@@ -175,6 +175,7 @@ def _frozen_pool(frozen_content: Path) -> set[str]:
     pool = pool[pool.index("{\n", pool.index("mp_qstr_frozen_const_lengths")):pool.index("\n    },")]
     return {c_text(m) for m in re.findall(r'^ {8}"(.*)",$', pool, re.M)}
 
+
 def read_rom(path: Path = ESP8266_ROM) -> set[str]:
     """The names esp8266_rom.py holds: its attributes and its strings."""
     names = set()
@@ -189,8 +190,9 @@ def read_rom(path: Path = ESP8266_ROM) -> set[str]:
 HEADER = """# The names a stock ESP8266_GENERIC image holds in ROM: the qstrs of its C modules and those of
 # its frozen modules (ports/esp8266/boards/ESP8266_GENERIC/manifest_2MiB.py), from MicroPython
 # {micropython} and micropython-lib {lib}. Frozen into the faithful ESP8266 build and never imported:
-# its image then holds them too, so the node's qstr count there is the chip's
-# (tests/firmware/test_rom_qstrs.py). Made by: python3 -m tests.support.qstrs MICROPYTHON LIB
+# its image then holds them too, so the node's qstr count there is the chip's, less the few names
+# the unix port's own C holds (tests/support/qstrs.py UNIX_PORT_HELD, tests/firmware/test_rom_qstrs.py).
+# Made by: python3 -m tests.support.qstrs MICROPYTHON LIB
 # fmt: off
 _ = None
 """
