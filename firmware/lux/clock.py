@@ -23,8 +23,8 @@ class Clock:
     def __init__(self, server, log):
         """server: host or host:port (123)."""
         self.server = server
-        host, _, port = server.partition(":")
-        self._host, self._port = host, int(port or 123)
+        host, port = server.split(":") if ":" in server else (server, 123)  # as Config checked it
+        self._host, self._port = host, int(port)
         self.log = log
         self._req = bytearray(48)
         self._req[0] = 0x23  # version 4, mode 3 (client)

@@ -100,7 +100,8 @@ class Config:
             self.ca = _get(doc, "tls", "ca")
         # The clock is set before a certificate is checked (ESP32s start at 2000-01-01).
         self.ntp_server = _get(doc, None, "ntp_server", "pool.ntp.org") or ""
-        if not self.ntp_server or ":" in self.ntp_server and not self.ntp_server.partition(":")[2].isdigit():
+        # split, not partition: the ESP8266's str has no partition (MICROPY_PY_BUILTINS_STR_PARTITION 0)
+        if not self.ntp_server or ":" in self.ntp_server and not self.ntp_server.split(":", 1)[1].isdigit():
             raise ConfigError("config.json: ntp_server must be host or host:port")
         self.host = _get(doc, "mqtt", "host")
         self.port = _get(doc, "mqtt", "port", 8883 if self.tls_mode else 1883, int, 1, 65535)

@@ -53,7 +53,7 @@ def build(cfg, adc, pwm, tls_ctx):
         from . import wifi
 
         n.ssid, n.wifi_password = cfg.ssid, cfg.wifi_password
-        n.wlan = wifi.station(cfg.device_id)
+        n.wlan = wifi.station(cfg.device_id, log)
         n.wifi = wifi.WiFi(n.wlan, n.ssid, n.wifi_password, log)
     n.t_set = cfg.topic("set").encode()
     n.t_light = cfg.topic("light").encode()  # bytes: publish() need not encode them each time

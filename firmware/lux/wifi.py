@@ -9,9 +9,10 @@ from micropython import const
 _ATTEMPT_MS = const(15000)
 
 
-def station(hostname):
+def station(hostname, log):
     """The station interface, announcing the node's host name where the port can. The access
-    point goes off: a fresh ESP8266 offers one with a published key (inisetup.py)."""
+    point goes off, said through ``log``: a fresh ESP8266 offers one with a published key
+    (inisetup.py)."""
     if hasattr(network, "hostname"):
         try:
             network.hostname(hostname)
@@ -20,8 +21,6 @@ def station(hostname):
     ap = network.WLAN(network.AP_IF)
     if ap.active():  # asked first: the ESP8266's SDK writes the mode to flash on every change
         ap.active(False)
-        from .node import log
-
         log("wifi: access point off")
     return network.WLAN(network.STA_IF)
 

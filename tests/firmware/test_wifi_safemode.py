@@ -11,7 +11,7 @@ def test_wifi_retries_until_it_joins():
 import json, network
 from lux import wifi
 logs = []
-wlan = wifi.station("node-1")
+wlan = wifi.station("node-1", logs.append)
 w = wifi.WiFi(wlan, "lab", "pw", logs.append, attempt_ms=100)
 seen = [w.poll(0), network._state["connects"]]        # first attempt fails
 seen += [w.poll(50), network._state["connects"]]      # within the attempt: no new connect
@@ -41,7 +41,7 @@ def test_wifi_leaves_a_network_the_port_kept_for_the_configured_one():
 import json, network
 from lux import wifi
 logs = []
-wlan = wifi.station("node-1")
+wlan = wifi.station("node-1", logs.append)
 wlan.active(True)
 wlan.connect("old", "old-pw")  # what the port kept from before this boot
 network._state.update(up=True, join_on=1, connects=0)

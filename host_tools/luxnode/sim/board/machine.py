@@ -60,9 +60,10 @@ import sys
 import time
 
 def _sim_text(b):
-    """Text the firmware also writes, made at run time: a literal would put it among the image's
-    names (frozen), which the chip's C machine module does not hold, so the faithful build would
-    not count it when the firmware interns it (tests/firmware/test_rom_qstrs.py)."""
+    """Text the firmware also writes, made at run time (here and in network.py): a literal would put
+    it among the image's names (frozen), which the chip's C machine and network modules do not
+    hold, so the faithful build would not count it when the firmware interns it
+    (tests/firmware/test_rom_qstrs.py)."""
     return str(b, "utf-8")
 
 

@@ -29,6 +29,8 @@
 import json
 import os
 
+from machine import _sim_text
+
 STA_IF = 0
 AP_IF = 1
 STAT_IDLE = 1000
@@ -43,13 +45,13 @@ AUTH_OPEN = 0
 AUTH_WPA2_PSK = 3
 AUTH_WPA_WPA2_PSK = 4
 
-_hostname = str(b"luxnode", "utf-8")  # text the firmware writes too: not an image name (machine._sim_text)
+_hostname = _sim_text(b"luxnode")
 _dns_ms = int(os.getenv("LUXNODE_SIM_DNS_MS") or 0)  # how long a name lookup blocks (socket.py)
 # The DNS server DHCP gave the station (ifconfig()[3]), which a firmware may ask itself on
 # port 53: a loopback address where a test runs one, else 127.0.0.1.
 _dns_server = os.getenv("LUXNODE_SIM_DNS_SERVER") or "127.0.0.1"
 _interfaces = {}
-_ap_in_range = os.getenv("LUXNODE_SIM_AP") != str(b"0", "utf-8")
+_ap_in_range = os.getenv("LUXNODE_SIM_AP") != _sim_text(b"0")
 _networks = json.loads(os.getenv("LUXNODE_SIM_NETWORKS") or "null")  # None: any SSID and key join
 _FLASH = ".sdk-wifi.json"  # the ESP8266 SDK's saved WiFi settings, in the board's folder
 
