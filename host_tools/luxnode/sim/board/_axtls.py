@@ -8,15 +8,21 @@ PROTOCOL_TLS_SERVER = 1
 CERT_NONE = 0
 
 
+def _cert_none(self, value=None):
+    return CERT_NONE
+
+
 class SSLContext:
-    verify_mode = CERT_NONE  # the only value; storing another is ignored
+    # The C type's attr handler: verify_mode reads CERT_NONE and storing it is ignored; there is
+    # no psk_identity or psk_key (reading one, or hasattr(), fails; so does storing one). As
+    # properties, not __setattr__: the ESP8266 build has none (MICROPY_PY_DELATTR_SETATTR 0).
+    # Unlike the C type, other names can still be stored.
+    verify_mode = property(_cert_none, _cert_none)
+    psk_identity = property()
+    psk_key = property()
 
     def __init__(self, protocol):
         pass
-
-    def __setattr__(self, name, value):
-        if name != "verify_mode":  # nothing else can be stored (no psk_identity, psk_key)
-            raise AttributeError(name)
 
     def load_cert_chain(self, cert, key):
         pass

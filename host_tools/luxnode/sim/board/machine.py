@@ -121,8 +121,9 @@ _NOISE = float(os.getenv("LUXNODE_SIM_NOISE") or 0.3)         # +-% uniform sens
 _HELD = (os.getenv("LUXNODE_SIM_HELD") or "").split(",")  # buttons held down to ground through reset
 _PRESSED = {}  # pin -> ms after the board started that its button goes down
 for _spec in (os.getenv("LUXNODE_SIM_PRESSED") or "").split(","):
-    if _spec:
-        _PRESSED[_spec.partition("@")[0]] = int(_spec.partition("@")[2] or 0)
+    if _spec:  # split, not partition: the ESP8266's str has none, nor has the faithful build's
+        _pin_at = _spec.split("@", 1)
+        _PRESSED[_pin_at[0]] = int(_pin_at[1]) if len(_pin_at) > 1 and _pin_at[1] else 0
 # Full-scale input voltage of the ESP32 ADC at each attenuation (dB -> volts).
 _FULL_SCALE = {0: 0.95, 2: 1.25, 6: 1.75, 11: 2.45}
 
@@ -342,7 +343,8 @@ class ADC:
             return 0
         bench = _the_bench()
         bench.reads += 1
-        light = bench.seen_light() + (random.random() * 2.0 - 1.0) * _NOISE
+        # getrandbits: the ESP8266 has no random.random() (MICROPY_PY_RANDOM_EXTRA_FUNCS 0)
+        light = bench.seen_light() + (random.getrandbits(16) / 32768.0 - 1.0) * _NOISE
         raw = bench.raw_dark + (bench.raw_bright - bench.raw_dark) * light / 100.0
         if self._atten_db is not None:
             raw = raw * _FULL_SCALE[bench.adc_db] / _FULL_SCALE[self._atten_db]

@@ -59,7 +59,7 @@ def _literal(host):
 
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     if _RESPONDERS and (host, port) == ("224.0.0.251", 5353):
-        host, _, port = _RESPONDERS.rpartition(":")
+        host, port = _RESPONDERS.rsplit(":", 1)  # the ESP8266's str has no rpartition
         port = int(port)
     delay = network._dns_ms
     if delay and not _literal(host):  # an IP address needs no lookup
