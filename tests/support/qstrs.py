@@ -42,7 +42,8 @@ SHORT = 10  # str constants up to this length are interned by the compiler (MICR
 # interns these more than the faithful count (tests/firmware/test_rom_qstrs.py keeps the list exact).
 # Each is the firmware's own or used behind hasattr(): a port API the ESP8266 lacks does not go here
 # (str.partition did: the ESP8266 has none).
-UNIX_PORT_HELD = frozenset({"clock", "gamma", "atten", "psk_identity", "psk_key", "CERT_REQUIRED"})
+# (Not gamma: the faithful ESP8266 has no math.gamma either, MICROPY_PY_MATH_SPECIAL_FUNCTIONS 0.)
+UNIX_PORT_HELD = frozenset({"clock", "atten", "psk_identity", "psk_key", "CERT_REQUIRED"})
 
 # A comprehension is a function of its own (its symtable scope), its variables slots too.
 _COMPREHENSIONS = {ast.ListComp: "listcomp", ast.SetComp: "setcomp", ast.DictComp: "dictcomp", ast.GeneratorExp: "genexpr"}
