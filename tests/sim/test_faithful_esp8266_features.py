@@ -37,6 +37,8 @@ PROBES = {
     "sys.executable": "__import__('sys').executable",
     "micropython.mem_total": "__import__('micropython').mem_total",
     "a module's __file__": "__import__('json').__file__",
+    "_thread": "__import__('_thread')",
+    "termios": "__import__('termios')",
 }
 # Kept: what both ports have (a probe that proves the build still runs what the chip runs).
 KEPT = {
@@ -53,7 +55,7 @@ for name, code in PROBES:
     try:
         exec(code)
         print('has', name)
-    except (AttributeError, NameError, TypeError, NotImplementedError):
+    except (AttributeError, NameError, TypeError, NotImplementedError, ImportError):
         print('missing', name)
 """
 
@@ -71,12 +73,12 @@ def test_the_faithful_esp8266_lacks_what_the_esp8266_port_leaves_out(tmp_path):
 
 
 def test_the_faithful_esp8266_reports_as_the_chip(tmp_path):
-    code = ("import sys, gc\nprint(sys.platform, gc.collect())\n"
+    code = ("import sys, gc\nprint(sys.platform, gc.collect(), sys.implementation._machine)\n"
             "def f(a):\n  pass\ntry:\n  f()\nexcept TypeError as e:\n  print(e)")
     # sys.platform as the port sets it; gc.collect() returns nothing; errors as NORMAL words them
     # (DETAILED, the unix port's, names the function: "f() takes 1 positional arguments ...")
     assert run_chip(chip_root(tmp_path, "esp8266"), code) == [
-        "esp8266 None", "function takes 1 positional arguments but 0 were given"]
+        "esp8266 None ESP module with ESP8266", "function takes 1 positional arguments but 0 were given"]
 
 
 def test_the_faithful_esp32_keeps_them_as_its_port_does(tmp_path):

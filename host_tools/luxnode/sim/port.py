@@ -19,6 +19,9 @@ Two kinds:
   Floats are single precision, as on both chips. The ESP8266's port keeps a float in the
   object word (``MICROPY_OBJ_REPR_C``), the ESP32's boxes it on the heap (``_A``): a board
   file's ``micropython.obj_repr`` chooses the build (``faithful_micropython(board=...)``).
+  The ESP8266's build also has that port's language: what ports/esp8266/mpconfigport.h leaves
+  out of the EXTRA_FEATURES level (str.partition, __setattr__, a module's __file__, _thread, ...)
+  is out here too (simchip/chip_config.h, ``PORT_MAKE``).
   Where the chip's firmware has a ROMFS partition (board file ``romfs_bytes``), the build
   has one too: ``vfs.rom_ioctl`` over the file ``.romfs`` in the board's folder, mapped
   outside the GC heap and mounted at /rom at start (simchip/simrom.c; ``romfs_partition``).
@@ -60,6 +63,10 @@ CROSS = "i686-linux-gnu-"
 MAKE_OPTIONS = ("VARIANT=standard", "MICROPY_PY_FFI=0", "MICROPY_PY_BTREE=0", "MICROPY_SSL_MBEDTLS=1",
                 "MICROPY_PY_THREAD_GIL=1")
 BUILD_ENV = {"LDFLAGS_EXTRA": "-static", "MAKEFLAGS": "MICROPY_PY_THREAD_GIL=1"}
+# What a port's build sets beyond those, by the board's object representation ("C": the ESP8266):
+# chip_config.h's ESP8266 section (its port's language), and no _thread or termios, which that
+# port lacks. Passed in MAKEFLAGS as the GIL setting is (mpy-cross ignores them).
+PORT_MAKE = {"C": ("CFLAGS_EXTRA=-DLUX_OBJ_REPR_C", "MICROPY_PY_THREAD=0", "MICROPY_PY_TERMIOS=0")}
 _INSTALL_HINT = "apt-get install gcc-i686-linux-gnu libc6-dev-i386-cross"
 # The manifest users build a real ESP8266/ESP32 with to freeze lux: the frozen variant includes
 # it (without the port's own modules), so the lux it freezes is the one a board gets.
@@ -144,7 +151,8 @@ def _tree_identity(root: Path) -> str:
 
 def build_key(kind: str, where: Path, frozen_lux: bool = False, obj_repr: str = "A") -> str:
     """Hash of the MicroPython source and everything luxnode puts into the binary."""
-    digest = hashlib.sha256(f"{kind}\0{' '.join(MAKE_OPTIONS)}\0{BUILD_ENV}\0{obj_repr}\0".encode())
+    digest = hashlib.sha256(f"{kind}\0{' '.join(MAKE_OPTIONS)}\0{BUILD_ENV}\0{obj_repr}\0"
+                            f"{PORT_MAKE.get(obj_repr)}\0".encode())
     if kind == "tree":
         digest.update(_tree_identity(where).encode())
     else:
@@ -276,8 +284,8 @@ def _build(kind: str, where: Path, out: Path, progress, frozen_lux: bool = False
     manifest = work / "manifest.py"
     manifest.write_text(manifest_text(frozen_lux, obj_repr))
     env = dict(os.environ, **BUILD_ENV)
-    if obj_repr != "A":  # simchip/chip_config.h reads it; passed as MICROPY_PY_THREAD_GIL is (mpy-cross ignores it)
-        env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} CFLAGS_EXTRA=-DLUX_OBJ_REPR_{obj_repr}".strip()
+    if obj_repr in PORT_MAKE:
+        env["MAKEFLAGS"] = " ".join((env.get("MAKEFLAGS", ""), *PORT_MAKE[obj_repr])).strip()
     jobs = str(os.cpu_count() or 1)
     if kind == "archives":
         steps = [["bash", str(where / "build-unix.sh"), str(work), "32", str(manifest)]]

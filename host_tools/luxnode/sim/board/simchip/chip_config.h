@@ -62,8 +62,9 @@
 #define MICROPY_PY_BINASCII_CRC32 (0)
 #undef MICROPY_PY_HASHLIB_MD5
 #define MICROPY_PY_HASHLIB_MD5 (0)
-// sys: atexit, exc_info, executable, ps1/ps2, and platform "esp8266"; gc.collect() returns
-// None; micropython has no mem_total/mem_current/mem_peak.
+// sys: atexit, exc_info, executable, ps1/ps2; platform "esp8266" and implementation._machine
+// as the 2 MiB board has them; gc.collect() returns None; micropython has no mem_total,
+// mem_current, mem_peak. (_thread and termios: luxnode.sim.port's PORT_MAKE.)
 #undef MICROPY_PY_SYS_ATEXIT
 #define MICROPY_PY_SYS_ATEXIT (0)
 #undef MICROPY_PY_SYS_EXC_INFO
@@ -74,6 +75,8 @@
 #define MICROPY_PY_SYS_PS1_PS2 (0)
 #undef MICROPY_PY_SYS_PLATFORM
 #define MICROPY_PY_SYS_PLATFORM "esp8266"
+#undef MICROPY_BANNER_MACHINE
+#define MICROPY_BANNER_MACHINE "ESP module with ESP8266"
 #undef MICROPY_PY_GC_COLLECT_RETVAL
 #define MICROPY_PY_GC_COLLECT_RETVAL (0)
 #undef MICROPY_MEM_STATS
