@@ -37,6 +37,8 @@ PROBES = {
     "sys.executable": "__import__('sys').executable",
     "micropython.mem_total": "__import__('micropython').mem_total",
     "a module's __file__": "__import__('json').__file__",
+    "os.getenv": "__import__('os').getenv",
+    "os.system": "__import__('os').system",
     "_thread": "__import__('_thread')",
     "termios": "__import__('termios')",
 }

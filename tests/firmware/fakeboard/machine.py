@@ -1,6 +1,9 @@
 # Pins and RTC memory for lux.safemode on the unix port: FAKE_PIN_LOW names a pin
 # held low at boot, FAKE_RESET_CAUSE the reset cause; RTC memory is a global.
-import os
+try:
+    from _simchip import getenv  # the faithful build: its os has no getenv, as the ESP8266's
+except ImportError:
+    from os import getenv
 
 PWRON_RESET = 1
 HARD_RESET = 2
@@ -18,7 +21,7 @@ class Pin:
         self.id = id
 
     def value(self):
-        return 0 if str(self.id) == os.getenv("FAKE_PIN_LOW") else 1
+        return 0 if str(self.id) == getenv("FAKE_PIN_LOW") else 1
 
 
 class RTC:
@@ -29,4 +32,4 @@ class RTC:
 
 
 def reset_cause():
-    return int(os.getenv("FAKE_RESET_CAUSE") or WDT_RESET)
+    return int(getenv("FAKE_RESET_CAUSE") or WDT_RESET)

@@ -113,14 +113,16 @@ try:
     import _simchip  # the faithful build's board clock
 except ImportError:
     _simchip = None
+# The runner's settings: the faithful build has no os.getenv (the ESP8266's os has none), _simchip has
+_getenv = _simchip.getenv if _simchip else os.getenv
 
-_RUNNER = os.getenv("LUXNODE_SIM_CONTROL") == "stdin"
-_LED_GAIN = float(os.getenv("LUXNODE_SIM_LED_GAIN") or 70.0)  # % light the LED adds at full
-_TAU_MS = float(os.getenv("LUXNODE_SIM_TAU_MS") or 200.0)    # LED-to-sensor lag
-_NOISE = float(os.getenv("LUXNODE_SIM_NOISE") or 0.3)         # +-% uniform sensor noise
-_HELD = (os.getenv("LUXNODE_SIM_HELD") or "").split(",")  # buttons held down to ground through reset
+_RUNNER = _getenv("LUXNODE_SIM_CONTROL") == "stdin"
+_LED_GAIN = float(_getenv("LUXNODE_SIM_LED_GAIN") or 70.0)  # % light the LED adds at full
+_TAU_MS = float(_getenv("LUXNODE_SIM_TAU_MS") or 200.0)    # LED-to-sensor lag
+_NOISE = float(_getenv("LUXNODE_SIM_NOISE") or 0.3)         # +-% uniform sensor noise
+_HELD = (_getenv("LUXNODE_SIM_HELD") or "").split(",")  # buttons held down to ground through reset
 _PRESSED = {}  # pin -> ms after the board started that its button goes down
-for _spec in (os.getenv("LUXNODE_SIM_PRESSED") or "").split(","):
+for _spec in (_getenv("LUXNODE_SIM_PRESSED") or "").split(","):
     if _spec:  # split, not partition: the ESP8266's str has none, nor has the faithful build's
         _pin_at = _spec.split("@", 1)
         _PRESSED[_pin_at[0]] = int(_pin_at[1]) if len(_pin_at) > 1 and _pin_at[1] else 0
@@ -157,7 +159,7 @@ class _Bench:
         self.stage_inverts = bool(config.get(_sim_text(b"dimmer"), {}).get("invert", False))
         self.raw_dark = sensor.get(_sim_text(b"dark_raw"), 0)
         self.raw_bright = sensor.get(_sim_text(b"bright_raw"), (1 << self.bits) - 1)
-        self.ambient = float(os.getenv("LUXNODE_SIM_AMBIENT") or 20.0)
+        self.ambient = float(_getenv("LUXNODE_SIM_AMBIENT") or 20.0)
         self.led = 0.0          # LED output 0..1 as the stage drives it
         self.seen = 0.0         # LED light as the sensor sees it (lagged)
         self.reads = 0          # ADC conversions so far
@@ -207,7 +209,9 @@ def _poll_control():
         line = sys.stdin.readline()
         if not line:  # the runner is gone, and with it the board's power
             print("machine: power lost")
-            os.system("kill -KILL $PPID")  # the shell's parent is this process
+            if _simchip:
+                _simchip.power_off()
+            os.system("kill -KILL $PPID")  # the plain unix port: the shell's parent is this process
             raise SystemExit(1)
         words = line.split()
         if len(words) == 2 and words[0] == "ambient":
@@ -663,7 +667,7 @@ class RTC:
     def memory(self, data=None):
         # Survives resets, not power loss: the runner keeps the file across reboots only.
         global _rtc_memory
-        path = os.getenv("LUXNODE_SIM_RTC")
+        path = _getenv("LUXNODE_SIM_RTC")
         if data is None:
             if _rtc_memory is None:
                 _rtc_memory = b""
@@ -692,19 +696,19 @@ class RTC:
             t = time.gmtime()
             return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
         _simchip.set(time.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0)) + 946684800)
-        path = os.getenv("LUXNODE_SIM_RTC")
+        path = _getenv("LUXNODE_SIM_RTC")
         if path:  # the clock runs on through resets (the runner restarts it from here)
             with open(path + ".clock", "w") as f:
                 f.write(str(_simchip.offset()))
 
 
 def unique_id():
-    uid = os.getenv("LUXNODE_SIM_UID")
+    uid = _getenv("LUXNODE_SIM_UID")
     return bytes.fromhex(uid) if uid else b"\x24\x0a\xc4\x00\x51\x4d"
 
 
 def reset_cause():
-    return _CAUSES.get(os.getenv("LUXNODE_SIM_RESET_CAUSE") or "", PWRON_RESET)
+    return _CAUSES.get(_getenv("LUXNODE_SIM_RESET_CAUSE") or "", PWRON_RESET)
 
 
 def _reset(cause):

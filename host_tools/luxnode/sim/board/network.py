@@ -27,9 +27,8 @@
 # Its names are frozen into the faithful build's qstr pool: none may be one the firmware uses and
 # the chips' C modules lack (e.g. wlan, doc), or the node's qstr count there reads low.
 import json
-import os
 
-from machine import _sim_text
+from machine import _getenv, _sim_text
 
 STA_IF = 0
 AP_IF = 1
@@ -46,13 +45,13 @@ AUTH_WPA2_PSK = 3
 AUTH_WPA_WPA2_PSK = 4
 
 _hostname = _sim_text(b"luxnode")
-_dns_ms = int(os.getenv("LUXNODE_SIM_DNS_MS") or 0)  # how long a name lookup blocks (socket.py)
+_dns_ms = int(_getenv("LUXNODE_SIM_DNS_MS") or 0)  # how long a name lookup blocks (socket.py)
 # The DNS server DHCP gave the station (ifconfig()[3]), which a firmware may ask itself on
 # port 53: a loopback address where a test runs one, else 127.0.0.1.
-_dns_server = os.getenv("LUXNODE_SIM_DNS_SERVER") or "127.0.0.1"
+_dns_server = _getenv("LUXNODE_SIM_DNS_SERVER") or "127.0.0.1"
 _interfaces = {}
-_ap_in_range = os.getenv("LUXNODE_SIM_AP") != _sim_text(b"0")
-_networks = json.loads(os.getenv("LUXNODE_SIM_NETWORKS") or "null")  # None: any SSID and key join
+_ap_in_range = _getenv("LUXNODE_SIM_AP") != _sim_text(b"0")
+_networks = json.loads(_getenv("LUXNODE_SIM_NETWORKS") or "null")  # None: any SSID and key join
 _FLASH = ".sdk-wifi.json"  # the ESP8266 SDK's saved WiFi settings, in the board's folder
 
 
@@ -63,7 +62,7 @@ def _is_esp8266():
 
 def _ram_file():
     """Where the ESP32's WiFi state outlives a soft reset: beside the runner's RTC memory."""
-    rtc = os.getenv("LUXNODE_SIM_RTC")
+    rtc = _getenv("LUXNODE_SIM_RTC")
     return rtc + ".wifi" if rtc else None
 
 
@@ -211,7 +210,7 @@ def _boot(iface):
         iface._joining = iface._active and iface._interface == STA_IF and bool(iface._ssid)  # auto-connect
     else:
         path = _ram_file()
-        kept = _json_in(path) if path and os.getenv("LUXNODE_SIM_RESET_CAUSE") == "SOFT_RESET" else None
+        kept = _json_in(path) if path and _getenv("LUXNODE_SIM_RESET_CAUSE") == "SOFT_RESET" else None
         if not kept or str(iface._interface) not in kept:
             return
         iface._active, iface._ssid, iface._passphrase, iface._joining = kept[str(iface._interface)]

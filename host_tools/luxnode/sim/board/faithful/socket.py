@@ -21,11 +21,10 @@
 import _simchip
 import machine
 import network
-import os
 import usocket as _builtin
 from time import sleep_ms
 
-_RESPONDERS = os.getenv("LUXNODE_SIM_MDNS")
+_RESPONDERS = machine._getenv("LUXNODE_SIM_MDNS")
 
 IPPROTO_IP = 0
 IPPROTO_TCP = 6

@@ -62,6 +62,14 @@
 #define MICROPY_PY_BINASCII_CRC32 (0)
 #undef MICROPY_PY_HASHLIB_MD5
 #define MICROPY_PY_HASHLIB_MD5 (0)
+// os.getenv/putenv/unsetenv, system, errno (the board model reads its runner's settings with
+// _simchip.getenv instead).
+#undef MICROPY_PY_OS_GETENV_PUTENV_UNSETENV
+#define MICROPY_PY_OS_GETENV_PUTENV_UNSETENV (0)
+#undef MICROPY_PY_OS_SYSTEM
+#define MICROPY_PY_OS_SYSTEM (0)
+#undef MICROPY_PY_OS_ERRNO
+#define MICROPY_PY_OS_ERRNO (0)
 // sys: atexit, exc_info, executable, ps1/ps2; platform "esp8266" and implementation._machine
 // as the 2 MiB board has them; gc.collect() returns None; micropython has no mem_total,
 // mem_current, mem_peak. (_thread and termios: luxnode.sim.port's PORT_MAKE.)

@@ -436,6 +436,21 @@ static mp_obj_t simchip_qstrs(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(simchip_qstrs_obj, simchip_qstrs);
 
+// _simchip.getenv(name): the runner's setting for the board model, or None. The ESP8266's os has
+// no getenv (nor has its faithful build: chip_config.h), so the board reads its settings here.
+static mp_obj_t simchip_getenv(mp_obj_t name) {
+    const char *value = getenv(mp_obj_str_get_str(name));
+    return value ? mp_obj_new_str(value, strlen(value)) : mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(simchip_getenv_obj, simchip_getenv);
+
+// _simchip.power_off(): the board loses power (its runner is gone): the process ends at once.
+static mp_obj_t simchip_power_off(void) {
+    kill(getpid(), SIGKILL);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(simchip_power_off_obj, simchip_power_off);
+
 static const mp_rom_map_elem_t simchip_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__simchip) },
     { MP_ROM_QSTR(MP_QSTR_set), MP_ROM_PTR(&simclock_set_obj) },
@@ -446,6 +461,8 @@ static const mp_rom_map_elem_t simchip_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_feed), MP_ROM_PTR(&simchip_feed_obj) },
     { MP_ROM_QSTR(MP_QSTR_qstrs), MP_ROM_PTR(&simchip_qstrs_obj) },
     { MP_ROM_QSTR(MP_QSTR_blackhole), MP_ROM_PTR(&simchip_blackhole_obj) },
+    { MP_ROM_QSTR(MP_QSTR_getenv), MP_ROM_PTR(&simchip_getenv_obj) },
+    { MP_ROM_QSTR(MP_QSTR_power_off), MP_ROM_PTR(&simchip_power_off_obj) },
 };
 static MP_DEFINE_CONST_DICT(simchip_globals, simchip_globals_table);
 
