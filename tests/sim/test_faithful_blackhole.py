@@ -1,7 +1,8 @@
 """The board-faithful build's dead network path (control line "net blackhole on|off",
 _simchip.blackhole): the broker's host is gone while the TCP connection stays open, so the chip's
-lwIP keeps every segment unacknowledged and nothing arrives. On the ESP8266 a write that finds
-TCP_SND_QUEUELEN (8) pbufs queued blocks 10 s in modlwip's retry loop, past the watchdog."""
+lwIP keeps every segment unacknowledged and nothing more arrives (what had reached the board is
+still read). On the ESP8266 a write that finds TCP_SND_QUEUELEN (8) pbufs queued blocks 10 s in
+modlwip's retry loop, past the watchdog."""
 
 import os
 import subprocess
@@ -44,7 +45,7 @@ s.setblocking(False)
 time.sleep_ms(200)  # "early" has arrived in the host's buffer
 %s
 _simchip.blackhole(1)
-print("read", s.read(10))
+print("read", s.read(10), s.read(10))
 for i in range(%d):
     t = time.ticks_ms()
     try:
@@ -69,12 +70,52 @@ def _run(board, writes, size=10, setup="", **kw):
 
 def test_esp8266_holds_8_pbufs_then_a_write_blocks_10_s_and_fails_with_enomem(tmp_path):
     out, received = _run("esp8266", 9, root=tmp_path, timeout=60)
-    assert out[0] == "read None"  # what the peer sent is lost on the way: nothing to read
+    # "early" had reached the board before the path died; nothing comes after it
+    assert out[0] == "read b'early' None"
     assert [line.split()[:2] for line in out[1:9]] == [["wrote", "10"]] * 8
     failed, code, ms = out[9].split()
     assert (failed, code) == ("failed", "ENOMEM") and 10_000 <= int(ms) < 12_000, out
     # the path back: what was held arrives, in order, then what follows (the 9th never was taken)
     assert received == b"".join(b"%02d" % i * 5 for i in range(8)) + b"|end"
+
+
+CHAIN = """import errno, socket, time, _simchip
+s = socket.socket()
+s.connect(socket.getaddrinfo("127.0.0.1", %d)[0][-1])
+s.setblocking(False)
+_simchip.blackhole(1)
+s.write(b"a" * 300)
+for _ in range(5):
+    s.write(b"b" * 50)
+%s
+for size in (500, 10):
+    t = time.ticks_ms()
+    try:
+        print("wrote", s.write(b"c" * size), time.ticks_diff(time.ticks_ms(), t))
+    except OSError as e:
+        print("failed", errno.errorcode[e.errno], time.ticks_diff(time.ticks_ms(), t))
+_simchip.blackhole(0)
+s.close()
+"""
+
+
+@pytest.mark.parametrize("wait, last", [("", "wrote 10"), ("time.sleep_ms(800)", "failed ENOMEM")])
+def test_esp8266_after_a_retransmission_timeout_a_write_chains_one_more_pbuf(tmp_path, wait, last):
+    # Six segments held (550 bytes, 6 pbufs). Before a retransmission timeout a 500-byte write
+    # is a segment of its own (7 pbufs) and a 10-byte one the 8th. After one (0.5-0.75 s in,
+    # tcp_slowtmr), cwnd is one TCP_MSS: the first 500 bytes go again, the sixth segment (50
+    # bytes) waits on pcb->unsent with unsent_oversize 0, so the 500 bytes take a pbuf chained
+    # to it (tcp_write's Phase 2, 486 bytes) and a new segment (Phase 3, 14): 8 pbufs, and the
+    # 10 bytes find the queue full (tcp_write_checks): modlwip's 10 s of retries, ENOMEM.
+    peer = _Peer()
+    try:
+        out = run_chip(chip_root(tmp_path, "esp8266"), CHAIN % (peer.port, wait), timeout=60)
+    finally:
+        peer.close()
+    assert out[0].split()[:2] == ["wrote", "500"], out
+    assert " ".join(out[1].split()[:2]) == last, out
+    if last.startswith("failed"):
+        assert 10_000 <= int(out[1].split()[2]) < 12_000, out
 
 
 def test_esp8266_write_beyond_the_send_buffer_is_cut_to_it_then_eagain(tmp_path):

@@ -17,7 +17,8 @@
 #   "soft reset"    Ctrl-D: MicroPython starts again, the chip runs on (machine: reset SOFT_RESET)
 #   "bench"         print "machine: bench ambient <%> led <0..1> adc_reads <n>"
 #   "dns 3000"      name lookups block 3000 ms from now on (socket.py of the faithful build)
-#   "net blackhole on|off"  the path to every server dies (nothing acknowledged or received) or
+#   "net blackhole on|off"  the path to every server dies (nothing acknowledged, nothing more
+#                   received: what had reached the board is still read) or
 #                   comes back (_simchip's socket model: faithful build only)
 # Buttons: LUXNODE_SIM_HELD="0" holds them down from before the reset; LUXNODE_SIM_PRESSED="0"
 # or "0@400" presses them once the chip runs (at once, or 400 ms after the board started).

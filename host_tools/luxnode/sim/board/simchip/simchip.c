@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -162,29 +163,47 @@ static MP_DEFINE_CONST_FUN_OBJ_1(simchip_lwip_obj, simchip_lwip);
 
 // A dead network path (control line "net blackhole on|off", _simchip.blackhole(on)): the
 // broker's host lost power or the uplink dropped while the TCP connection stays open, so no
-// segment is acknowledged and nothing arrives. A loopback peer's kernel always acknowledges,
-// so this replaces read(), write(), connect() and close() for the chip's TCP sockets (those
-// connected to an IPv4 address once socket.py has said which chip) and, while the path is
-// dead, keeps what they write here as lwIP keeps unacknowledged segments, each write taking
-// one pbuf per TCP_MSS bytes, and drops what arrives. When the queue is full a write does
-// what the chip's socket does:
-// - ESP8266 (extmod/modlwip.c lwip_tcp_send; liblwip_open from esp-open-lwip, lwipopts.h:
-//   TCP_MSS 536, TCP_SND_BUF 2 * TCP_MSS, TCP_SND_QUEUELEN (4 * TCP_SND_BUF + TCP_MSS - 1) /
-//   TCP_MSS = 8): no send buffer left: EAGAIN (non-blocking), else wait; pbufs full: tcp_write
-//   gives ERR_MEM, and even a non-blocking write retries 200 times with mp_hal_delay_ms(50)
-//   between, 10 s, whose event loop no longer feeds the watchdog once WDT() exists
-//   (ets_loop_dont_feed_sw_wdt), then fails with ENOMEM (error_lookup_table[-ERR_MEM]);
+// segment is acknowledged. A loopback peer's kernel always acknowledges, so this replaces
+// read(), write(), connect() and close() for the chip's TCP sockets (those connected to an
+// IPv4 address once socket.py has said which chip) and, while the path is dead, keeps what
+// they write here as lwIP keeps unacknowledged segments. What had reached the board when the
+// path died (in the host's buffer then) is still read; what comes later is dropped. When the
+// queue is full a write does what the chip's socket does:
+// - ESP8266 (extmod/modlwip.c lwip_tcp_send; liblwip_open from esp-open-lwip
+//   sdk-1.5.0-experimental, lwipopts.h: TCP_MSS 536, TCP_SND_BUF 2 * TCP_MSS,
+//   TCP_SND_QUEUELEN (4 * TCP_SND_BUF + TCP_MSS - 1) / TCP_MSS = 8, TCP_OVERSIZE TCP_MSS,
+//   LWIP_NETIF_TX_SINGLE_PBUF 1): no send buffer left: EAGAIN (non-blocking), else wait;
+//   pbufs full: tcp_write gives ERR_MEM, and even a non-blocking write retries 200 times with
+//   mp_hal_delay_ms(50) between, 10 s, whose event loop no longer feeds the watchdog once WDT()
+//   exists (ets_loop_dont_feed_sw_wdt), then fails with ENOMEM (error_lookup_table[-ERR_MEM]).
+//   How many pbufs a write takes is tcp_write's (tcp_out.c), modelled in net_tcp_write;
+//   until a retransmission timeout each write goes out at once (TCP_NODELAY, a window of at
+//   least TCP_SND_BUF) as segments of its own; after one, part of the queue waits unsent and a
+//   write may chain one more pbuf to its last segment (net_rto);
 // - ESP32 (ports/esp32/modsocket.c over lwIP's sockets; ESP-IDF's components/lwip/Kconfig:
 //   TCP_MSS 1440, TCP_SND_BUF 5760, and lwIP's default TCP_SND_QUEUELEN, 16 pbufs): a
-//   non-blocking write that finds the queue full gives EAGAIN.
+//   write takes one pbuf per TCP_MSS bytes; a non-blocking write that finds the queue full
+//   gives EAGAIN.
 // When the path comes back the segments held arrive (as retransmissions would), in order.
 // New connections still open (the SYN gets through), and what they send is held too.
 #define NET_FDS 64
 #define NET_HELD_MAX 5760
+#define NET_SEGS 16
+#define ESP8266_MSS 536
+#define ESP8266_SND_BUF (2 * ESP8266_MSS)
+#define ESP8266_SND_QUEUELEN 8
 struct net_socket {
     uint8_t tracked;
-    uint8_t pbufs;  // segments held, as lwIP counts them against TCP_SND_QUEUELEN
+    uint8_t pbufs;  // held, as lwIP counts them against TCP_SND_QUEUELEN (snd_queuelen)
     uint16_t bytes;  // held, against TCP_SND_BUF
+    uint16_t arriving;  // bytes that had reached the board when the path died: still read
+    // the ESP8266's segments held (pcb->unacked, then pcb->unsent), as tcp_write builds them
+    uint8_t segments;
+    uint8_t sent;  // how many of them are on pcb->unacked (sent); the rest wait on pcb->unsent
+    uint8_t retransmits;  // pcb->nrtx
+    uint16_t oversize;  // pcb->unsent_oversize
+    uint16_t segment_len[NET_SEGS];
+    long long rto_ms;  // when the next retransmission timeout fires (0: nothing held)
     uint8_t data[NET_HELD_MAX];
 };
 static struct net_socket net_sockets[NET_FDS];
@@ -192,6 +211,17 @@ static int net_dead;
 
 static int net_held(int fd) {
     return net_dead && fd >= 0 && fd < NET_FDS && net_sockets[fd].tracked;
+}
+
+static void net_forget(struct net_socket *s) {
+    s->pbufs = 0;
+    s->bytes = 0;
+    s->arriving = 0;
+    s->segments = 0;
+    s->sent = 0;
+    s->retransmits = 0;
+    s->oversize = 0;
+    s->rto_ms = 0;
 }
 
 static int net_blocking(int fd) {
@@ -230,32 +260,139 @@ static ssize_t net_full(int fd) {
     return -1;
 }
 
+// tcp_output (tcp_out.c): sends what waits on pcb->unsent while it fits the window from the
+// last acknowledged byte. Before a retransmission timeout that is everything (TCP_NODELAY;
+// the connection's cwnd, 2 * TCP_MSS from the handshake on, and the broker's window hold
+// TCP_SND_BUF); after one, cwnd is a single TCP_MSS (tcp_slowtmr: pcb->cwnd = pcb->mss) and
+// stays so, as nothing is acknowledged. An empty pcb->unsent sets unsent_oversize to 0.
+static void net_output(struct net_socket *s) {
+    unsigned end = 0;
+    for (int i = 0; i < s->segments; i++) {
+        end += s->segment_len[i];
+        if (i >= s->sent && (!s->retransmits || end <= ESP8266_MSS)) {
+            s->sent = i + 1;
+        }
+        if (s->retransmits && end > ESP8266_MSS) {
+            break;
+        }
+    }
+    if (s->sent == s->segments) {
+        s->oversize = 0;
+    }
+}
+
+// tcp_slowtmr and tcp_rexmit_rto (tcp.c, tcp_out.c): with TCP_SLOW_INTERVAL 250 ms
+// (tcp_impl.h) and an RTT under a tick the RTO settles at 3 ticks (sv from 4 to 3, sa 0;
+// tcp_in.c), so the first timeout fires 0.5-0.75 s after the first unacknowledged write
+// (taken here at its earliest), then every (3 << tcp_backoff[nrtx]) ticks. Each moves
+// pcb->unacked to the head of pcb->unsent (pcb->unsent_oversize unchanged: 0 when nothing
+// was unsent, though the last segment now has room), counts nrtx and calls tcp_output.
+static const uint8_t tcp_backoff[13] = {1, 2, 3, 4, 5, 6, 7, 7, 7, 7, 7, 7, 7};
+static void net_rto(struct net_socket *s, long long now_ms) {
+    while (s->rto_ms && now_ms >= s->rto_ms) {
+        s->rto_ms += (3LL << tcp_backoff[s->retransmits < 12 ? s->retransmits : 12]) * 250;
+        s->sent = 0;
+        if (s->retransmits < 255) {
+            s->retransmits++;
+        }
+        net_output(s);
+    }
+}
+
+// tcp_write (tcp_out.c) with TCP_WRITE_FLAG_COPY, as modlwip calls it: the pbufs a write of n
+// bytes takes, or -1 for ERR_MEM, changing nothing. tcp_write_checks: snd_queuelen >=
+// TCP_SND_QUEUELEN is ERR_MEM. Phase 1 copies into the oversize left in the last unsent
+// segment's pbuf (no pbuf); Phase 2 chains a new pbuf to that segment for what fits its space;
+// Phase 3 makes new segments, one pbuf each, and gives ERR_MEM once the queue would pass
+// TCP_SND_QUEUELEN. With LWIP_NETIF_TX_SINGLE_PBUF every pbuf is TCP_MSS long
+// (tcp_pbuf_prealloc), so what is left of it is the new oversize. The arithmetic is lwIP's u16.
+static int net_tcp_write(struct net_socket *s, uint16_t n) {
+    uint16_t pos = 0, oversize = s->oversize, added = 0;
+    uint16_t last_len = 0, phase3_segments = 0, phase3_lens[NET_SEGS];
+    if (s->pbufs >= ESP8266_SND_QUEUELEN) {
+        return -1;
+    }
+    if (s->sent < s->segments) {  // pcb->unsent != NULL
+        last_len = s->segment_len[s->segments - 1];
+        uint16_t space = ESP8266_MSS - last_len;
+        if (oversize > 0) {  // Phase 1
+            uint16_t used = oversize < n ? oversize : n;
+            pos += used;
+            oversize -= used;
+            space -= used;
+            last_len += used;
+        }
+        if (pos < n && space > 0 && s->segment_len[s->segments - 1] > 0) {  // Phase 2
+            uint16_t seglen = space < n - pos ? space : n - pos;
+            oversize = ESP8266_MSS - seglen;
+            pos += seglen;
+            last_len += seglen;
+            added++;
+        }
+    }
+    while (pos < n) {  // Phase 3
+        uint16_t seglen = n - pos > ESP8266_MSS ? ESP8266_MSS : n - pos;
+        added++;
+        if (s->pbufs + added > ESP8266_SND_QUEUELEN || s->segments + phase3_segments >= NET_SEGS) {
+            return -1;
+        }
+        phase3_lens[phase3_segments++] = seglen;
+        oversize = ESP8266_MSS - seglen;
+        pos += seglen;
+    }
+    if (s->sent < s->segments) {
+        s->segment_len[s->segments - 1] = last_len;
+    }
+    for (int i = 0; i < phase3_segments; i++) {
+        s->segment_len[s->segments++] = phase3_lens[i];
+    }
+    s->oversize = oversize;  // pcb->unsent_oversize = oversize
+    return added;
+}
+
 static ssize_t net_hold(int fd, const void *buf, size_t len) {
     struct net_socket *s = &net_sockets[fd];
     int esp8266 = lwip_binding == 8266;
-    size_t mss = esp8266 ? 536 : 1440;
-    size_t room = (esp8266 ? 2 * 536 : 5760) - s->bytes;
-    size_t pbufs_max = esp8266 ? 8 : 16;
+    size_t room = (esp8266 ? ESP8266_SND_BUF : 5760) - s->bytes;
     if (room == 0) {  // tcp_sndbuf() is 0
         return net_full(fd);
     }
     size_t n = len < room ? len : room;
-    size_t pbufs = (n + mss - 1) / mss;
-    if (s->pbufs + pbufs > pbufs_max) {
-        if (esp8266) {
+    if (esp8266) {
+        long long now_ms = clock_us(CLOCK_MONOTONIC) / 1000;
+        net_rto(s, now_ms);
+        int pbufs = net_tcp_write(s, (uint16_t)n);
+        if (pbufs < 0) {
             net_sleep_ms(200 * 50);  // the watchdog's signal ends it on the way, as on the chip
             errno = ENOMEM;
             return -1;
         }
-        return net_full(fd);
+        s->pbufs += pbufs;
+        if (!s->rto_ms) {
+            s->rto_ms = now_ms + 2 * 250;  // rtime 0 now, 3 ticks: the first may come at once
+        }
+        net_output(s);
+    } else {
+        size_t pbufs = (n + 1440 - 1) / 1440;
+        if (s->pbufs + pbufs > 16) {
+            return net_full(fd);
+        }
+        s->pbufs += pbufs;
     }
     memcpy(s->data + s->bytes, buf, n);
     s->bytes += n;
-    s->pbufs += pbufs;
     return n;
 }
 
-static ssize_t net_drop_incoming(int fd) {
+static ssize_t net_incoming(int fd, void *buf, size_t len) {
+    struct net_socket *s = &net_sockets[fd];
+    if (s->arriving) {  // it had reached the board before the path died
+        ssize_t n = syscall(SYS_read, fd, buf, len < s->arriving ? len : s->arriving);
+        if (n > 0) {
+            s->arriving -= n;
+        }
+        return n;
+    }
     uint8_t sink[512];
     while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {
     }
@@ -275,7 +412,7 @@ ssize_t write(int fd, const void *buf, size_t len) {
 
 ssize_t read(int fd, void *buf, size_t len) {
     if (net_held(fd)) {
-        return net_drop_incoming(fd);
+        return net_incoming(fd, buf, len);
     }
     return syscall(SYS_read, fd, buf, len);
 }
@@ -286,8 +423,7 @@ int connect(int fd, const struct sockaddr *address, socklen_t len) {
         socklen_t type_len = sizeof(type);
         getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len);
         net_sockets[fd].tracked = type == SOCK_STREAM;
-        net_sockets[fd].pbufs = 0;
-        net_sockets[fd].bytes = 0;
+        net_forget(&net_sockets[fd]);
     }
     return syscall(SYS_connect, fd, address, len);
 }
@@ -299,20 +435,25 @@ int close(int fd) {
     return syscall(SYS_close, fd);
 }
 
-// _simchip.blackhole(on): the path dies, or comes back with what it held.
+// _simchip.blackhole(on): the path dies (what has arrived stays readable), or comes back
+// with what it held.
 static mp_obj_t simchip_blackhole(mp_obj_t on) {
-    net_dead = mp_obj_is_true(on);
-    if (!net_dead) {
-        for (int fd = 0; fd < NET_FDS; fd++) {
-            struct net_socket *s = &net_sockets[fd];
+    int dead = mp_obj_is_true(on);
+    for (int fd = 0; fd < NET_FDS; fd++) {
+        struct net_socket *s = &net_sockets[fd];
+        if (dead && !net_dead && s->tracked) {
+            int available = 0;
+            ioctl(fd, FIONREAD, &available);
+            s->arriving = available > 0 ? available : 0;
+        } else if (!dead && net_dead) {
             if (s->tracked && s->bytes) {
                 ssize_t sent = send(fd, s->data, s->bytes, MSG_DONTWAIT | MSG_NOSIGNAL);
                 (void)sent;  // a peer gone meanwhile resets the connection, as it would
             }
-            s->pbufs = 0;
-            s->bytes = 0;
+            net_forget(s);
         }
     }
+    net_dead = dead;
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(simchip_blackhole_obj, simchip_blackhole);
