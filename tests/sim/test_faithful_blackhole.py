@@ -38,10 +38,12 @@ class _Peer:
         self.listener.close()
 
 
+NODELAY = "s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)"
 CLIENT = """import errno, socket, time, _simchip
 s = socket.socket()
 s.connect(socket.getaddrinfo("127.0.0.1", %d)[0][-1])
 s.setblocking(False)
+%s
 time.sleep_ms(200)  # "early" has arrived in the host's buffer
 %s
 _simchip.blackhole(1)
@@ -49,7 +51,7 @@ print("read", s.read(10), s.read(10))
 for i in range(%d):
     t = time.ticks_ms()
     try:
-        print("wrote", s.write(b"%%02d" %% i * %d), time.ticks_diff(time.ticks_ms(), t))
+        print("wrote", s.write(b"%%02d" %% (i %% 100) * %d), time.ticks_diff(time.ticks_ms(), t))
     except OSError as e:
         print("failed", errno.errorcode[e.errno], time.ticks_diff(time.ticks_ms(), t))
 _simchip.blackhole(0)
@@ -58,10 +60,11 @@ s.close()
 """
 
 
-def _run(board, writes, size=10, setup="", **kw):
+def _run(board, writes, size=10, setup="", nodelay=True, **kw):
     peer = _Peer()
     try:
-        out = run_chip(chip_root(kw.pop("root"), board), CLIENT % (peer.port, setup, writes, size // 2), **kw)
+        out = run_chip(chip_root(kw.pop("root"), board),
+                       CLIENT % (peer.port, NODELAY if nodelay else "", setup, writes, size // 2), **kw)
         assert peer.done.wait(15), "the peer saw no end of the connection"
     finally:
         peer.close()
@@ -69,6 +72,7 @@ def _run(board, writes, size=10, setup="", **kw):
 
 
 def test_esp8266_holds_8_pbufs_then_a_write_blocks_10_s_and_fails_with_enomem(tmp_path):
+    # TCP_NODELAY: each write is a segment of its own, one pbuf each
     out, received = _run("esp8266", 9, root=tmp_path, timeout=60)
     # "early" had reached the board before the path died; nothing comes after it
     assert out[0] == "read b'early' None"
@@ -83,6 +87,7 @@ CHAIN = """import errno, socket, time, _simchip
 s = socket.socket()
 s.connect(socket.getaddrinfo("127.0.0.1", %d)[0][-1])
 s.setblocking(False)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 _simchip.blackhole(1)
 s.write(b"a" * 300)
 for _ in range(5):
@@ -118,6 +123,22 @@ def test_esp8266_after_a_retransmission_timeout_a_write_chains_one_more_pbuf(tmp
         assert 10_000 <= int(out[1].split()[2]) < 12_000, out
 
 
+def test_esp8266_with_nagle_small_writes_share_a_pbuf_and_the_send_buffer_fills_first(tmp_path):
+    # Nagle (no TCP_NODELAY, tcp_do_output_nagle): the first write goes as a segment; the next
+    # wait unsent while it is unacknowledged, copied into the oversize of one pbuf (tcp_write's
+    # Phase 1) until it is a full TCP_MSS, then another. 120 writes of 10 bytes: 107 fit
+    # TCP_SND_BUF (1072 bytes) in 3 pbufs, the next is cut to the 2 bytes left; then EAGAIN at
+    # once (write() returns None), never modlwip's ERR_MEM loop.
+    out, received = _run("esp8266", 120, nodelay=False, root=tmp_path, timeout=60)
+    assert out[0] == "read b'early' None"
+    wrote = [line.split() for line in out[1:]]
+    assert [w[:2] for w in wrote[:107]] == [["wrote", "10"]] * 107, out
+    assert wrote[107][:2] == ["wrote", "2"], out
+    assert {tuple(w[:2]) for w in wrote[108:]} == {("wrote", "None")}, out
+    assert max(int(w[2]) for w in wrote) < 500, out
+    assert received == b"".join(b"%02d" % (i % 100) * 5 for i in range(107)) + b"07" + b"|end"
+
+
 def test_esp8266_write_beyond_the_send_buffer_is_cut_to_it_then_eagain(tmp_path):
     # TCP_SND_BUF is 2 * TCP_MSS = 1072 bytes: a 1,100-byte write takes 1,072 (2 pbufs), the next
     # finds no room (tcp_sndbuf 0): EAGAIN at once, which a stream's write() returns as None.
@@ -139,7 +160,7 @@ def test_esp8266_watchdog_resets_the_board_in_the_write_loop(tmp_path):
     """With WDT() the port's event loop no longer feeds the software watchdog, and modlwip's
     retry loop feeds nothing: the board resets 1.6-3.2 s into the 10 s loop."""
     peer = _Peer()
-    code = CLIENT % (peer.port, "import machine\nwdt = machine.WDT()", 9, 5)
+    code = CLIENT % (peer.port, NODELAY, "import machine\nwdt = machine.WDT()", 9, 5)
     code = code.replace("    t = time.ticks_ms()", "    wdt.feed()\n    t = time.ticks_ms()")
     env = dict(os.environ, MICROPYPATH=".frozen", LUXNODE_SIM_CONTROL="stdin")
     proc = subprocess.Popen([faithful_binary("esp8266"), "-c", code], cwd=chip_root(tmp_path, "esp8266"), env=env,

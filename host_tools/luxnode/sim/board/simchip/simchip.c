@@ -177,9 +177,11 @@ static MP_DEFINE_CONST_FUN_OBJ_1(simchip_lwip_obj, simchip_lwip);
 //   mp_hal_delay_ms(50) between, 10 s, whose event loop no longer feeds the watchdog once WDT()
 //   exists (ets_loop_dont_feed_sw_wdt), then fails with ENOMEM (error_lookup_table[-ERR_MEM]).
 //   How many pbufs a write takes is tcp_write's (tcp_out.c), modelled in net_tcp_write;
-//   until a retransmission timeout each write goes out at once (TCP_NODELAY, a window of at
-//   least TCP_SND_BUF) as segments of its own; after one, part of the queue waits unsent and a
-//   write may chain one more pbuf to its last segment (net_rto);
+//   with TCP_NODELAY, until a retransmission timeout, each write goes out at once (a window of
+//   at least TCP_SND_BUF) as segments of its own; with Nagle a short write waits unsent while
+//   anything is unacknowledged and the next ones fill its pbuf; after a timeout part of the
+//   queue waits unsent and a write may chain one more pbuf to its last segment (net_output,
+//   net_rto);
 // - ESP32 (ports/esp32/modsocket.c over lwIP's sockets; ESP-IDF's components/lwip/Kconfig:
 //   TCP_MSS 1440, TCP_SND_BUF 5760, and lwIP's default TCP_SND_QUEUELEN, 16 pbufs): a
 //   write takes one pbuf per TCP_MSS bytes; a non-blocking write that finds the queue full
@@ -260,21 +262,27 @@ static ssize_t net_full(int fd) {
     return -1;
 }
 
-// tcp_output (tcp_out.c): sends what waits on pcb->unsent while it fits the window from the
-// last acknowledged byte. Before a retransmission timeout that is everything (TCP_NODELAY;
-// the connection's cwnd, 2 * TCP_MSS from the handshake on, and the broker's window hold
-// TCP_SND_BUF); after one, cwnd is a single TCP_MSS (tcp_slowtmr: pcb->cwnd = pcb->mss) and
-// stays so, as nothing is acknowledged. An empty pcb->unsent sets unsent_oversize to 0.
-static void net_output(struct net_socket *s) {
+// tcp_output (tcp_out.c): sends what waits on pcb->unsent, in order, while it fits the window
+// from the last acknowledged byte and Nagle allows. The window: before a retransmission timeout
+// everything (the connection's cwnd, 2 * TCP_MSS from the handshake on, and the broker's window
+// hold TCP_SND_BUF); after one, cwnd is a single TCP_MSS (tcp_slowtmr: pcb->cwnd = pcb->mss) and
+// stays so, as nothing is acknowledged. Nagle (tcp_do_output_nagle, tcp_impl.h, checked for each
+// segment in tcp_output's loop): a segment goes if nothing is unacknowledged, TF_NODELAY is set,
+// or it is not the last unsent one, or it is full. An empty pcb->unsent sets unsent_oversize to 0.
+static void net_output(struct net_socket *s, int nodelay) {
     unsigned end = 0;
     for (int i = 0; i < s->segments; i++) {
         end += s->segment_len[i];
-        if (i >= s->sent && (!s->retransmits || end <= ESP8266_MSS)) {
-            s->sent = i + 1;
+        if (i < s->sent) {
+            continue;
         }
         if (s->retransmits && end > ESP8266_MSS) {
             break;
         }
+        if (!nodelay && i > 0 && i == s->segments - 1 && s->segment_len[i] < ESP8266_MSS) {
+            break;  // Nagle: a short last segment waits while segments before it are unacknowledged
+        }
+        s->sent = i + 1;
     }
     if (s->sent == s->segments) {
         s->oversize = 0;
@@ -288,14 +296,14 @@ static void net_output(struct net_socket *s) {
 // pcb->unacked to the head of pcb->unsent (pcb->unsent_oversize unchanged: 0 when nothing
 // was unsent, though the last segment now has room), counts nrtx and calls tcp_output.
 static const uint8_t tcp_backoff[13] = {1, 2, 3, 4, 5, 6, 7, 7, 7, 7, 7, 7, 7};
-static void net_rto(struct net_socket *s, long long now_ms) {
+static void net_rto(struct net_socket *s, long long now_ms, int nodelay) {
     while (s->rto_ms && now_ms >= s->rto_ms) {
         s->rto_ms += (3LL << tcp_backoff[s->retransmits < 12 ? s->retransmits : 12]) * 250;
         s->sent = 0;
         if (s->retransmits < 255) {
             s->retransmits++;
         }
-        net_output(s);
+        net_output(s, nodelay);
     }
 }
 
@@ -360,7 +368,10 @@ static ssize_t net_hold(int fd, const void *buf, size_t len) {
     size_t n = len < room ? len : room;
     if (esp8266) {
         long long now_ms = clock_us(CLOCK_MONOTONIC) / 1000;
-        net_rto(s, now_ms);
+        int nodelay = 0;  // TF_NODELAY: socket.py's setsockopt set the host socket's TCP_NODELAY
+        socklen_t nodelay_len = sizeof(nodelay);
+        getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &nodelay_len);
+        net_rto(s, now_ms, nodelay);
         int pbufs = net_tcp_write(s, (uint16_t)n);
         if (pbufs < 0) {
             net_sleep_ms(200 * 50);  // the watchdog's signal ends it on the way, as on the chip
@@ -371,7 +382,7 @@ static ssize_t net_hold(int fd, const void *buf, size_t len) {
         if (!s->rto_ms) {
             s->rto_ms = now_ms + 2 * 250;  // rtime 0 now, 3 ticks: the first may come at once
         }
-        net_output(s);
+        net_output(s, nodelay);
     } else {
         size_t pbufs = (n + 1440 - 1) / 1440;
         if (s->pbufs + pbufs > 16) {
