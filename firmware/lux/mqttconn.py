@@ -83,7 +83,11 @@ def _connect(self):
     s = socket.socket()
     self._sock = s
     nodelay = getattr(socket, "TCP_NODELAY", None)  # the unix port has none
-    if nodelay is not None:  # an ack and the publish after it leave at once
+    # An ack and the publish after it leave at once; not where the socket is modlwip's (its
+    # TCP_NODELAY is lwIP's TF_NODELAY, 0x40: the ESP8266), whose Nagle lets small writes share a
+    # pbuf while one is unacknowledged: on a dead path its send buffer (1072 bytes) then fills,
+    # EAGAIN, before its 8 pbufs do (modlwip's 10 s ERR_MEM loop even when non-blocking: a reset).
+    if nodelay is not None and nodelay != 0x40:
         s.setsockopt(socket.IPPROTO_TCP, nodelay, 1)
     s.setblocking(False)
     try:

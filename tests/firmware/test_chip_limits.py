@@ -8,6 +8,8 @@ here."""
 import json
 import shutil
 
+import pytest
+
 from luxnode.paths import BOARDS_DIR
 from tests.firmware.node import SIM_BOARD, Node, Observer, node_config
 from tests.support.micropython import FIRMWARE, run
@@ -19,9 +21,12 @@ def run_lux(code, tmp_path, board="esp8266"):
     return run(code, path=(SIM_BOARD, FIRMWARE), cwd=tmp_path)
 
 
-def test_tcp_nodelay_by_the_ports_names_and_the_watchdog_fed_around_dns(tmp_path):
-    # extmod/modlwip.c (ESP8266): TCP_NODELAY is TF_NODELAY (0x40); any other option
-    # number prints "Warning: lwip.setsockopt() not implemented" and does nothing.
+@pytest.mark.parametrize("option, nodelay", [(1, ["setsockopt 6 1 1"]), (0x40, [])])
+def test_tcp_nodelay_by_the_ports_names_and_the_watchdog_fed_around_dns(tmp_path, option, nodelay):
+    # ESP32 (lwIP's sockets): TCP_NODELAY is 1. The ESP8266 (extmod/modlwip.c): TCP_NODELAY is
+    # TF_NODELAY (0x40), any other option number prints "Warning: lwip.setsockopt() not
+    # implemented" and does nothing; and there lux.mqttconn keeps Nagle, so that on a dead path the
+    # send buffer fills before the pbufs do.
     out = run_lux("""
 import lux.mqttconn as conn
 from lux.mqtt import MQTTClient
@@ -29,13 +34,13 @@ events = []
 class Sock:
     def setsockopt(self, level, opt, value):
         events.append("setsockopt %d %d %d" % (level, opt, value))
-        if (level, opt) != (6, 0x40):
+        if (level, opt) not in ((6, 0x40), (6, 1)):
             print("Warning: lwip.setsockopt() not implemented")
     def setblocking(self, flag): pass
     def connect(self, addr): pass
 class LwipSocket:
     IPPROTO_TCP = 6
-    TCP_NODELAY = 0x40
+    TCP_NODELAY = OPTION
     SOCK_STREAM = 1
     def socket(self):
         return Sock()
@@ -50,9 +55,9 @@ c._poller = Poller()
 c.feed = lambda: events.append("feed")
 conn.dial(c)
 print(events)
-""", tmp_path)
+""".replace("OPTION", str(option)), tmp_path)
     assert "not implemented" not in out
-    assert out.strip().splitlines()[-1] == str(["feed", "getaddrinfo broker.lan", "feed", "setsockopt 6 64 1"])
+    assert out.strip().splitlines()[-1] == str(["feed", "getaddrinfo broker.lan", "feed"] + nodelay)
 
 
 def test_a_stalled_write_gives_up_within_the_esp8266_watchdog(tmp_path):

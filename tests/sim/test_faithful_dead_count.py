@@ -2,11 +2,11 @@
 
 A packet from the broker acknowledges only what the broker had when it sent it: the commands'
 segments say nothing of what the node writes in answer (a PUBACK and a state each), and on a
-dead path none of that is ever acknowledged. Counted as proven (the count back at 0 on a
-receive, answers not counted) five commands took ten pbufs, past the ESP8266's
-TCP_SND_QUEUELEN of 8: modlwip's 10 s retry loop and a watchdog reset. Now only an answer to a
-packet (a PUBACK, a PINGRESP) proves what was written before that packet, answers are counted
-and wait (in order) when there is no room, and nothing is lost once the path is back."""
+dead path none of that is ever acknowledged. With TCP_NODELAY every answer was a segment and a
+pbuf of its own: five commands took ten pbufs, past the ESP8266's TCP_SND_QUEUELEN of 8,
+modlwip's 10 s retry loop and a watchdog reset. With Nagle, as lux.mqttconn leaves it on
+modlwip's sockets, the answers after the first wait unsent in one pbuf: no reset, and every
+command is acknowledged once the path is back."""
 
 import os
 import subprocess
@@ -86,10 +86,10 @@ while time.ticks_diff(time.ticks_ms(), t) < 2000:  # past the first retransmissi
 print("alive", c.state)
 _simchip.blackhole(0)
 t = time.ticks_ms()
-while (c._inflight or c._acks) and time.ticks_diff(time.ticks_ms(), t) < 5000:
+while c._inflight and time.ticks_diff(time.ticks_ms(), t) < 5000:
     wdt.feed()
     c.poll(10)
-print("answered", len(c._inflight), len(c._acks))
+print("answered", len(c._inflight))
 """
 
 
@@ -107,7 +107,7 @@ def test_esp8266_answers_a_burst_when_the_path_dies_without_a_watchdog_reset(tmp
         broker.close()
     out = proc.stdout
     assert "machine: reset" not in out and "alive 3" in out, out + proc.stderr
-    assert "answered 0 0" in out, out + proc.stderr
+    assert "answered 0" in out, out + proc.stderr
     # every command acknowledged, in the order it came (MQTT-4.6.0-2), and the last state sent
     acks = [int.from_bytes(body[:2], "big") for first, body in broker.packets if first == 0x40]
     assert acks == list(range(1, COMMANDS + 1)), broker.packets

@@ -27,7 +27,7 @@ def test_esp8266_detects_a_dead_path_without_a_watchdog_reset_and_keeps_its_qos1
         broker, observer, nodes, tmp_path):
     faithful_binary("esp8266")  # built (or skipped, outside CI, saying why) before the node starts
     # keepalive 60: the keepalive alone would notice after 30 + 30 s, long after lwIP's queue is
-    # full (light and telemetry each second, every one its own segment with TCP_NODELAY).
+    # full (light and telemetry each second).
     cfg = node_config(broker.port, board="esp8266", telemetry_s=1, mqtt__keepalive=60)
     node = nodes(tmp_path / "fs", cfg, board="esp8266", faithful="esp8266").start()
     node.expect("luxnode: connected to 127.0.0.1", timeout=30)
