@@ -166,8 +166,10 @@ INTERPRETER: Interpreter
 
 def identify(binary: str) -> str:
     """'<binary> (32-bit)' as the interpreter itself says (sys.executable, sys.maxsize): a shim or
-    wrapper in front of it is seen through."""
-    out = subprocess.run([binary, "-c", "import sys; print(sys.maxsize, sys.executable)"], capture_output=True,
+    wrapper in front of it is seen through (the faithful ESP8266 has no sys.executable, as the chip:
+    then the wrapper's name)."""
+    out = subprocess.run([binary, "-c", "import sys; print(sys.maxsize, getattr(sys, 'executable', ''))"],
+                         capture_output=True,
                          text=True, timeout=30, env=dict(os.environ, MICROPYPATH=".frozen"))
     maxsize, _, executable = out.stdout.strip().partition(" ")
     bits = {str(2**31 - 1): "32-bit", str(2**63 - 1): "64-bit"}.get(maxsize)
