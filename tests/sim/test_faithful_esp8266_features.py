@@ -83,6 +83,13 @@ def test_the_faithful_esp8266_reports_as_the_chip(tmp_path):
         "esp8266 None ESP module with ESP8266", "function takes 1 positional arguments but 0 were given"]
 
 
+@pytest.mark.parametrize("board, has", [("esp8266", "has"), ("esp32", "missing")])
+def test_the_esp8266s_esp_module_has_its_wifi_sleep_type(tmp_path, board, has):
+    # ports/esp8266/modesp.c (mqtt_as sets esp.sleep_type(0) on an ESP8266); the ESP32's esp has none
+    found = probe(tmp_path, board, {"esp.sleep_type": "__import__('esp').sleep_type(0)"})
+    assert found == {"esp.sleep_type": has}
+
+
 def test_the_faithful_esp32_keeps_them_as_its_port_does(tmp_path):
     found = probe(tmp_path, "esp32", {name: PROBES[name] for name in ("str.partition", "__setattr__", "math.isclose")})
     assert set(found.values()) == {"has"}

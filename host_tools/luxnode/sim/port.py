@@ -50,10 +50,10 @@ FAITHFUL_DIR = BOARD_DIR / "faithful"
 CHIP_MODULE = BOARD_DIR / "simchip"
 FROZEN = ("machine.py", "network.py", "_axtls.py")
 FROZEN_FAITHFUL = ("time.py", "socket.py")
-# The names a stock ESP8266 image holds (its C modules' and frozen modules'), frozen in the ESP8266's
-# build (the one board with floats in the object word) so that the node interns there what it
-# would on the chip, no more (tests/firmware/test_rom_qstrs.py).
-CHIP_ROM = {"C": "esp8266_rom.py"}
+# Frozen in the ESP8266's build only (the one board with floats in the object word): the names a
+# stock ESP8266 image holds (its C modules' and frozen modules'), so that the node interns there
+# what it would on the chip, no more (tests/firmware/test_rom_qstrs.py); and its esp module.
+CHIP_ROM = {"C": ("esp8266_rom.py", "esp.py")}
 CROSS = "i686-linux-gnu-"
 # Build options shared by both sources (what build-unix.sh passes), plus a static link (the
 # host has no 32-bit loader unless libc6:i386 is installed) and threads under a GIL, as the
@@ -159,7 +159,7 @@ def build_key(kind: str, where: Path, frozen_lux: bool = False, obj_repr: str = 
         for item in sorted(where.iterdir()):
             stat = item.stat()
             digest.update(f"{item.name}:{stat.st_size}:{stat.st_mtime_ns}\0".encode())
-    for path in [*(BOARD_DIR / name for name in (*FROZEN, *CHIP_ROM.values())),
+    for path in [*(BOARD_DIR / name for name in (*FROZEN, *(n for names in CHIP_ROM.values() for n in names))),
                  *(FAITHFUL_DIR / name for name in FROZEN_FAITHFUL),
                  *sorted(CHIP_MODULE.iterdir())]:
         if path.is_file():
@@ -239,7 +239,7 @@ def cache_dir() -> Path:
 
 def manifest_text(frozen_lux: bool = False, obj_repr: str = "A") -> str:
     lines = ['include("$(MPY_DIR)/extmod/asyncio")', f'c_module("{CHIP_MODULE}")']
-    frozen = FROZEN + ((CHIP_ROM[obj_repr],) if obj_repr in CHIP_ROM else ())
+    frozen = FROZEN + CHIP_ROM.get(obj_repr, ())
     lines += [f'module("{name}", base_path="{BOARD_DIR}")' for name in frozen]
     lines += [f'module("{name}", base_path="{FAITHFUL_DIR}")' for name in FROZEN_FAITHFUL]
     if frozen_lux:
